@@ -1,0 +1,46 @@
+"""Run each job inline at submit, for tests — but as a job, not as part of the request.
+
+The task runs in an empty ``contextvars.Context``, so a task that reads ``request`` fails
+here exactly as it would on a worker thread instead of passing by accident. Retries run at
+once, without the backoff wait.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import uuid
+from typing import TYPE_CHECKING
+
+from ..runner import execute
+
+if TYPE_CHECKING:
+    from ..extension import HandoffState
+
+
+class EagerBackend:
+    name = "eager"
+
+    def __init__(self, state: HandoffState) -> None:
+        self.state = state
+        self.worker_id = f"eager-{uuid.uuid4().hex[:8]}"
+
+    def start(self) -> None:
+        pass
+
+    def dispatch(self, job_id: str, delay: float | None) -> None:
+        store = self.state.store
+        while True:
+            job = store.claim(job_id, self.worker_id, lease_seconds=3600)
+            if job is None:
+                # Queued again with a backoff: make it due now, as an eager run does not wait.
+                job_now = store.get(job_id)
+                if job_now is None or job_now.state != "queued" or not store.make_due(job_id):
+                    return
+                continue
+            contextvars.Context().run(execute, self.state, job, self.worker_id)
+
+    def wake(self) -> None:
+        pass
+
+    def shutdown(self, timeout: float) -> None:
+        pass

@@ -1,0 +1,211 @@
+"""The default backend: a pool of threads in the web process, with the store as the truth.
+
+Dispatch is in memory (a queue of job ids, so a pending job costs a few hundred bytes and no
+open file); durability comes from the store. A ticker thread does the slow chores: renews
+this worker's leases, re-queues jobs whose worker died (at-least-once), picks up jobs that
+became due (retries, jobs submitted by other processes), and delivers cancellation and
+timeouts to running tasks.
+
+Timeouts in threads: Python cannot kill a thread. At the deadline the job is flagged, and
+its next ``current_job.progress()`` or ``check()`` raises ``JobTimeoutError``. If the task
+is still running ``HANDOFF_TIMEOUT_GRACE`` seconds later, an exception is raised inside
+its thread (``PyThreadState_SetAsyncExc``); it is delivered at the next Python bytecode,
+so code blocked inside one C call (a socket read) stops only when that call returns.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import queue
+import threading
+import time
+import uuid
+from typing import TYPE_CHECKING
+
+from ..runner import ForcedTimeout, execute
+
+if TYPE_CHECKING:
+    from ..context import JobContext
+    from ..extension import HandoffState
+
+log = logging.getLogger("flask_handoff")
+
+
+class _Running:
+    __slots__ = ("ctx", "forced", "thread_id")
+
+    def __init__(self, thread_id: int) -> None:
+        self.thread_id = thread_id
+        self.ctx: JobContext | None = None
+        self.forced = False
+
+
+class ThreadBackend:
+    name = "thread"
+
+    def __init__(self, state: HandoffState) -> None:
+        self.state = state
+        self.size = state.pool_size
+        self.worker_id = f"thread-{uuid.uuid4().hex[:12]}"
+        self._queue: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self._pending: set[str] = set()
+        self._running: dict[str, _Running] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._started = False
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        with self._lock:
+            if self._started or self._stop.is_set():
+                return
+            self._started = True
+        self._recover()
+        for i in range(self.size):
+            t = threading.Thread(target=self._work, name=f"handoff-worker-{i}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        ticker = threading.Thread(target=self._tick_loop, name="handoff-ticker", daemon=True)
+        ticker.start()
+        self._threads.append(ticker)
+        self._wake.set()
+
+    def dispatch(self, job_id: str, delay: float | None) -> None:
+        if not self._started:
+            self.start()
+        if delay:
+            return  # the ticker picks it up once due
+        self._enqueue(job_id)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def shutdown(self, timeout: float) -> None:
+        """Stop taking work, give running jobs ``timeout`` s, re-queue what is left."""
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        self._wake.set()
+        for _ in range(self.size):
+            self._queue.put(None)
+        deadline = time.monotonic() + timeout
+        for t in self._threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            unfinished = list(self._running)
+        if unfinished:
+            released = self.state.store.release(self.worker_id, unfinished)
+            log.warning(
+                "shutdown: %d job(s) still running after %.1f s were put back in the queue",
+                released,
+                timeout,
+            )
+
+    @property
+    def running_count(self) -> int:
+        with self._lock:
+            return len(self._running)
+
+    # -- workers --------------------------------------------------------------------------
+
+    def _enqueue(self, job_id: str) -> None:
+        with self._lock:
+            if job_id in self._pending or job_id in self._running:
+                return
+            self._pending.add(job_id)
+        self._queue.put(job_id)
+
+    def _work(self) -> None:
+        while True:
+            job_id = self._queue.get()
+            if job_id is None or self._stop.is_set():
+                return
+            with self._lock:
+                self._pending.discard(job_id)
+                self._running[job_id] = _Running(threading.get_ident())
+            try:
+                job = self.state.store.claim(job_id, self.worker_id, self.state.lease_seconds)
+                if job is not None:
+                    execute(self.state, job, self.worker_id, lambda c, j=job_id: self._body(j, c))
+            except Exception:
+                log.exception("worker error while running job %s; it will be recovered", job_id)
+            finally:
+                with self._lock:
+                    self._running.pop(job_id, None)
+            self._wake.set()
+
+    def _body(self, job_id: str, ctx: JobContext | None) -> None:
+        """Track whether user code runs, so a forced timeout never lands in our own code."""
+        with self._lock:
+            entry = self._running.get(job_id)
+            if entry is None:
+                return
+            entry.ctx = ctx
+            if ctx is None and entry.forced:
+                # Withdraw a forced timeout that was raised but not yet delivered.
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(entry.thread_id), None)
+
+    # -- the ticker -----------------------------------------------------------------------
+
+    def _tick_loop(self) -> None:
+        last_heartbeat = 0.0
+        while not self._stop.is_set():
+            self._wake.wait(self.state.poll_interval)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                now = time.monotonic()
+                if now - last_heartbeat >= self.state.lease_seconds / 4:
+                    last_heartbeat = now
+                    if self.running_count:
+                        self.state.store.heartbeat(self.worker_id, self.state.lease_seconds)
+                    self._recover()
+                self._deliver_cancellations()
+                self._enforce_timeouts()
+                self._fill()
+            except Exception:
+                log.exception("handoff ticker failed; retrying on the next tick")
+
+    def _recover(self) -> None:
+        requeued, failed = self.state.store.recover_expired()
+        for job_id in requeued:
+            log.warning("job %s lost its worker; re-queued", job_id)
+        for job_id in failed:
+            log.error("job %s lost its worker on its last attempt; failed", job_id)
+            self.state.spool.remove(job_id)
+
+    def _fill(self) -> None:
+        with self._lock:
+            free = self.size - len(self._running) - len(self._pending)
+        if free > 0:
+            for job_id in self.state.store.due_ids(free):
+                self._enqueue(job_id)
+
+    def _deliver_cancellations(self) -> None:
+        with self._lock:
+            if not self._running:
+                return
+        for job_id in self.state.store.cancel_requested(self.worker_id):
+            with self._lock:
+                entry = self._running.get(job_id)
+                if entry and entry.ctx:
+                    entry.ctx.request_cancel()
+
+    def _enforce_timeouts(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            for entry in self._running.values():
+                ctx = entry.ctx
+                if ctx is None or ctx.deadline is None or now < ctx.deadline:
+                    continue
+                ctx.mark_timed_out()
+                if not entry.forced and now >= ctx.deadline + self.state.timeout_grace:
+                    entry.forced = True
+                    ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                        ctypes.c_ulong(entry.thread_id), ctypes.py_object(ForcedTimeout)
+                    )

@@ -1,0 +1,114 @@
+"""``flask handoff ...``: look at and act on jobs from a shell, and run a worker process."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from typing import Any
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from .errors import NoSuchJobError
+from .job import FINAL_STATES, STATES
+
+handoff_cli = AppGroup("handoff", help="Inspect and manage background jobs.")
+
+
+def _state() -> Any:
+    return current_app.extensions["handoff"]
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+@handoff_cli.command("init-db")
+def init_db() -> None:
+    """Create the job table (safe to run again)."""
+    _state().store.create_tables()
+    click.echo("handoff: job table ready")
+
+
+@handoff_cli.command("jobs")
+@click.option("--state", "states", multiple=True, type=click.Choice(STATES))
+@click.option("--identity", default=None, help="Only jobs submitted by this identity.")
+@click.option("--limit", default=50, show_default=True)
+def list_jobs(states: tuple[str, ...], identity: str | None, limit: int) -> None:
+    """List jobs, newest first."""
+    jobs = _state().store.list(identity=identity, states=states, limit=limit)
+    for job in jobs:
+        total = f"/{job.progress_total}" if job.progress_total is not None else ""
+        click.echo(
+            f"{job.id}  {job.state:<9}  {job.task}  by {job.identity}"
+            f"  {job.progress_done}{total}  attempts {job.attempts}/{job.max_attempts}"
+        )
+    if not jobs:
+        click.echo("no jobs")
+
+
+@handoff_cli.command("show")
+@click.argument("job_id")
+def show(job_id: str) -> None:
+    """Show one job in full, with its arguments and traceback."""
+    job = _state().store.get(job_id)
+    if job is None:
+        raise click.ClickException(str(NoSuchJobError(job_id)))
+    _echo_json(job.to_dict(detail=True))
+
+
+@handoff_cli.command("retry")
+@click.argument("job_id")
+def retry(job_id: str) -> None:
+    """Queue a failed or cancelled job again."""
+    state = _state()
+    job = state.store.get(job_id)
+    if job is None:
+        raise click.ClickException(str(NoSuchJobError(job_id)))
+    if job.state not in ("failed", "cancelled"):
+        raise click.ClickException(f"Job {job_id} is {job.state}; only failed or cancelled jobs.")
+    state.ext.retry(job_id)
+    click.echo(f"{job_id} queued again")
+
+
+@handoff_cli.command("cancel")
+@click.argument("job_id")
+def cancel(job_id: str) -> None:
+    """Cancel a queued job, or ask a running one to stop."""
+    state = _state()
+    job = state.store.get(job_id)
+    if job is None:
+        raise click.ClickException(str(NoSuchJobError(job_id)))
+    if job.state in FINAL_STATES:
+        raise click.ClickException(f"Job {job_id} is already {job.state}.")
+    job = state.ext.cancel(job_id)
+    click.echo(f"{job_id} {'cancelled' if job.state == 'cancelled' else 'cancel requested'}")
+
+
+@handoff_cli.command("purge")
+@click.option("--older-than", default=7.0, show_default=True, help="Age in days.")
+def purge(older_than: float) -> None:
+    """Delete finished jobs (and any files left for them) older than the given age."""
+    state = _state()
+    gone = state.store.purge(time.time() - older_than * 86400)
+    for job in gone:
+        state.spool.remove(job.id)
+    click.echo(f"purged {len(gone)} job(s)")
+
+
+@handoff_cli.command("worker")
+def worker() -> None:
+    """Run jobs in this process until SIGTERM or Ctrl-C (no web server)."""
+    state = _state()
+    state.backend.start()
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    click.echo(f"handoff worker {getattr(state.backend, 'worker_id', '')} running", err=True)
+    while not stop.wait(0.5):
+        pass
+    click.echo("handoff worker stopping", err=True)
+    state.shutdown()

@@ -1,0 +1,331 @@
+"""``Handoff``, the Flask extension object, and the per-app state it keeps."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import threading
+import weakref
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
+
+from flask import Flask
+
+from .backends import Backend, make_backend
+from .errors import ConfigurationError, NoSuchJobError
+from .job import Job
+from .secrets import SecretBox
+from .snapshot import Capture
+from .spool import Spool
+from .store import JobStore, make_engine
+from .task import Task, _state
+
+if TYPE_CHECKING:
+    from types import FrameType
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+DEFAULTS: dict[str, Any] = {
+    "HANDOFF_DATABASE_URL": None,
+    "HANDOFF_BACKEND": "thread",
+    "HANDOFF_POOL_SIZE": 4,
+    "HANDOFF_MAX_ATTEMPTS": 3,
+    "HANDOFF_DEFAULT_TIMEOUT": None,
+    "HANDOFF_RETRY_BACKOFF": 2.0,
+    "HANDOFF_RETRY_BACKOFF_MAX": 300.0,
+    "HANDOFF_LEASE_SECONDS": 60.0,
+    "HANDOFF_POLL_INTERVAL": 1.0,
+    "HANDOFF_TIMEOUT_GRACE": 10.0,
+    "HANDOFF_SHUTDOWN_TIMEOUT": 30.0,
+    "HANDOFF_PROGRESS_INTERVAL": 0.5,
+    "HANDOFF_SPOOL_DIR": None,
+    "HANDOFF_SNAPSHOT_MAX_BYTES": 8192,
+    "HANDOFF_REQUEST_ID_HEADER": "X-Request-Id",
+    "HANDOFF_REPLAY_HEADERS": (
+        "Accept",
+        "Accept-Language",
+        "User-Agent",
+        "Authorization",
+        "Cookie",
+    ),
+    "HANDOFF_SYSTEM_IDENTITY": "system",
+    "HANDOFF_CREATE_TABLES": True,
+    "HANDOFF_AUTOSTART": True,
+    "HANDOFF_URL_PREFIX": "/jobs",
+    "HANDOFF_EVENTS_INTERVAL": 0.5,
+    "HANDOFF_EVENTS_TIMEOUT": 600.0,
+}
+
+_POSITIVE = (
+    "HANDOFF_POOL_SIZE",
+    "HANDOFF_MAX_ATTEMPTS",
+    "HANDOFF_LEASE_SECONDS",
+    "HANDOFF_POLL_INTERVAL",
+    "HANDOFF_PROGRESS_INTERVAL",
+    "HANDOFF_SNAPSHOT_MAX_BYTES",
+    "HANDOFF_EVENTS_INTERVAL",
+)
+
+_live_states: weakref.WeakSet[HandoffState] = weakref.WeakSet()
+
+
+class HandoffState:
+    """What one app's ``init_app`` built: read once, so the hot path reads no config."""
+
+    def __init__(self, ext: Handoff, app: Flask) -> None:
+        c = app.config
+        self.ext = ext
+        self.app = app
+        self.pool_size = int(c["HANDOFF_POOL_SIZE"])
+        self.max_attempts = int(c["HANDOFF_MAX_ATTEMPTS"])
+        self.default_timeout = c["HANDOFF_DEFAULT_TIMEOUT"]
+        self.retry_backoff = float(c["HANDOFF_RETRY_BACKOFF"])
+        self.retry_backoff_max = float(c["HANDOFF_RETRY_BACKOFF_MAX"])
+        self.lease_seconds = float(c["HANDOFF_LEASE_SECONDS"])
+        self.poll_interval = float(c["HANDOFF_POLL_INTERVAL"])
+        self.timeout_grace = float(c["HANDOFF_TIMEOUT_GRACE"])
+        self.shutdown_timeout = float(c["HANDOFF_SHUTDOWN_TIMEOUT"])
+        self.progress_interval = float(c["HANDOFF_PROGRESS_INTERVAL"])
+        self.events_interval = float(c["HANDOFF_EVENTS_INTERVAL"])
+        self.events_timeout = float(c["HANDOFF_EVENTS_TIMEOUT"])
+        self.store = JobStore(make_engine(c["HANDOFF_DATABASE_URL"]))
+        self.spool = Spool(Path(c["HANDOFF_SPOOL_DIR"]))
+        self.secrets = SecretBox(c.get("SECRET_KEY"))
+        self.capture = Capture(
+            identity_loader=ext.load_identity,
+            captures=ext._captures,  # the live dict: captures registered later still count
+            request_id_header=c["HANDOFF_REQUEST_ID_HEADER"],
+            replay_headers=tuple(c["HANDOFF_REPLAY_HEADERS"]),
+            system_identity=c["HANDOFF_SYSTEM_IDENTITY"],
+            max_bytes=int(c["HANDOFF_SNAPSHOT_MAX_BYTES"]),
+        )
+        self.backend: Backend = make_backend(c["HANDOFF_BACKEND"], self)
+        self._shut = False
+
+    def shutdown(self, timeout: float | None = None) -> None:
+        if self._shut:
+            return
+        self._shut = True
+        self.backend.shutdown(self.shutdown_timeout if timeout is None else timeout)
+        self.store.engine.dispose()
+
+
+class Handoff:
+    """Context-safe, durable background jobs for Flask.
+
+    Create it once, with the app or later in a factory::
+
+        handoff = Handoff()
+
+        def create_app():
+            app = Flask(__name__)
+            handoff.init_app(app)
+            return app
+
+        @handoff.identity_loader
+        def current_user_id():
+            return session.get("user_id")
+
+        @handoff.task(max_attempts=3)
+        def send_report(report_id: int) -> None:
+            audit("report sent", user=current_job.identity)
+
+        send_report.submit(42)   # in a view: returns at once, runs as the signed-in user
+
+    One ``Handoff`` serves any number of apps; it keeps no reference to one.
+    """
+
+    def __init__(self, app: Flask | None = None) -> None:
+        self.tasks: dict[str, Task[Any, Any]] = {}
+        self._identity_loader: Callable[[], Any] | None = None
+        self._captures: dict[str, Callable[[], Any]] = {}
+        if app is not None:
+            self.init_app(app)
+
+    # -- setup ----------------------------------------------------------------------------
+
+    def init_app(self, app: Flask) -> None:
+        for key, value in DEFAULTS.items():
+            app.config.setdefault(key, value)
+        c = app.config
+        if not c["HANDOFF_DATABASE_URL"]:
+            c["HANDOFF_DATABASE_URL"] = c.get("SQLALCHEMY_DATABASE_URI") or (
+                "sqlite:///" + os.path.join(app.instance_path, "handoff.sqlite3")
+            )
+        if not c["HANDOFF_SPOOL_DIR"]:
+            c["HANDOFF_SPOOL_DIR"] = os.path.join(app.instance_path, "handoff-spool")
+        _validate(c)
+        if c["HANDOFF_DATABASE_URL"].startswith("sqlite:///"):
+            Path(c["HANDOFF_DATABASE_URL"][len("sqlite:///") :]).parent.mkdir(
+                parents=True, exist_ok=True
+            )
+        state = HandoffState(self, app)
+        app.extensions["handoff"] = state
+        _live_states.add(state)
+        if c["HANDOFF_CREATE_TABLES"]:
+            state.store.create_tables()
+        if c["HANDOFF_URL_PREFIX"]:
+            from .blueprint import make_blueprint
+
+            app.register_blueprint(make_blueprint(), url_prefix=c["HANDOFF_URL_PREFIX"])
+        from .cli import handoff_cli
+
+        app.cli.add_command(handoff_cli)
+        if c["HANDOFF_AUTOSTART"]:
+            state.backend.start()
+            _install_sigterm_handler()
+
+    def identity_loader(self, fn: Callable[[], Any]) -> Callable[[], Any]:
+        """Register the function that answers "who is signed in?" during a request.
+
+        It runs at submit time, in the request; its JSON-safe return value becomes the
+        job's ``current_job.identity``. Return ``None`` for an anonymous visitor.
+        """
+        self._identity_loader = fn
+        return fn
+
+    def load_identity(self) -> Any:
+        """Call the identity loader (None when none is registered): who is signed in now."""
+        return self._identity_loader() if self._identity_loader is not None else None
+
+    def capture(self, name: str) -> Callable[[Callable[[], Any]], Callable[[], Any]]:
+        """Register a value to copy from the request into every job as ``context[name]``.
+
+        >>> @handoff.capture("locale")
+        ... def _locale():
+        ...     return request.accept_languages.best
+        """
+
+        def register(fn: Callable[[], Any]) -> Callable[[], Any]:
+            self._captures[name] = fn
+            return fn
+
+        return register
+
+    @overload
+    def task(self, fn: Callable[P, R], /) -> Task[P, R]: ...
+
+    @overload
+    def task(
+        self,
+        *,
+        name: str | None = None,
+        max_attempts: int | None = None,
+        timeout: float | None = None,
+        request_context: bool = False,
+    ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+
+    def task(
+        self,
+        fn: Callable[P, R] | None = None,
+        /,
+        *,
+        name: str | None = None,
+        max_attempts: int | None = None,
+        timeout: float | None = None,
+        request_context: bool = False,
+    ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
+        """Register a background task (``@handoff.task`` or ``@handoff.task(...)``).
+
+        ``request_context=True`` runs the task inside a request context rebuilt from the
+        submit-time snapshot (method, path, allow-listed headers), for legacy code that
+        reads ``request.headers``; credentials among those headers travel encrypted.
+        """
+
+        def register(f: Callable[P, R]) -> Task[P, R]:
+            task_name = name or f"{f.__module__}.{f.__qualname__}"
+            if max_attempts is not None and max_attempts < 1:
+                raise ConfigurationError(f"Task {task_name!r}: max_attempts must be >= 1.")
+            t = Task(
+                self,
+                f,
+                name=task_name,
+                max_attempts=max_attempts,
+                timeout=timeout,
+                request_context=request_context,
+            )
+            self.tasks[task_name] = t
+            return t
+
+        return register(fn) if fn is not None else register
+
+    # -- jobs -----------------------------------------------------------------------------
+
+    def get_job(self, job_id: str) -> Job:
+        job = _state().store.get(job_id)
+        if job is None:
+            raise NoSuchJobError(job_id)
+        return job
+
+    def list_jobs(
+        self, *, identity: Any = None, states: Sequence[str] = (), limit: int = 50, offset: int = 0
+    ) -> list[Job]:
+        key = None if identity is None else str(identity)
+        return _state().store.list(identity=key, states=states, limit=limit, offset=offset)
+
+    def cancel(self, job_id: str) -> Job:
+        """Cancel at once when queued; ask a running task to stop at its next checkpoint."""
+        state = _state()
+        if state.store.request_cancel(job_id) is None:
+            raise NoSuchJobError(job_id)
+        job = self.get_job(job_id)
+        if job.state == "cancelled":
+            state.spool.remove(job_id)
+        else:
+            state.backend.wake()
+        return job
+
+    def retry(self, job_id: str) -> Job:
+        """Queue a failed or cancelled job again with a fresh attempt budget."""
+        state = _state()
+        self.get_job(job_id)
+        if state.store.requeue(job_id):
+            state.backend.dispatch(job_id, None)
+        return self.get_job(job_id)
+
+    def shutdown(self, app: Flask, timeout: float | None = None) -> None:
+        """Stop this app's backend: used at exit, and by tests that create many apps."""
+        state = app.extensions.get("handoff")
+        if state is not None:
+            state.shutdown(timeout)
+
+
+def _validate(c: Any) -> None:
+    for key in _POSITIVE:
+        try:
+            ok = float(c[key]) > 0
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise ConfigurationError(f"{key} must be a positive number, not {c[key]!r}.")
+    if c["HANDOFF_BACKEND"] not in ("thread", "eager"):
+        raise ConfigurationError(
+            f"HANDOFF_BACKEND is {c['HANDOFF_BACKEND']!r}; it must be 'thread' or 'eager'."
+        )
+    if not isinstance(c["HANDOFF_DATABASE_URL"], str):
+        raise ConfigurationError("HANDOFF_DATABASE_URL must be a SQLAlchemy database URL string.")
+
+
+@atexit.register
+def _shutdown_all() -> None:
+    for state in list(_live_states):
+        state.shutdown()
+
+
+def _install_sigterm_handler() -> None:
+    """Turn SIGTERM into a normal exit so running jobs get ``HANDOFF_SHUTDOWN_TIMEOUT``.
+
+    Only where nobody else handles SIGTERM (a WSGI server that does keeps its own).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return
+
+    def _exit(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _exit)

@@ -1,0 +1,222 @@
+"""Runs one claimed job: restore its context, call the task, write the outcome back.
+
+Shared by every backend so that a task behaves the same on threads, eagerly, and on Celery.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any
+
+from .context import JobContext, _cv_job
+from .errors import (
+    JobArgumentError,
+    JobCancelled,
+    JobContextError,
+    JobTimeoutError,
+    SecretsError,
+    UnknownTaskError,
+)
+from .job import CANCELLED, Job
+from .signals import job_cancelled, job_failed, job_retried, job_started, job_succeeded
+
+if TYPE_CHECKING:
+    from .extension import HandoffState
+
+log = logging.getLogger("flask_handoff")
+
+#: Raised inside a task's thread when it ignores its timeout past the grace period. A
+#: ``BaseException`` so that a task's own ``except Exception`` cannot swallow it.
+class ForcedTimeout(BaseException):  # noqa: N818
+    pass
+
+
+#: Errors that would fail the same way on every attempt: retrying only delays the news.
+_NOT_RETRIED = (JobContextError, UnknownTaskError, JobArgumentError, SecretsError)
+_REQUEST_MESSAGE = "Working outside of request context"
+
+
+def execute(
+    state: HandoffState,
+    job: Job,
+    worker_id: str,
+    on_body: Callable[[JobContext | None], None] = lambda ctx: None,
+) -> None:
+    """Run ``job`` (already claimed by ``worker_id``) to its next state.
+
+    ``on_body`` is told when the task body starts (with its context) and ends (``None``),
+    so a backend can deliver cancellation and timeouts only while user code runs.
+    """
+    app = state.app
+    with app.app_context():
+        task = state.ext.tasks.get(job.task)
+        if task is None:
+            _finish_failed(state, job, worker_id, UnknownTaskError(job.task), retry=False)
+            return
+        ctx = JobContext(
+            job_id=job.id,
+            task_name=job.task,
+            attempt=job.attempts,
+            snapshot=job.snapshot,
+            files=state.spool.load(job.files),
+            secrets=lambda: _user_secrets(state, job),
+            report_progress=lambda d, t, m: state.store.progress(job.id, worker_id, d, t, m),
+            progress_interval=state.progress_interval,
+            timeout=job.timeout,
+        )
+        token = _cv_job.set(ctx)
+        try:
+            _send(job_started, app, job)
+            kwargs = dict(job.kwargs)
+            kwargs.update({key: f.path for key, f in ctx.files.items()})
+            replay = _replay(state, job) if task.request_context else nullcontext()
+            on_body(ctx)
+            try:
+                with replay:
+                    result = task.fn(*job.args, **kwargs)
+            finally:
+                on_body(None)
+            ctx.flush_progress()
+            result_json = _result_json(job.task, result)
+        except JobCancelled as exc:
+            _finish_failed(state, job, worker_id, exc, retry=False, final_state=CANCELLED)
+        except ForcedTimeout:
+            error = JobTimeoutError(job.task, job.timeout or 0)
+            _finish_failed(state, job, worker_id, error, retry=True)
+        except Exception as exc:
+            _finish_failed(state, job, worker_id, _translate(exc, job.task), retry=True)
+        else:
+            if state.store.succeed(job.id, worker_id, job.attempts, result_json):
+                state.spool.remove(job.id)
+                _send(job_succeeded, app, state.store.get(job.id) or job)
+            else:
+                log.warning("job %s finished after losing its lease; result discarded", job.id)
+        finally:
+            _cv_job.reset(token)
+
+
+def _finish_failed(
+    state: HandoffState,
+    job: Job,
+    worker_id: str,
+    exc: BaseException,
+    *,
+    retry: bool,
+    final_state: str = "failed",
+) -> None:
+    retry = retry and not isinstance(exc, _NOT_RETRIED) and job.attempts < job.max_attempts
+    error = (type(exc).__name__, str(exc), _format_traceback(exc))
+    retry_at = time.time() + backoff(state, job.attempts) if retry else None
+    if not state.store.fail(
+        job.id, worker_id, job.attempts, error, state=final_state, retry_at=retry_at
+    ):
+        log.warning("job %s ended after losing its lease; outcome discarded", job.id)
+        return
+    if retry:
+        log.info("job %s attempt %d failed (%s); retrying", job.id, job.attempts, error[0])
+        _send(job_retried, state.app, state.store.get(job.id) or job)
+        state.backend.wake()
+        return
+    state.spool.remove(job.id)
+    updated = state.store.get(job.id) or job
+    if final_state == CANCELLED:
+        _send(job_cancelled, state.app, updated)
+    else:
+        log.warning("job %s (%s) failed: %s: %s", job.id, job.task, error[0], error[1])
+        _send(job_failed, state.app, updated)
+
+
+def backoff(state: HandoffState, attempt: int) -> float:
+    """Exponential backoff with a little jitter, so retried jobs do not stampede."""
+    delay = min(state.retry_backoff * 2 ** (attempt - 1), state.retry_backoff_max)
+    return delay * (1 + random.random() * 0.1)  # noqa: S311 - jitter, not security
+
+
+def _translate(exc: Exception, task_name: str) -> Exception:
+    """Turn Flask's bare 'outside of request context' into a ``JobContextError``."""
+    if isinstance(exc, RuntimeError) and str(exc).startswith(_REQUEST_MESSAGE):
+        touched, where = _what_was_touched(exc)
+        return JobContextError(task_name, touched, where)
+    return exc
+
+
+def _what_was_touched(exc: BaseException) -> tuple[str, str | None]:
+    """Name the proxy (``request`` or ``session``) and the user's line that touched it."""
+    touched = "request"
+    where = None
+    tb = exc.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        getter = frame.f_locals.get("get_name")
+        if frame.f_code.co_name == "_get_current_object" and isinstance(getter, attrgetter):
+            touched = repr(getter).split("'")[1] if "'" in repr(getter) else touched
+        elif not _is_framework(frame.f_code.co_filename):
+            where = f"{frame.f_code.co_filename}:{tb.tb_lineno}"
+        tb = tb.tb_next
+    return touched, where
+
+
+def _is_framework(filename: str) -> bool:
+    parts = filename.replace("\\", "/").split("/")
+    return any(p in ("werkzeug", "flask", "flask_handoff") for p in parts)
+
+
+def _format_traceback(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(exc))
+
+
+def _result_json(task_name: str, result: Any) -> str:
+    try:
+        return json.dumps(result, separators=(",", ":"), ensure_ascii=False)
+    except (TypeError, ValueError) as exc:
+        raise JobArgumentError(
+            f"Task {task_name!r} returned a value that cannot be stored: {exc}. Return"
+            " JSON-safe data (dict, list, str, numbers), or write large results to a file"
+            " and return its path."
+        ) from None
+
+
+def _user_secrets(state: HandoffState, job: Job) -> dict[str, str]:
+    raw = _all_secrets(state, job)
+    return {k: v for k, v in raw.items() if not k.startswith("header:")}
+
+
+def _all_secrets(state: HandoffState, job: Job) -> dict[str, str]:
+    if not job.has_secrets:
+        return {}
+    token = state.store.secrets_of(job.id)
+    return state.secrets.open(token) if token else {}
+
+
+@contextmanager
+def _replay(state: HandoffState, job: Job) -> Iterator[None]:
+    """Push a request context rebuilt from the snapshot — not the original request."""
+    snap = job.snapshot
+    headers = dict(snap.headers)
+    headers.update(
+        {k[len("header:") :]: v for k, v in _all_secrets(state, job).items() if k.startswith("header:")}
+    )
+    ctx = state.app.test_request_context(
+        snap.path or "/",
+        base_url=snap.base_url,
+        method=snap.method or "GET",
+        query_string=snap.query_string,
+        headers=headers,
+        environ_base={"REMOTE_ADDR": snap.remote_addr or ""},
+    )
+    with ctx:
+        yield
+
+
+def _send(signal: Any, app: Any, job: Job) -> None:
+    try:
+        signal.send(app, job=job, identity=job.identity)
+    except Exception:
+        log.exception("a receiver of %s raised; the job is unaffected", signal.name)

@@ -1,0 +1,360 @@
+"""The durable job table and every state change made to it.
+
+Every transition is one conditional ``UPDATE ... WHERE state = <expected>``: the database
+decides who wins, so several processes (web servers, workers) can share one table on SQLite
+or PostgreSQL without locks of their own. A stale runner — one whose lease expired and whose
+job was handed to someone else — finds its final update matching no row and changes nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    case,
+    create_engine,
+    event,
+    select,
+    update,
+)
+from sqlalchemy.pool import StaticPool
+
+from .job import CANCELLED, FAILED, FINAL_STATES, QUEUED, RUNNING, SUCCEEDED, Job
+
+metadata = MetaData()
+
+jobs_table = Table(
+    "handoff_jobs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("task", String(200), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("identity", String(200), index=True),
+    Column("actor", String(16), nullable=False),
+    Column("args", Text, nullable=False),
+    Column("snapshot", Text, nullable=False),
+    Column("files", Text),
+    Column("secrets", Text),
+    Column("progress_done", Integer, nullable=False, default=0),
+    Column("progress_total", Integer),
+    Column("progress_message", String(500)),
+    Column("result", Text),
+    Column("error_type", String(200)),
+    Column("error_message", Text),
+    Column("error_traceback", Text),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("max_attempts", Integer, nullable=False),
+    Column("timeout", Float),
+    Column("cancel_requested", Boolean, nullable=False, default=False),
+    Column("request_id", String(200), index=True),
+    Column("parent_id", String(32)),
+    Column("worker_id", String(100)),
+    Column("run_after", Float, nullable=False),
+    Column("lease_until", Float),
+    Column("created_at", Float, nullable=False),
+    Column("started_at", Float),
+    Column("finished_at", Float),
+    Column("updated_at", Float, nullable=False),
+    Index("ix_handoff_jobs_state_run_after", "state", "run_after"),
+)
+
+_ERROR_MESSAGE_LIMIT = 4000
+_TRACEBACK_LIMIT = 20000
+
+
+def make_engine(url: str) -> Engine:
+    """An engine tuned for job traffic: WAL and a busy timeout on SQLite."""
+    if url.startswith("sqlite"):
+        in_memory = url in ("sqlite://", "sqlite:///:memory:")
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            poolclass=StaticPool if in_memory else None,
+        )
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cursor = dbapi_conn.cursor()
+            if not in_memory:
+                cursor.execute("PRAGMA journal_mode=WAL")
+            # WAL + NORMAL survives a killed process; only a power loss can drop the last
+            # commits, the usual trade for an embedded queue.
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+class JobStore:
+    """All reads and writes of ``handoff_jobs``."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._insert = jobs_table.insert()
+
+    def create_tables(self) -> None:
+        metadata.create_all(self.engine, checkfirst=True)
+
+    def drop_tables(self) -> None:
+        metadata.drop_all(self.engine, checkfirst=True)
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def insert(self, values: dict[str, Any]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(self._insert, values)
+
+    def claim(self, job_id: str, worker_id: str, lease_seconds: float) -> Job | None:
+        """Take a due, queued job for this worker; None if someone else has it or it ended."""
+        now = time.time()
+        stmt = (
+            update(jobs_table)
+            .where(
+                jobs_table.c.id == job_id,
+                jobs_table.c.state == QUEUED,
+                jobs_table.c.run_after <= now,
+            )
+            .values(
+                state=RUNNING,
+                worker_id=worker_id,
+                lease_until=now + lease_seconds,
+                attempts=jobs_table.c.attempts + 1,
+                started_at=now,
+                updated_at=now,
+            )
+        )
+        with self.engine.begin() as conn:
+            if conn.execute(stmt).rowcount != 1:
+                return None
+            row = conn.execute(select(jobs_table).where(jobs_table.c.id == job_id)).one()
+        return Job.from_row(row)
+
+    def _owned(self, job_id: str, worker_id: str, attempt: int) -> Any:
+        return and_(
+            jobs_table.c.id == job_id,
+            jobs_table.c.state == RUNNING,
+            jobs_table.c.worker_id == worker_id,
+            jobs_table.c.attempts == attempt,
+        )
+
+    def _update(self, where: Any, **values: Any) -> bool:
+        values["updated_at"] = time.time()
+        with self.engine.begin() as conn:
+            return bool(conn.execute(update(jobs_table).where(where).values(**values)).rowcount)
+
+    def succeed(self, job_id: str, worker_id: str, attempt: int, result_json: str) -> bool:
+        return self._update(
+            self._owned(job_id, worker_id, attempt),
+            state=SUCCEEDED,
+            result=result_json,
+            finished_at=time.time(),
+            lease_until=None,
+            error_type=None,
+            error_message=None,
+            error_traceback=None,
+        )
+
+    def fail(
+        self,
+        job_id: str,
+        worker_id: str,
+        attempt: int,
+        error: tuple[str, str, str | None],
+        *,
+        state: str = FAILED,
+        retry_at: float | None = None,
+    ) -> bool:
+        """Record an error: final (``state``) or, with ``retry_at``, back to queued."""
+        error_type, message, traceback = error
+        values: dict[str, Any] = {
+            "error_type": error_type[:200],
+            "error_message": message[:_ERROR_MESSAGE_LIMIT],
+            "error_traceback": traceback[-_TRACEBACK_LIMIT:] if traceback else None,
+            "lease_until": None,
+        }
+        if retry_at is not None:
+            values.update(state=QUEUED, run_after=retry_at, worker_id=None)
+        else:
+            values.update(state=state, finished_at=time.time())
+        return self._update(self._owned(job_id, worker_id, attempt), **values)
+
+    def progress(
+        self, job_id: str, worker_id: str, done: int, total: int | None, message: str | None
+    ) -> None:
+        self._update(
+            and_(jobs_table.c.id == job_id, jobs_table.c.worker_id == worker_id),
+            progress_done=done,
+            progress_total=total,
+            progress_message=message[:500] if message else None,
+        )
+
+    def heartbeat(self, worker_id: str, lease_seconds: float) -> None:
+        self._update(
+            and_(jobs_table.c.state == RUNNING, jobs_table.c.worker_id == worker_id),
+            lease_until=time.time() + lease_seconds,
+        )
+
+    def release(self, worker_id: str, job_ids: Iterable[str]) -> int:
+        """Hand unfinished jobs back to the queue at shutdown; the interrupted try is free."""
+        released = 0
+        for job_id in job_ids:
+            released += self._update(
+                and_(
+                    jobs_table.c.id == job_id,
+                    jobs_table.c.state == RUNNING,
+                    jobs_table.c.worker_id == worker_id,
+                ),
+                state=QUEUED,
+                worker_id=None,
+                lease_until=None,
+                run_after=time.time(),
+                attempts=case((jobs_table.c.attempts > 0, jobs_table.c.attempts - 1), else_=0),
+            )
+        return released
+
+    def recover_expired(self) -> tuple[list[str], list[str]]:
+        """Re-queue running jobs whose worker stopped renewing its lease (it died).
+
+        A job that has used all its attempts is failed with a reason instead. Returns the
+        ids re-queued and the ids failed.
+        """
+        now = time.time()
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(jobs_table.c.id, jobs_table.c.attempts, jobs_table.c.max_attempts).where(
+                    jobs_table.c.state == RUNNING, jobs_table.c.lease_until < now
+                )
+            ).all()
+        requeued: list[str] = []
+        failed: list[str] = []
+        for job_id, attempts, max_attempts in rows:
+            expired = and_(
+                jobs_table.c.id == job_id,
+                jobs_table.c.state == RUNNING,
+                jobs_table.c.lease_until < now,
+            )
+            if attempts < max_attempts:
+                if self._update(
+                    expired, state=QUEUED, worker_id=None, lease_until=None, run_after=now
+                ):
+                    requeued.append(job_id)
+            elif self._update(
+                expired,
+                state=FAILED,
+                finished_at=now,
+                lease_until=None,
+                error_type="WorkerLost",
+                error_message=(
+                    f"The worker running this job stopped (killed or crashed) on each of"
+                    f" {attempts} attempts, the task's max_attempts. The job was not run"
+                    " again; look for the crash in the worker's log, then retry it."
+                ),
+            ):
+                failed.append(job_id)
+        return requeued, failed
+
+    def request_cancel(self, job_id: str) -> str | None:
+        """Cancel a queued job now; flag a running one. Returns the state afterwards."""
+        now = time.time()
+        queued = and_(jobs_table.c.id == job_id, jobs_table.c.state == QUEUED)
+        if self._update(queued, state=CANCELLED, finished_at=now, cancel_requested=True):
+            return CANCELLED
+        running = and_(jobs_table.c.id == job_id, jobs_table.c.state == RUNNING)
+        self._update(running, cancel_requested=True)
+        job = self.get(job_id)
+        return job.state if job else None
+
+    def make_due(self, job_id: str) -> bool:
+        return self._update(
+            and_(jobs_table.c.id == job_id, jobs_table.c.state == QUEUED), run_after=time.time()
+        )
+
+    def requeue(self, job_id: str) -> bool:
+        """Manual retry of a failed or cancelled job, with a fresh attempt budget."""
+        return self._update(
+            and_(jobs_table.c.id == job_id, jobs_table.c.state.in_((FAILED, CANCELLED))),
+            state=QUEUED,
+            attempts=0,
+            run_after=time.time(),
+            cancel_requested=False,
+            finished_at=None,
+            error_type=None,
+            error_message=None,
+            error_traceback=None,
+        )
+
+    def purge(self, older_than: float) -> list[Job]:
+        """Delete finished jobs older than ``older_than`` (epoch seconds); returns them."""
+        where = and_(
+            jobs_table.c.state.in_(tuple(FINAL_STATES)), jobs_table.c.finished_at < older_than
+        )
+        with self.engine.begin() as conn:
+            gone = [Job.from_row(r) for r in conn.execute(select(jobs_table).where(where))]
+            conn.execute(jobs_table.delete().where(where))
+        return gone
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def get(self, job_id: str) -> Job | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(jobs_table).where(jobs_table.c.id == job_id)).first()
+        return Job.from_row(row) if row else None
+
+    def secrets_of(self, job_id: str) -> str | None:
+        """The sealed secrets token; kept off ``Job`` so it cannot leak into a listing."""
+        with self.engine.connect() as conn:
+            token = conn.execute(
+                select(jobs_table.c.secrets).where(jobs_table.c.id == job_id)
+            ).scalar()
+        return token if isinstance(token, str) else None
+
+    def list(
+        self,
+        *,
+        identity: str | None = None,
+        states: Sequence[str] = (),
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[Job]:
+        stmt = select(jobs_table).order_by(jobs_table.c.created_at.desc(), jobs_table.c.id)
+        if identity is not None:
+            stmt = stmt.where(jobs_table.c.identity == identity)
+        if states:
+            stmt = stmt.where(jobs_table.c.state.in_(tuple(states)))
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt.limit(limit).offset(offset)).all()
+        return [Job.from_row(r) for r in rows]
+
+    def due_ids(self, limit: int) -> list[str]:
+        stmt = (
+            select(jobs_table.c.id)
+            .where(jobs_table.c.state == QUEUED, jobs_table.c.run_after <= time.time())
+            .order_by(jobs_table.c.run_after)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return list(conn.execute(stmt).scalars())
+
+    def cancel_requested(self, worker_id: str) -> set[str]:
+        stmt = select(jobs_table.c.id).where(
+            jobs_table.c.state == RUNNING,
+            jobs_table.c.worker_id == worker_id,
+            jobs_table.c.cancel_requested.is_(True),
+        )
+        with self.engine.connect() as conn:
+            return set(conn.execute(stmt).scalars())

@@ -1,0 +1,163 @@
+"""``Task``: a function registered with ``@handoff.task``, and its ``submit``."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+
+from flask import current_app
+
+from . import snapshot as snapshots
+from .context import _cv_job
+from .errors import JobArgumentError, NotInitializedError
+from .job import QUEUED, Job
+from .signals import job_submitted
+
+if TYPE_CHECKING:
+    from .extension import Handoff, HandoffState
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class Task(Generic[P, R]):
+    """A background task. Call ``submit`` to run it as a job; call it directly to run now.
+
+    >>> @handoff.task(max_attempts=3, timeout=600)
+    ... def process_upload(upload: Path, receiver_email: str | None) -> dict:
+    ...     current_job.progress(0, 100, "parsing")
+    ...     ...
+    >>> job = process_upload.submit(files={"upload": request.files["file"]},
+    ...                             receiver_email="a@example.com")
+    """
+
+    def __init__(
+        self,
+        ext: Handoff,
+        fn: Callable[P, R],
+        *,
+        name: str,
+        max_attempts: int | None,
+        timeout: float | None,
+        request_context: bool,
+    ) -> None:
+        self.ext = ext
+        self.fn = fn
+        self.name = name
+        self.max_attempts = max_attempts
+        self.timeout = timeout
+        self.request_context = request_context
+        self.__doc__ = fn.__doc__
+        self.__wrapped__ = fn
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self.fn(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<Task {self.name}>"
+
+    def submit(
+        self,
+        *args: Any,
+        files: Mapping[str, Any] | None = None,
+        secrets: Mapping[str, str] | None = None,
+        identity: Any = None,
+        delay: float | None = None,
+        **kwargs: Any,
+    ) -> Job:
+        """Store a job for this task and hand it to the backend; returns at once.
+
+        Arguments must be JSON-safe. ``files`` maps argument names to uploads
+        (``request.files[...]``) or paths: they are saved now and the task receives a
+        ``Path``. ``secrets`` are encrypted and readable only as ``current_job.secrets``.
+        ``identity`` overrides who the job acts for (e.g. a CLI run on a user's behalf).
+        """
+        state = _state()
+        job_id = uuid.uuid4().hex
+        parent = _cv_job.get(None)
+        snap, snap_json, replay_headers = snapshots.take(
+            state.capture,
+            explicit_identity=identity,
+            parent=parent.snapshot if parent else None,
+            parent_job_id=parent.id if parent else None,
+            replay=self.request_context,
+        )
+        clash = set(files or ()) & set(kwargs)
+        if clash:
+            raise JobArgumentError(f"{sorted(clash)} given both as a file and as an argument.")
+        args_json = _args_json(self.name, args, kwargs)
+        sealed = _seal(state, secrets, replay_headers)
+        files_json = None
+        if files:
+            files_json = json.dumps(state.spool.save(job_id, files), ensure_ascii=False)
+        now = time.time()
+        values = {
+            "id": job_id,
+            "task": self.name,
+            "state": QUEUED,
+            "identity": None if snap.identity is None else str(snap.identity)[:200],
+            "actor": snap.actor,
+            "args": args_json,
+            "snapshot": snap_json,
+            "files": files_json,
+            "secrets": sealed,
+            "progress_done": 0,
+            "progress_total": None,
+            "progress_message": None,
+            "result": None,
+            "error_type": None,
+            "error_message": None,
+            "error_traceback": None,
+            "attempts": 0,
+            "max_attempts": self.max_attempts or state.max_attempts,
+            "timeout": self.timeout or state.default_timeout,
+            "cancel_requested": False,
+            "request_id": snap.request_id,
+            "parent_id": parent.id if parent else None,
+            "worker_id": None,
+            "run_after": now + (delay or 0),
+            "lease_until": None,
+            "created_at": now,
+            "started_at": None,
+            "finished_at": None,
+            "updated_at": now,
+        }
+        try:
+            state.store.insert(values)
+        except BaseException:
+            state.spool.remove(job_id)
+            raise
+        job = Job.from_values(values, snap)
+        if job_submitted.receivers:
+            job_submitted.send(state.app, job=job, identity=snap.identity)
+        state.backend.dispatch(job_id, delay)
+        return job
+
+
+def _state() -> HandoffState:
+    try:
+        return current_app.extensions["handoff"]  # type: ignore[no-any-return]
+    except KeyError:
+        raise NotInitializedError() from None
+
+
+def _args_json(task_name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    try:
+        return json.dumps({"args": args, "kwargs": kwargs}, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise JobArgumentError(
+            f"Arguments of task {task_name!r} must be JSON-safe, so the job can be stored"
+            f" and run in another thread or process: {exc}. Pass ids and plain values;"
+            " pass uploads with files=, credentials with secrets=."
+        ) from None
+
+
+def _seal(
+    state: HandoffState, secrets: Mapping[str, str] | None, replay_headers: dict[str, str]
+) -> str | None:
+    values = dict(secrets or {})
+    values.update({f"header:{k}": v for k, v in replay_headers.items()})
+    return state.secrets.seal(values) if values else None

@@ -1,0 +1,71 @@
+"""Every handoff test runs on SQLite and on PostgreSQL, each test on a fresh database."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import text
+
+from flask_handoff.store import JobStore, make_engine
+from tests.conftest import require_env
+
+from . import sample
+
+AppFactory = Callable[..., Flask]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/jobs.sqlite3"
+        return
+    url = require_env("HANDOFF_TEST_POSTGRES_URL", "PostgreSQL")
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS handoff_jobs"))
+    engine.dispose()
+    yield url
+    engine = make_engine(url)
+    JobStore(engine).drop_tables()
+    engine.dispose()
+
+
+@pytest.fixture
+def make_app(database_url: str, tmp_path: Any) -> Iterator[AppFactory]:
+    """Builds sample apps on this test's database; shuts their workers down afterwards."""
+    apps: list[Flask] = []
+
+    def build(**config: Any) -> Flask:
+        config.setdefault("HANDOFF_DATABASE_URL", database_url)
+        config.setdefault("HANDOFF_SPOOL_DIR", str(tmp_path / "spool"))
+        app = sample.create_app(config)
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps:
+        sample.handoff.shutdown(app, timeout=5)
+
+
+@pytest.fixture
+def app(make_app: AppFactory) -> Flask:
+    return make_app()
+
+
+@pytest.fixture
+def client(app: Flask) -> Any:
+    return app.test_client()
+
+
+@pytest.fixture(autouse=True)
+def _clean_sample_state() -> Iterator[None]:
+    sample.OPLOG.clear()
+    sample.ATTEMPTS.clear()
+    yield
+
+
+def bearer(user: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer token-{user}"}

@@ -1,0 +1,192 @@
+"""A small app shaped like the original report: an operation-log helper two calls deep
+reads the ``Authorization`` header to find the user."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, g, jsonify, request, session
+
+from flask_handoff import Handoff, current_job, identity
+
+handoff = Handoff()
+
+TOKENS = {"token-alice": "alice", "token-bob": "bob"}
+
+#: Operation-log entries written by tasks, as (user, action); a list is enough for tests.
+OPLOG: list[tuple[Any, str]] = []
+OPLOG_LOCK = threading.Lock()
+
+
+def current_user_id() -> str | None:
+    """The legacy helper: reads the live request."""
+    header = request.headers.get("Authorization", "")
+    return TOKENS.get(header.removeprefix("Bearer "))
+
+
+def record_operation(action: str) -> None:
+    """The fixed helper: asks ``identity()``, which works in a request and in a job."""
+    with OPLOG_LOCK:
+        OPLOG.append((identity(default=None), action))
+
+
+def legacy_record_operation(action: str) -> None:
+    """The broken helper from the report: fine in a view, fatal in the background."""
+    with OPLOG_LOCK:
+        OPLOG.append((current_user_id(), action))
+
+
+@handoff.identity_loader
+def _load_identity() -> str | None:
+    return current_user_id()
+
+
+@handoff.capture("tenant")
+def _tenant() -> str | None:
+    return g.get("tenant")
+
+
+@handoff.task
+def process_order(order_id: int) -> dict[str, Any]:
+    record_operation(f"processed order {order_id}")
+    return {"order_id": order_id, "user": current_job.identity}
+
+
+@handoff.task(max_attempts=1)
+def legacy_process_order(order_id: int) -> None:
+    legacy_record_operation(f"processed order {order_id}")
+
+
+@handoff.task(max_attempts=1)
+def touch_session() -> Any:
+    return session.get("user_id")
+
+
+@handoff.task(request_context=True, max_attempts=1)
+def legacy_with_replay(order_id: int) -> dict[str, Any]:
+    legacy_record_operation(f"processed order {order_id}")
+    return {"user": current_user_id(), "path": request.path}
+
+
+@handoff.task
+def read_upload(upload: Path) -> dict[str, Any]:
+    data = upload.read_bytes()
+    return {"size": len(data), "head": data[:20].decode(), "name": current_job.files["upload"].filename}
+
+
+@handoff.task
+def whoami() -> dict[str, Any]:
+    return {"identity": current_job.identity, "actor": current_job.actor, "context": current_job.context}
+
+
+@handoff.task
+def spawn_child() -> str:
+    return whoami.submit().id
+
+
+@handoff.task
+def use_secret() -> int:
+    return len(current_job.secrets["cookie"])
+
+
+ATTEMPTS: dict[str, int] = {}
+
+
+@handoff.task(max_attempts=3)
+def flaky(key: str, failures: int) -> int:
+    ATTEMPTS[key] = ATTEMPTS.get(key, 0) + 1
+    if ATTEMPTS[key] <= failures:
+        raise ConnectionError(f"upstream down (try {ATTEMPTS[key]})")
+    return ATTEMPTS[key]
+
+
+@handoff.task(timeout=0.3, max_attempts=1)
+def slow_cooperative(steps: int) -> None:
+    for i in range(steps):
+        current_job.progress(i, steps)
+        time.sleep(0.05)
+
+
+@handoff.task(timeout=0.3, max_attempts=1)
+def slow_stubborn() -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            time.sleep(0.01)
+        except Exception:  # a task that swallows everything it can
+            pass
+
+
+@handoff.task(max_attempts=1)
+def wait_for_cancel(marker: str) -> None:
+    Path(marker).touch()
+    for _ in range(600):
+        current_job.progress(0, 1, "waiting")
+        time.sleep(0.02)
+
+
+@handoff.task(max_attempts=2)
+def sleep_then_mark(seconds: float, marker: str) -> str:
+    """Used by the crash tests: a job that is running when its process dies."""
+    Path(marker).write_text(str(os.getpid()))
+    time.sleep(seconds)
+    return "done"
+
+
+@handoff.task
+def count_progress(total: int) -> int:
+    for i in range(1, total + 1):
+        current_job.progress(i, total, "counting")
+    return total
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY="test-secret",
+        HANDOFF_POLL_INTERVAL=0.05,
+        HANDOFF_RETRY_BACKOFF=0.05,
+        HANDOFF_PROGRESS_INTERVAL=0.05,
+        HANDOFF_EVENTS_INTERVAL=0.02,
+        HANDOFF_TIMEOUT_GRACE=0.3,
+    )
+    if "HANDOFF_TEST_DATABASE_URL" in os.environ:  # set for worker subprocesses
+        app.config["HANDOFF_DATABASE_URL"] = os.environ["HANDOFF_TEST_DATABASE_URL"]
+        app.config["HANDOFF_LEASE_SECONDS"] = float(os.environ.get("HANDOFF_TEST_LEASE", "60"))
+    app.config.update(config or {})
+    handoff.init_app(app)
+
+    @app.before_request
+    def _tenant() -> None:
+        g.tenant = request.headers.get("X-Tenant")
+
+    @app.post("/orders/<int:order_id>")
+    def submit_order(order_id: int) -> Any:
+        record_operation(f"submitted order {order_id}")
+        job = process_order.submit(order_id)
+        return jsonify(job_id=job.id), 202
+
+    @app.post("/legacy/<int:order_id>")
+    def submit_legacy(order_id: int) -> Any:
+        job = legacy_process_order.submit(order_id)
+        return jsonify(job_id=job.id), 202
+
+    @app.post("/replay/<int:order_id>")
+    def submit_replay(order_id: int) -> Any:
+        job = legacy_with_replay.submit(order_id)
+        return jsonify(job_id=job.id), 202
+
+    @app.post("/uploads")
+    def upload() -> Any:
+        job = read_upload.submit(files={"upload": request.files["file"]})
+        return jsonify(job_id=job.id), 202
+
+    @app.post("/whoami")
+    def submit_whoami() -> Any:
+        return jsonify(job_id=whoami.submit().id), 202
+
+    return app
