@@ -105,10 +105,8 @@ def test_replayed_authorization_header_is_not_stored_in_plaintext(
     response = client.post("/replay/9", headers=bearer("bob"))
     job_id = response.get_json()["job_id"]
     wait_for_job(app, job_id)
-    with app.app_context():
-        raw = app.extensions["handoff"].store.engine.connect().exec_driver_sql(
-            "SELECT * FROM handoff_jobs"
-        ).all()
+    with app.extensions["handoff"].store.engine.connect() as conn:
+        raw = conn.exec_driver_sql("SELECT * FROM handoff_jobs").all()
 
     assert raw
     assert "token-bob" not in repr(raw)

@@ -75,10 +75,9 @@ class ThreadBackend:
         self._wake.set()
 
     def dispatch(self, job_id: str, delay: float | None) -> None:
-        if not self._started:
-            self.start()
-        if delay:
-            return  # the ticker picks it up once due
+        if not self._started or self._stop.is_set() or delay:
+            # Durable already: a worker process (or this one's ticker, once due) takes it.
+            return
         self._enqueue(job_id)
 
     def wake(self) -> None:

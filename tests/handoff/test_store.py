@@ -1,0 +1,86 @@
+"""The job table: claims are atomic, stale runners change nothing."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from flask import Flask
+
+from flask_handoff.store import JobStore
+
+from . import sample
+
+
+def _queued_job(app: Flask) -> str:
+    app.extensions["handoff"].backend.shutdown(0)  # keep the app's own workers out of it
+    with app.app_context():
+        return sample.whoami.submit(identity="alice").id
+
+
+def _store(app: Flask) -> JobStore:
+    store: JobStore = app.extensions["handoff"].store
+    return store
+
+
+def test_only_one_of_many_concurrent_claims_wins(app: Flask) -> None:
+    job_id = _queued_job(app)
+    store = _store(app)
+    winners: list[str] = []
+    barrier = threading.Barrier(8)
+
+    def claim(worker: str) -> None:
+        barrier.wait()
+        if store.claim(job_id, worker, 60) is not None:
+            winners.append(worker)
+
+    threads = [threading.Thread(target=claim, args=(f"w{i}",)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert len(winners) == 1
+    job = store.get(job_id)
+    assert job is not None
+    assert job.state == "running"
+    assert job.worker_id == winners[0]
+    assert job.attempts == 1
+
+
+def test_a_stale_runner_cannot_overwrite_the_new_owner(app: Flask) -> None:
+    job_id = _queued_job(app)
+    store = _store(app)
+    store.claim(job_id, "old", lease_seconds=-1)  # lease already expired: its worker died
+    requeued, failed = store.recover_expired()
+    assert (requeued, failed) == ([job_id], [])
+    assert store.claim(job_id, "new", 60) is not None
+
+    assert not store.succeed(job_id, "old", 1, '"late"')
+    assert store.succeed(job_id, "new", 2, '"fresh"')
+    job = store.get(job_id)
+    assert job is not None
+    assert (job.state, job.result, job.attempts) == ("succeeded", "fresh", 2)
+
+
+def test_a_job_not_yet_due_cannot_be_claimed(app: Flask) -> None:
+    app.extensions["handoff"].backend.shutdown(0)
+    with app.app_context():
+        job = sample.whoami.submit(identity="alice", delay=60)
+
+    assert _store(app).claim(job.id, "w", 60) is None
+    assert _store(app).due_ids(10) == []
+
+
+def test_purge_removes_only_old_finished_jobs(app: Flask) -> None:
+    job_id = _queued_job(app)
+    store = _store(app)
+    store.claim(job_id, "w", 60)
+    store.succeed(job_id, "w", 1, "null")
+    kept = _queued_job(app)
+
+    assert store.purge(time.time() - 3600) == []
+    gone = store.purge(time.time() + 1)
+    assert [j.id for j in gone] == [job_id]
+    assert store.get(job_id) is None
+    assert store.get(kept) is not None

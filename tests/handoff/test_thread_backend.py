@@ -1,0 +1,149 @@
+"""The default backend: retries, timeouts, cancellation, progress and shutdown."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from flask_handoff.testing import wait_for_job
+
+from . import sample
+
+
+def _submit(app: Flask, task: Any, *args: Any, **kwargs: Any) -> str:
+    with app.app_context():
+        return str(task.submit(*args, identity="alice", **kwargs).id)
+
+
+def test_failed_attempts_are_retried_with_backoff_until_success(app: Flask) -> None:
+    job = wait_for_job(app, _submit(app, sample.flaky, "a", 2))
+
+    assert job.state == "succeeded"
+    assert job.result == 3
+    assert job.attempts == 3
+    assert job.error_type is None
+
+
+def test_a_job_failing_every_attempt_ends_failed_with_the_last_error(app: Flask) -> None:
+    job = wait_for_job(app, _submit(app, sample.flaky, "b", 10))
+
+    assert job.state == "failed"
+    assert job.attempts == 3
+    assert job.error_type == "ConnectionError"
+    assert job.error_message == "upstream down (try 3)"
+    assert "ConnectionError" in (job.error_traceback or "")
+
+
+def test_retries_wait_longer_each_time(make_app: Any) -> None:
+    app = make_app(HANDOFF_RETRY_BACKOFF=0.2)
+    started = time.monotonic()
+    job = wait_for_job(app, _submit(app, sample.flaky, "c", 2))
+
+    assert job.state == "succeeded"
+    assert time.monotonic() - started >= 0.2 + 0.4  # 0.2 s, then 0.4 s
+
+
+def test_cooperative_task_stops_at_its_timeout(app: Flask) -> None:
+    job = wait_for_job(app, _submit(app, sample.slow_cooperative, 100))
+
+    assert job.state == "failed"
+    assert job.error_type == "JobTimeoutError"
+    assert "0.3 s" in (job.error_message or "")
+
+
+def test_task_ignoring_its_timeout_is_stopped_after_the_grace_period(app: Flask) -> None:
+    started = time.monotonic()
+    job = wait_for_job(app, _submit(app, sample.slow_stubborn), timeout=10)
+
+    assert job.state == "failed"
+    assert job.error_type == "JobTimeoutError"
+    assert time.monotonic() - started < 5  # the task alone would run 30 s
+    # the worker thread is free again
+    assert wait_for_job(app, _submit(app, sample.process_order, 1)).state == "succeeded"
+
+
+def test_cancelling_a_queued_job_cancels_it_at_once(app: Flask) -> None:
+    with app.app_context():
+        job = sample.whoami.submit(identity="alice", delay=60)
+        cancelled = sample.handoff.cancel(job.id)
+
+    assert cancelled.state == "cancelled"
+
+
+def test_cancelling_a_running_job_stops_it_at_its_next_checkpoint(
+    app: Flask, tmp_path: Path
+) -> None:
+    marker = tmp_path / "started"
+    job_id = _submit(app, sample.wait_for_cancel, str(marker))
+    wait_for_job(app, job_id, state="running")
+    deadline = time.monotonic() + 5
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with app.app_context():
+        assert sample.handoff.cancel(job_id).cancel_requested
+
+    job = wait_for_job(app, job_id)
+    assert job.state == "cancelled"
+    assert job.error_type == "JobCancelled"
+
+
+def test_progress_is_visible_while_running_and_final_at_the_end(app: Flask) -> None:
+    job = wait_for_job(app, _submit(app, sample.count_progress, 50_000))
+
+    assert job.state == "succeeded"
+    assert (job.progress_done, job.progress_total, job.progress_message) == (
+        50_000,
+        50_000,
+        "counting",
+    )
+
+
+def test_progress_writes_are_throttled(app: Flask) -> None:
+    writes: list[int] = []
+    store = app.extensions["handoff"].store
+    original = store.progress
+
+    def counting(*args: Any) -> None:
+        writes.append(args[2])
+        original(*args)
+
+    store.progress = counting
+    wait_for_job(app, _submit(app, sample.count_progress, 50_000))
+
+    assert 1 <= len(writes) < 100  # not 50,000 writes
+    assert writes[-1] == 50_000
+
+
+def test_shutdown_waits_for_running_jobs_then_leaves_the_rest_queued(
+    app: Flask, tmp_path: Path
+) -> None:
+    marker = tmp_path / "m"
+    slow = _submit(app, sample.sleep_then_mark, 3.0, str(marker))
+    wait_for_job(app, slow, state="running")
+    with app.app_context():
+        later = sample.whoami.submit(identity="alice", delay=0.5).id
+
+    sample.handoff.shutdown(app, timeout=0.2)
+
+    store = app.extensions["handoff"].store
+    slow_job, later_job = store.get(slow), store.get(later)
+    assert slow_job.state == "queued"  # handed back, not lost
+    assert slow_job.attempts == 0  # the interrupted try does not count
+    assert later_job.state == "queued"
+
+
+def test_a_new_process_on_the_same_database_runs_jobs_left_queued(make_app: Any) -> None:
+    first = make_app(HANDOFF_AUTOSTART=False)
+    with first.app_context():
+        job = sample.process_order.submit(5, identity="bob")
+    # `first` only submits (like a web process that died right after the 202)
+    time.sleep(0.3)
+    assert first.extensions["handoff"].store.get(job.id).state == "queued"
+
+    second = make_app()
+    done = wait_for_job(second, job.id)
+    assert done.state == "succeeded"
+    assert done.result == {"order_id": 5, "user": "bob"}
