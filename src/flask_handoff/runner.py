@@ -12,6 +12,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
+from dataclasses import replace
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +25,7 @@ from .errors import (
     SecretsError,
     UnknownTaskError,
 )
-from .job import CANCELLED, Job
+from .job import CANCELLED, QUEUED, SUCCEEDED, Job
 from .signals import job_cancelled, job_failed, job_retried, job_started, job_succeeded
 
 if TYPE_CHECKING:
@@ -95,7 +96,8 @@ def execute(
         else:
             if state.store.succeed(job.id, worker_id, job.attempts, result_json):
                 state.spool.remove(job.id)
-                _send(job_succeeded, app, state.store.get(job.id) or job)
+                done = replace(job, state=SUCCEEDED, result=result, finished_at=time.time())
+                _send(job_succeeded, app, done)
             else:
                 log.warning("job %s finished after losing its lease; result discarded", job.id)
         finally:
@@ -119,13 +121,20 @@ def _finish_failed(
     ):
         log.warning("job %s ended after losing its lease; outcome discarded", job.id)
         return
+    # The signal describes this transition; re-reading the row could already show the next.
+    updated = replace(
+        job,
+        state=QUEUED if retry else final_state,
+        error_type=error[0],
+        error_message=error[1],
+        error_traceback=error[2],
+    )
     if retry:
         log.info("job %s attempt %d failed (%s); retrying", job.id, job.attempts, error[0])
-        _send(job_retried, state.app, state.store.get(job.id) or job)
+        _send(job_retried, state.app, updated)
         state.backend.wake()
         return
     state.spool.remove(job.id)
-    updated = state.store.get(job.id) or job
     if final_state == CANCELLED:
         _send(job_cancelled, state.app, updated)
     else:

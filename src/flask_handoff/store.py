@@ -119,15 +119,20 @@ class JobStore:
         with self.engine.begin() as conn:
             conn.execute(self._insert, values)
 
-    def claim(self, job_id: str, worker_id: str, lease_seconds: float) -> Job | None:
-        """Take a due, queued job for this worker; None if someone else has it or it ended."""
+    def claim(
+        self, job_id: str, worker_id: str, lease_seconds: float, *, early: bool = False
+    ) -> Job | None:
+        """Take a due, queued job for this worker; None if someone else has it or it ended.
+
+        ``early`` also takes a job waiting for its retry backoff (the eager backend).
+        """
         now = time.time()
         stmt = (
             update(jobs_table)
             .where(
                 jobs_table.c.id == job_id,
                 jobs_table.c.state == QUEUED,
-                jobs_table.c.run_after <= now,
+                jobs_table.c.run_after <= (float("inf") if early else now),
             )
             .values(
                 state=RUNNING,
@@ -278,11 +283,6 @@ class JobStore:
         self._update(running, cancel_requested=True)
         job = self.get(job_id)
         return job.state if job else None
-
-    def make_due(self, job_id: str) -> bool:
-        return self._update(
-            and_(jobs_table.c.id == job_id, jobs_table.c.state == QUEUED), run_after=time.time()
-        )
 
     def requeue(self, job_id: str) -> bool:
         """Manual retry of a failed or cancelled job, with a fresh attempt budget."""

@@ -28,15 +28,9 @@ class EagerBackend:
         pass
 
     def dispatch(self, job_id: str, delay: float | None) -> None:
-        store = self.state.store
-        while True:
-            job = store.claim(job_id, self.worker_id, lease_seconds=3600)
-            if job is None:
-                # Queued again with a backoff: make it due now, as an eager run does not wait.
-                job_now = store.get(job_id)
-                if job_now is None or job_now.state != "queued" or not store.make_due(job_id):
-                    return
-                continue
+        # Each pass runs one attempt; a failed attempt leaves the job queued with a backoff,
+        # which an eager run does not wait for.
+        while (job := self.state.store.claim(job_id, self.worker_id, 3600, early=True)) is not None:
             contextvars.Context().run(execute, self.state, job, self.worker_id)
 
     def wake(self) -> None:

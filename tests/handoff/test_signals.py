@@ -1,0 +1,81 @@
+"""Signals carry the job and its submitter, for audit logs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from flask_handoff import job_failed, job_retried, job_started, job_submitted, job_succeeded
+from flask_handoff.testing import wait_for_job
+
+from . import sample
+
+
+def test_lifecycle_signals_carry_the_job_and_its_identity(make_app: Any) -> None:
+    # A retry waits for its backoff, so `retried` is seen before the next `started` as long
+    # as receivers take less than the backoff; 50 ms is too tight on a loaded machine.
+    app = make_app(HANDOFF_RETRY_BACKOFF=0.5)
+    seen: list[tuple[str, str, Any]] = []
+
+    def receiver(name: str) -> Any:
+        def receive(sender: Flask, job: Any, identity: Any, **extra: Any) -> None:
+            assert sender is app
+            seen.append((name, job.state, identity))
+
+        return receive
+
+    receivers = {
+        "submitted": receiver("submitted"),
+        "started": receiver("started"),
+        "retried": receiver("retried"),
+        "succeeded": receiver("succeeded"),
+        "failed": receiver("failed"),
+    }
+    signals = {
+        "submitted": job_submitted,
+        "started": job_started,
+        "retried": job_retried,
+        "succeeded": job_succeeded,
+        "failed": job_failed,
+    }
+    for name, sig in signals.items():
+        sig.connect(receivers[name], app)
+    try:
+        with app.app_context():
+            ok = sample.flaky.submit("s", 1, identity="alice")
+        wait_for_job(app, ok.id)
+        with app.app_context():
+            bad = sample.legacy_process_order.submit(1, identity="bob")
+        wait_for_job(app, bad.id)
+    finally:
+        for name, sig in signals.items():
+            sig.disconnect(receivers[name], app)
+
+    alice = [s for s in seen if s[2] == "alice"]
+    bob = [s for s in seen if s[2] == "bob"]
+    assert alice == [
+        ("submitted", "queued", "alice"),
+        ("started", "running", "alice"),
+        ("retried", "queued", "alice"),
+        ("started", "running", "alice"),
+        ("succeeded", "succeeded", "alice"),
+    ]
+    assert bob == [
+        ("submitted", "queued", "bob"),
+        ("started", "running", "bob"),
+        ("failed", "failed", "bob"),
+    ]
+
+
+def test_a_failing_receiver_does_not_change_the_job(app: Flask) -> None:
+    def broken(sender: Flask, **extra: Any) -> None:
+        raise ValueError("audit database down")
+
+    job_started.connect(broken, app)
+    try:
+        with app.app_context():
+            job = sample.process_order.submit(3, identity="alice")
+        assert wait_for_job(app, job.id).state == "succeeded"
+    finally:
+        job_started.disconnect(broken, app)
