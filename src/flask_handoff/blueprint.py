@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -16,6 +15,8 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from .job import FINAL_STATES, STATES, Job
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from .extension import HandoffState
 
 
@@ -41,7 +42,7 @@ def make_blueprint() -> Blueprint:
             raise _ApiError(400, "bad_state", f"Unknown state {unknown[0]!r}; use {STATES}.")
         limit = _int_arg("limit", 50, 1, 500)
         offset = _int_arg("offset", 0, 0, 10**9)
-        jobs = state.store.list(identity=user, states=wanted, limit=limit, offset=offset)
+        jobs = state.store.list_jobs(identity=user, states=wanted, limit=limit, offset=offset)
         return jsonify(jobs=[j.to_dict() for j in jobs], limit=limit, offset=offset)
 
     @bp.get("/<job_id>")

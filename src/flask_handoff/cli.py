@@ -39,7 +39,7 @@ def init_db() -> None:
 @click.option("--limit", default=50, show_default=True)
 def list_jobs(states: tuple[str, ...], identity: str | None, limit: int) -> None:
     """List jobs, newest first."""
-    jobs = _state().store.list(identity=identity, states=states, limit=limit)
+    jobs = _state().store.list_jobs(identity=identity, states=states, limit=limit)
     for job in jobs:
         total = f"/{job.progress_total}" if job.progress_total is not None else ""
         click.echo(

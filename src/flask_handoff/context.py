@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flask import current_app, has_app_context, has_request_context
@@ -20,6 +18,9 @@ from werkzeug.local import LocalProxy
 from .errors import JobCancelled, JobTimeoutError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from pathlib import Path
+
     from .snapshot import ActorKind, Snapshot
 
 #: The identity ``identity()`` returns when nobody is acting: no request, no job.

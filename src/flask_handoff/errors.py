@@ -82,7 +82,7 @@ class JobTimeoutError(HandoffError):
         self.timeout = timeout
 
 
-class JobCancelled(HandoffError):  # noqa: N818 - reads as an event, like KeyboardInterrupt
+class JobCancelled(HandoffError):
     """Raised inside a task at its next checkpoint after someone cancelled the job."""
 
     def __init__(self, job_id: str) -> None:

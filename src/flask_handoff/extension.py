@@ -7,15 +7,11 @@ import os
 import signal
 import threading
 import weakref
-from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
-from flask import Flask
-
 from .backends import Backend, make_backend
 from .errors import ConfigurationError, NoSuchJobError
-from .job import Job
 from .secrets import SecretBox
 from .snapshot import Capture
 from .spool import Spool
@@ -23,7 +19,12 @@ from .store import JobStore, make_engine
 from .task import Task, _state
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
     from types import FrameType
+
+    from flask import Flask
+
+    from .job import Job
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -211,6 +212,8 @@ class Handoff:
     @overload
     def task(
         self,
+        fn: None = None,
+        /,
         *,
         name: str | None = None,
         max_attempts: int | None = None,
@@ -220,14 +223,14 @@ class Handoff:
 
     def task(
         self,
-        fn: Callable[P, R] | None = None,
+        fn: Callable[..., Any] | None = None,
         /,
         *,
         name: str | None = None,
         max_attempts: int | None = None,
         timeout: float | None = None,
         request_context: bool = False,
-    ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
+    ) -> Any:
         """Register a background task (``@handoff.task`` or ``@handoff.task(...)``).
 
         ``request_context=True`` runs the task inside a request context rebuilt from the
@@ -235,7 +238,7 @@ class Handoff:
         reads ``request.headers``; credentials among those headers travel encrypted.
         """
 
-        def register(f: Callable[P, R]) -> Task[P, R]:
+        def register(f: Callable[..., Any]) -> Task[Any, Any]:
             task_name = name or f"{f.__module__}.{f.__qualname__}"
             if max_attempts is not None and max_attempts < 1:
                 raise ConfigurationError(f"Task {task_name!r}: max_attempts must be >= 1.")
@@ -264,7 +267,7 @@ class Handoff:
         self, *, identity: Any = None, states: Sequence[str] = (), limit: int = 50, offset: int = 0
     ) -> list[Job]:
         key = None if identity is None else str(identity)
-        return _state().store.list(identity=key, states=states, limit=limit, offset=offset)
+        return _state().store.list_jobs(identity=key, states=states, limit=limit, offset=offset)
 
     def cancel(self, job_id: str) -> Job:
         """Cancel at once when queued; ask a running task to stop at its next checkpoint."""

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .snapshot import Snapshot
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 QUEUED = "queued"
 RUNNING = "running"

@@ -10,7 +10,6 @@ import logging
 import random
 import time
 import traceback
-from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from operator import attrgetter
@@ -29,13 +28,16 @@ from .job import CANCELLED, QUEUED, SUCCEEDED, Job
 from .signals import job_cancelled, job_failed, job_retried, job_started, job_succeeded
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
     from .extension import HandoffState
 
 log = logging.getLogger("flask_handoff")
 
+
 #: Raised inside a task's thread when it ignores its timeout past the grace period. A
 #: ``BaseException`` so that a task's own ``except Exception`` cannot swallow it.
-class ForcedTimeout(BaseException):  # noqa: N818
+class ForcedTimeout(BaseException):
     pass
 
 
@@ -144,8 +146,8 @@ def _finish_failed(
 
 def backoff(state: HandoffState, attempt: int) -> float:
     """Exponential backoff with a little jitter, so retried jobs do not stampede."""
-    delay = min(state.retry_backoff * 2 ** (attempt - 1), state.retry_backoff_max)
-    return delay * (1 + random.random() * 0.1)  # noqa: S311 - jitter, not security
+    delay = min(state.retry_backoff * 2.0 ** (attempt - 1), state.retry_backoff_max)
+    return delay * (1 + random.random() * 0.1)
 
 
 def _translate(exc: Exception, task_name: str) -> Exception:
@@ -210,7 +212,11 @@ def _replay(state: HandoffState, job: Job) -> Iterator[None]:
     snap = job.snapshot
     headers = dict(snap.headers)
     headers.update(
-        {k[len("header:") :]: v for k, v in _all_secrets(state, job).items() if k.startswith("header:")}
+        {
+            k[len("header:") :]: v
+            for k, v in _all_secrets(state, job).items()
+            if k.startswith("header:")
+        }
     )
     ctx = state.app.test_request_context(
         snap.path or "/",

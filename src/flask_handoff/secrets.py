@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from .errors import JobArgumentError, SecretsError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 _INFO = b"flask-handoff job secrets v1"
 
@@ -27,9 +30,7 @@ class SecretBox:
         self._fernet: Fernet | None = None
         if secret_key:
             raw = secret_key.encode() if isinstance(secret_key, str) else secret_key
-            derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(
-                raw
-            )
+            derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(raw)
             self._fernet = Fernet(base64.urlsafe_b64encode(derived))
 
     def _require(self) -> Fernet:

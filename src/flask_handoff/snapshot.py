@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from flask import g, has_request_context, request
 
 from .errors import JobArgumentError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
 
 ActorKind = Literal["user", "system", "anonymous"]
 

@@ -8,15 +8,17 @@ while the request is alive and keeps no file descriptor open.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from werkzeug.datastructures import FileStorage
 from werkzeug.utils import secure_filename
 
 from .context import SpooledFile
 from .errors import JobArgumentError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 _COPY_BUFFER = 1024 * 1024
 

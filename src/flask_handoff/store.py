@@ -9,8 +9,7 @@ job was handed to someone else — finds its final update matching no row and ch
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     Boolean,
@@ -33,6 +32,9 @@ from sqlalchemy import (
 from sqlalchemy.pool import StaticPool
 
 from .job import CANCELLED, FAILED, FINAL_STATES, QUEUED, RUNNING, SUCCEEDED, Job
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
 
 metadata = MetaData()
 
@@ -323,7 +325,7 @@ class JobStore:
             ).scalar()
         return token if isinstance(token, str) else None
 
-    def list(
+    def list_jobs(
         self,
         *,
         identity: str | None = None,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 from flask import current_app
@@ -17,6 +16,8 @@ from .job import QUEUED, Job
 from .signals import job_submitted
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
     from .extension import Handoff, HandoffState
 
 P = ParamSpec("P")

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from contextlib import contextmanager
-
-from flask import Flask
+from typing import TYPE_CHECKING
 
 from .backends.eager import EagerBackend
 from .errors import NoSuchJobError
-from .job import Job
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from flask import Flask
+
+    from .job import Job
+    from .store import JobStore
 
 
 @contextmanager
@@ -29,9 +34,11 @@ def run_eagerly(app: Flask) -> Iterator[None]:
         state.backend = previous
 
 
-def wait_for_job(app: Flask, job_id: str, timeout: float = 10.0, *, state: str | None = None) -> Job:
-    """Wait until the job is finished (or in ``state``); raise ``TimeoutError`` saying where it is."""
-    store = app.extensions["handoff"].store
+def wait_for_job(
+    app: Flask, job_id: str, timeout: float = 10.0, *, state: str | None = None
+) -> Job:
+    """Wait until the job is finished (or in ``state``); ``TimeoutError`` says where it is."""
+    store: JobStore = app.extensions["handoff"].store
     deadline = time.monotonic() + timeout
     job = None
     while time.monotonic() < deadline:

@@ -61,10 +61,9 @@ def client(app: Flask) -> Any:
 
 
 @pytest.fixture(autouse=True)
-def _clean_sample_state() -> Iterator[None]:
+def _clean_sample_state() -> None:
     sample.OPLOG.clear()
     sample.ATTEMPTS.clear()
-    yield
 
 
 def bearer(user: str) -> dict[str, str]:

@@ -3,6 +3,7 @@ reads the ``Authorization`` header to find the user."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -75,12 +76,20 @@ def legacy_with_replay(order_id: int) -> dict[str, Any]:
 @handoff.task
 def read_upload(upload: Path) -> dict[str, Any]:
     data = upload.read_bytes()
-    return {"size": len(data), "head": data[:20].decode(), "name": current_job.files["upload"].filename}
+    return {
+        "size": len(data),
+        "head": data[:20].decode(),
+        "name": current_job.files["upload"].filename,
+    }
 
 
 @handoff.task
 def whoami() -> dict[str, Any]:
-    return {"identity": current_job.identity, "actor": current_job.actor, "context": current_job.context}
+    return {
+        "identity": current_job.identity,
+        "actor": current_job.actor,
+        "context": current_job.context,
+    }
 
 
 @handoff.task
@@ -115,10 +124,8 @@ def slow_cooperative(steps: int) -> None:
 def slow_stubborn() -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        try:
+        with contextlib.suppress(Exception):  # a task that swallows everything it can
             time.sleep(0.01)
-        except Exception:  # a task that swallows everything it can
-            pass
 
 
 @handoff.task(max_attempts=1)

@@ -52,15 +52,18 @@ def test_every_job_carries_its_submitters_identity_under_concurrent_load(
     mismatched = []
     for order_id, (job_id, user) in enumerate(submitted):
         job = wait_for_job(app, job_id, timeout=60)
-        if job.state != "succeeded" or job.identity != user or job.result != {
-            "order_id": order_id,
-            "user": user,
-        }:
+        if (
+            job.state != "succeeded"
+            or job.identity != user
+            or job.result
+            != {
+                "order_id": order_id,
+                "user": user,
+            }
+        ):
             mismatched.append((order_id, user, job.state, job.result))
     assert mismatched == []
     assert len(submitted) == 1000
     background = sorted(entry for entry in sample.OPLOG if entry[1].startswith("processed"))
-    expected = sorted(
-        ("alice" if i % 2 else "bob", f"processed order {i}") for i in range(1000)
-    )
+    expected = sorted(("alice" if i % 2 else "bob", f"processed order {i}") for i in range(1000))
     assert background == expected

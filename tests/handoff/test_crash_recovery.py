@@ -32,8 +32,15 @@ def start_worker(database_url: str, tmp_path: Path) -> Iterator[Any]:
             "PYTHONPATH": str(ROOT),
         }
         proc = subprocess.Popen(
-            [sys.executable, "-m", "flask", "--app", "tests.handoff.sample:create_app"]
-            + ["handoff", "worker"],
+            [
+                sys.executable,
+                "-m",
+                "flask",
+                "--app",
+                "tests.handoff.sample:create_app",
+                "handoff",
+                "worker",
+            ],
             cwd=tmp_path,
             env=env,
             stdout=subprocess.DEVNULL,

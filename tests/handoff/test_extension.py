@@ -41,7 +41,9 @@ def test_misconfiguration_fails_at_init_app_naming_the_key(
         Handoff(app)
 
 
-def test_one_extension_serves_several_apps_each_with_its_own_jobs(make_app: Any, tmp_path: Path) -> None:
+def test_one_extension_serves_several_apps_each_with_its_own_jobs(
+    make_app: Any, tmp_path: Path
+) -> None:
     one = make_app()
     two = make_app(HANDOFF_DATABASE_URL=f"sqlite:///{tmp_path}/two.sqlite3")
     with one.app_context():

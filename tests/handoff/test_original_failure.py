@@ -99,9 +99,7 @@ def test_replayed_request_context_lets_legacy_code_read_headers(app: Flask, clie
     assert sample.OPLOG == [("bob", "processed order 9")]
 
 
-def test_replayed_authorization_header_is_not_stored_in_plaintext(
-    app: Flask, client: Any
-) -> None:
+def test_replayed_authorization_header_is_not_stored_in_plaintext(app: Flask, client: Any) -> None:
     response = client.post("/replay/9", headers=bearer("bob"))
     job_id = response.get_json()["job_id"]
     wait_for_job(app, job_id)

@@ -46,9 +46,7 @@ def test_secret_is_not_in_the_database_in_plaintext(
             assert b"s3cr3t" not in f.read_bytes()
 
 
-def test_secret_is_not_in_logs_or_api_output(
-    app: Flask, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_secret_is_not_in_logs_or_api_output(app: Flask, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     logging.getLogger("sqlalchemy.engine").setLevel(logging.INFO)  # SQL with parameters
     try:

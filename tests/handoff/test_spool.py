@@ -27,9 +27,7 @@ def _open_files_under(folder: Path) -> list[str]:
     return found
 
 
-def test_uploaded_file_is_readable_in_the_job_after_the_response(
-    app: Flask, client: Any
-) -> None:
+def test_uploaded_file_is_readable_in_the_job_after_the_response(app: Flask, client: Any) -> None:
     payload = b"order_id,phone\n1,13800138000\n" + b"x" * 2_000_000  # spooled to disk
     response = client.post(
         "/uploads",
@@ -40,7 +38,11 @@ def test_uploaded_file_is_readable_in_the_job_after_the_response(
     job = wait_for_job(app, response.get_json()["job_id"])
 
     assert job.state == "succeeded", job.error_message
-    assert job.result == {"size": len(payload), "head": "order_id,phone\n1,138", "name": "订单 list.csv"}
+    assert job.result == {
+        "size": len(payload),
+        "head": "order_id,phone\n1,138",
+        "name": "订单 list.csv",
+    }
 
 
 def test_spooled_files_are_removed_when_the_job_ends(app: Flask, client: Any) -> None:

@@ -21,6 +21,7 @@ import queue
 import threading
 import time
 import uuid
+from functools import partial
 from typing import TYPE_CHECKING
 
 from ..runner import ForcedTimeout, execute
@@ -129,7 +130,7 @@ class ThreadBackend:
             try:
                 job = self.state.store.claim(job_id, self.worker_id, self.state.lease_seconds)
                 if job is not None:
-                    execute(self.state, job, self.worker_id, lambda c, j=job_id: self._body(j, c))
+                    execute(self.state, job, self.worker_id, partial(self._body, job_id))
             except Exception:
                 log.exception("worker error while running job %s; it will be recovered", job_id)
             finally:
