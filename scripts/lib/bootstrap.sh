@@ -29,10 +29,15 @@ python_env() {
     apt_install python3-venv
   fi
   [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
-  local target="$ROOT"
+  local target="$ROOT" log="$VENV/pip-install.log"
   [ -n "$extras" ] && target="$ROOT[$extras]"
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$target" \
-    2>&1 | grep -v -e '^WARNING: Location' -e '^$' >&2 || true
+  echo "installing Python packages into .venv (log: .venv/pip-install.log)" >&2
+  if ! { "$VENV/bin/python" -m pip install --disable-pip-version-check --upgrade pip &&
+         "$VENV/bin/python" -m pip install --disable-pip-version-check -e "$target"; } \
+       >"$log" 2>&1; then
+    tail -n 40 "$log" >&2
+    echo "pip install failed; the full log is in .venv/pip-install.log" >&2
+    return 1
+  fi
   "$VENV/bin/python" -c 'import flask_handoff' # fail here, not later, if the install broke
 }
