@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from examples.demo import create_app, handoff
+
 from flask_handoff.testing import wait_for_job
 
 

@@ -69,9 +69,16 @@ class Job:
         return cls.from_values(row._mapping)
 
     @classmethod
-    def from_values(cls, m: Mapping[str, Any], snapshot: Snapshot | None = None) -> Job:
-        """Build from a row's columns; ``snapshot`` skips re-parsing one already in hand."""
-        payload = json.loads(m["args"]) if m["args"] else {}
+    def from_values(
+        cls,
+        m: Mapping[str, Any],
+        snapshot: Snapshot | None = None,
+        payload: dict[str, Any] | None = None,
+    ) -> Job:
+        """Build from a row's columns; ``snapshot`` and ``payload`` (the arguments) skip
+        re-parsing what the caller has in hand."""
+        if payload is None:
+            payload = json.loads(m["args"]) if m["args"] else {}
         snapshot = snapshot or Snapshot.from_json(m["snapshot"])
         return cls(
             id=m["id"],

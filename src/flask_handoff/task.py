@@ -131,7 +131,7 @@ class Task(Generic[P, R]):
         except BaseException:
             state.spool.remove(job_id)
             raise
-        job = Job.from_values(values, snap)
+        job = Job.from_values(values, snap, {"args": list(args), "kwargs": kwargs})
         if job_submitted.receivers:
             job_submitted.send(state.app, job=job, identity=snap.identity)
         state.backend.dispatch(job_id, delay)
