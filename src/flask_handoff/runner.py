@@ -97,7 +97,8 @@ def execute(
             _finish_failed(state, job, worker_id, _translate(exc, job.task), retry=True)
         else:
             if state.store.succeed(job.id, worker_id, job.attempts, result_json):
-                state.spool.remove(job.id)
+                if job.files:
+                    state.spool.remove(job.id)
                 done = replace(job, state=SUCCEEDED, result=result, finished_at=time.time())
                 _send(job_succeeded, app, done)
             else:
@@ -134,7 +135,6 @@ def _finish_failed(
     if retry:
         log.info("job %s attempt %d failed (%s); retrying", job.id, job.attempts, error[0])
         _send(job_retried, state.app, updated)
-        state.backend.wake()
         return
     state.spool.remove(job.id)
     if final_state == CANCELLED:

@@ -9,11 +9,12 @@ job was handed to someone else — finds its final update matching no row and ch
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import (
     Boolean,
     Column,
+    Connection,
     Engine,
     Float,
     Index,
@@ -29,12 +30,13 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.pool import StaticPool
 
-from .job import CANCELLED, FAILED, FINAL_STATES, QUEUED, RUNNING, SUCCEEDED, Job
+from .errors import ConfigurationError
+from .job import CANCELLED, FAILED, FINAL_STATES, QUEUED, RUNNING, Job
+from .prepared import JobStatements, Prepared, run
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
 metadata = MetaData()
 
@@ -61,7 +63,7 @@ jobs_table = Table(
     Column("max_attempts", Integer, nullable=False),
     Column("timeout", Float),
     Column("cancel_requested", Boolean, nullable=False, default=False),
-    Column("request_id", String(200), index=True),
+    Column("request_id", String(200)),
     Column("parent_id", String(32)),
     Column("worker_id", String(100)),
     Column("run_after", Float, nullable=False),
@@ -78,28 +80,33 @@ _TRACEBACK_LIMIT = 20000
 
 
 def make_engine(url: str) -> Engine:
-    """An engine tuned for job traffic: WAL and a busy timeout on SQLite."""
-    if url.startswith("sqlite"):
-        in_memory = url in ("sqlite://", "sqlite:///:memory:")
-        engine = create_engine(
-            url,
-            connect_args={"check_same_thread": False, "timeout": 30},
-            poolclass=StaticPool if in_memory else None,
+    """An engine tuned for job traffic: WAL and a 30 s wait for the write lock on SQLite."""
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True)
+    if url in ("sqlite://", "sqlite:///:memory:") or "mode=memory" in url:
+        raise ConfigurationError(
+            "HANDOFF_DATABASE_URL is an in-memory SQLite database, which the worker threads"
+            " and other processes cannot share. Use a file: sqlite:///path/to/jobs.sqlite3."
         )
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-            cursor = dbapi_conn.cursor()
-            if not in_memory:
-                cursor.execute("PRAGMA journal_mode=WAL")
-            # WAL + NORMAL survives a killed process; only a power loss can drop the last
-            # commits, the usual trade for an embedded queue.
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.close()
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        # WAL + NORMAL survives a killed process; only a power loss can drop the last
+        # commits, the usual trade for an embedded queue.
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        # Checkpoints (copying the WAL into the database, with an fsync) run in the pool's
+        # ticker thread, not in whichever request's commit crosses the threshold; this
+        # larger threshold is the backstop for a process that only submits.
+        cursor.execute("PRAGMA wal_autocheckpoint=10000")
+        cursor.close()
 
-        return engine
-    return create_engine(url, pool_pre_ping=True)
+    return engine
+
+
+T = TypeVar("T")
 
 
 class JobStore:
@@ -107,12 +114,21 @@ class JobStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        # submit() is on the request's hot path: the INSERT is compiled once and sent
-        # through the pooled DBAPI connection, which halves its cost. Safe because every
-        # column is a plain string, number or boolean that needs no type conversion.
-        compiled = jobs_table.insert().compile(dialect=engine.dialect)
-        self._insert_sql = compiled.string
-        self._insert_keys = compiled.positiontup  # None for named paramstyles (psycopg)
+        self._hot = JobStatements(jobs_table, engine)
+
+    def _read(self, work: Callable[[Connection], T]) -> T:
+        with self.engine.connect() as conn:
+            return work(conn)
+
+    def _write(self, work: Callable[[Connection], T]) -> T:
+        """One transaction: committed if ``work`` returns, rolled back if it raises."""
+        with self.engine.begin() as conn:
+            return work(conn)
+
+    def checkpoint(self) -> None:
+        """Fold SQLite's write-ahead log into the database without waiting for anyone."""
+        if self.engine.dialect.name == "sqlite":
+            self._read(lambda conn: conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)"))
 
     def create_tables(self) -> None:
         metadata.create_all(self.engine, checkfirst=True)
@@ -123,20 +139,7 @@ class JobStore:
     # -- writes ---------------------------------------------------------------------------
 
     def insert(self, values: dict[str, Any]) -> None:
-        params = [values[k] for k in self._insert_keys] if self._insert_keys else values
-        raw = self.engine.raw_connection()
-        try:
-            cursor = raw.cursor()
-            try:
-                cursor.execute(self._insert_sql, params)
-            finally:
-                cursor.close()
-            raw.commit()
-        except BaseException:
-            raw.rollback()
-            raise
-        finally:
-            raw.close()
+        run(self.engine, self._hot.insert, values)
 
     def claim(
         self, job_id: str, worker_id: str, lease_seconds: float, *, early: bool = False
@@ -146,52 +149,27 @@ class JobStore:
         ``early`` also takes a job waiting for its retry backoff (the eager backend).
         """
         now = time.time()
-        stmt = (
-            update(jobs_table)
-            .where(
-                jobs_table.c.id == job_id,
-                jobs_table.c.state == QUEUED,
-                jobs_table.c.run_after <= (float("inf") if early else now),
-            )
-            .values(
-                state=RUNNING,
-                worker_id=worker_id,
-                lease_until=now + lease_seconds,
-                attempts=jobs_table.c.attempts + 1,
-                started_at=now,
-                updated_at=now,
-            )
+        _, rows = run(
+            self.engine,
+            self._hot.claim,
+            {
+                "p_id": job_id,
+                "p_due_by": float("inf") if early else now,
+                "p_worker": worker_id,
+                "p_lease_until": now + lease_seconds,
+                "p_now": now,
+            },
         )
-        with self.engine.begin() as conn:
-            if conn.execute(stmt).rowcount != 1:
-                return None
-            row = conn.execute(select(jobs_table).where(jobs_table.c.id == job_id)).one()
-        return Job.from_row(row)
-
-    def _owned(self, job_id: str, worker_id: str, attempt: int) -> Any:
-        return and_(
-            jobs_table.c.id == job_id,
-            jobs_table.c.state == RUNNING,
-            jobs_table.c.worker_id == worker_id,
-            jobs_table.c.attempts == attempt,
-        )
+        return Job.from_values(rows[0]) if rows else None
 
     def _update(self, where: Any, **values: Any) -> bool:
         values["updated_at"] = time.time()
-        with self.engine.begin() as conn:
-            return bool(conn.execute(update(jobs_table).where(where).values(**values)).rowcount)
+        stmt = update(jobs_table).where(where).values(**values)
+        return self._write(lambda conn: bool(conn.execute(stmt).rowcount))
 
     def succeed(self, job_id: str, worker_id: str, attempt: int, result_json: str) -> bool:
-        return self._update(
-            self._owned(job_id, worker_id, attempt),
-            state=SUCCEEDED,
-            result=result_json,
-            finished_at=time.time(),
-            lease_until=None,
-            error_type=None,
-            error_message=None,
-            error_traceback=None,
-        )
+        values = {"p_result": result_json, "p_now": time.time()}
+        return self._finish(self._hot.succeed, job_id, worker_id, attempt, values)
 
     def fail(
         self,
@@ -205,17 +183,25 @@ class JobStore:
     ) -> bool:
         """Record an error: final (``state``) or, with ``retry_at``, back to queued."""
         error_type, message, traceback = error
-        values: dict[str, Any] = {
-            "error_type": error_type[:200],
-            "error_message": message[:_ERROR_MESSAGE_LIMIT],
-            "error_traceback": traceback[-_TRACEBACK_LIMIT:] if traceback else None,
-            "lease_until": None,
+        values = {
+            "p_error_type": error_type[:200],
+            "p_error_message": message[:_ERROR_MESSAGE_LIMIT],
+            "p_error_traceback": traceback[-_TRACEBACK_LIMIT:] if traceback else None,
+            "p_now": time.time(),
         }
         if retry_at is not None:
-            values.update(state=QUEUED, run_after=retry_at, worker_id=None)
-        else:
-            values.update(state=state, finished_at=time.time())
-        return self._update(self._owned(job_id, worker_id, attempt), **values)
+            values["p_retry_at"] = retry_at
+            return self._finish(self._hot.retry, job_id, worker_id, attempt, values)
+        values["p_state"] = state
+        return self._finish(self._hot.fail, job_id, worker_id, attempt, values)
+
+    def _finish(
+        self, stmt: Prepared, job_id: str, worker_id: str, attempt: int, values: dict[str, Any]
+    ) -> bool:
+        """Only the worker that owns this attempt may end it: a stale one matches no row."""
+        owner = {"p_id": job_id, "p_worker": worker_id, "p_attempt": attempt}
+        count, _ = run(self.engine, stmt, {**values, **owner})
+        return count == 1
 
     def progress(
         self, job_id: str, worker_id: str, done: int, total: int | None, message: str | None
@@ -258,12 +244,10 @@ class JobStore:
         ids re-queued and the ids failed.
         """
         now = time.time()
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(jobs_table.c.id, jobs_table.c.attempts, jobs_table.c.max_attempts).where(
-                    jobs_table.c.state == RUNNING, jobs_table.c.lease_until < now
-                )
-            ).all()
+        expired_stmt = select(
+            jobs_table.c.id, jobs_table.c.attempts, jobs_table.c.max_attempts
+        ).where(jobs_table.c.state == RUNNING, jobs_table.c.lease_until < now)
+        rows = self._read(lambda conn: conn.execute(expired_stmt).all())
         requeued: list[str] = []
         failed: list[str] = []
         for job_id, attempts, max_attempts in rows:
@@ -322,24 +306,25 @@ class JobStore:
         where = and_(
             jobs_table.c.state.in_(tuple(FINAL_STATES)), jobs_table.c.finished_at < older_than
         )
-        with self.engine.begin() as conn:
+
+        def delete(conn: Connection) -> list[Job]:
             gone = [Job.from_row(r) for r in conn.execute(select(jobs_table).where(where))]
             conn.execute(jobs_table.delete().where(where))
-        return gone
+            return gone
+
+        return self._write(delete)
 
     # -- reads ----------------------------------------------------------------------------
 
     def get(self, job_id: str) -> Job | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(select(jobs_table).where(jobs_table.c.id == job_id)).first()
+        stmt = select(jobs_table).where(jobs_table.c.id == job_id)
+        row = self._read(lambda conn: conn.execute(stmt).first())
         return Job.from_row(row) if row else None
 
     def secrets_of(self, job_id: str) -> str | None:
         """The sealed secrets token; kept off ``Job`` so it cannot leak into a listing."""
-        with self.engine.connect() as conn:
-            token = conn.execute(
-                select(jobs_table.c.secrets).where(jobs_table.c.id == job_id)
-            ).scalar()
+        stmt = select(jobs_table.c.secrets).where(jobs_table.c.id == job_id)
+        token = self._read(lambda conn: conn.execute(stmt).scalar())
         return token if isinstance(token, str) else None
 
     def list_jobs(
@@ -355,9 +340,8 @@ class JobStore:
             stmt = stmt.where(jobs_table.c.identity == identity)
         if states:
             stmt = stmt.where(jobs_table.c.state.in_(tuple(states)))
-        with self.engine.connect() as conn:
-            rows = conn.execute(stmt.limit(limit).offset(offset)).all()
-        return [Job.from_row(r) for r in rows]
+        page = stmt.limit(limit).offset(offset)
+        return [Job.from_row(r) for r in self._read(lambda conn: conn.execute(page).all())]
 
     def due_ids(self, limit: int) -> list[str]:
         stmt = (
@@ -366,8 +350,7 @@ class JobStore:
             .order_by(jobs_table.c.run_after)
             .limit(limit)
         )
-        with self.engine.connect() as conn:
-            return list(conn.execute(stmt).scalars())
+        return self._read(lambda conn: list(conn.execute(stmt).scalars()))
 
     def cancel_requested(self, worker_id: str) -> set[str]:
         stmt = select(jobs_table.c.id).where(
@@ -375,5 +358,4 @@ class JobStore:
             jobs_table.c.worker_id == worker_id,
             jobs_table.c.cancel_requested.is_(True),
         )
-        with self.engine.connect() as conn:
-            return set(conn.execute(stmt).scalars())
+        return self._read(lambda conn: set(conn.execute(stmt).scalars()))

@@ -136,7 +136,6 @@ class ThreadBackend:
             finally:
                 with self._lock:
                     self._running.pop(job_id, None)
-            self._wake.set()
 
     def _body(self, job_id: str, ctx: JobContext | None) -> None:
         """Track whether user code runs, so a forced timeout never lands in our own code."""
@@ -168,6 +167,7 @@ class ThreadBackend:
                 self._deliver_cancellations()
                 self._enforce_timeouts()
                 self._fill()
+                self.state.store.checkpoint()
             except Exception:
                 log.exception("handoff ticker failed; retrying on the next tick")
 

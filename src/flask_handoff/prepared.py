@@ -1,0 +1,142 @@
+"""The statements every job runs (insert, claim, finish), compiled once per database.
+
+Building a SQLAlchemy statement and its cache key on each call cost a worker about 400 us
+of CPU per job, more than SQLite itself; on a 2-core machine that CPU is taken from the
+requests handing jobs off. These statements never change, so they are compiled once for
+the engine's dialect and sent through the pooled DBAPI connection. Safe because every
+column of the job table is a plain string, number or boolean that needs no conversion.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import bindparam, update
+
+from .job import QUEUED, RUNNING, SUCCEEDED
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from sqlalchemy import Engine, Table
+    from sqlalchemy.sql import Executable
+
+
+class Prepared:
+    """One statement, compiled for one dialect, with its literal parameters filled in."""
+
+    def __init__(self, stmt: Executable, engine: Engine) -> None:
+        compiled = stmt.compile(dialect=engine.dialect)  # type: ignore[attr-defined]
+        self.sql: str = compiled.string
+        self.keys: list[str] | None = compiled.positiontup  # None for named paramstyles
+        # Values written into the statement itself (state=RUNNING, lease_until=None).
+        self.defaults: dict[str, Any] = {
+            name: bind.value for name, bind in compiled.binds.items() if not bind.required
+        }
+
+    def params(self, values: Mapping[str, Any]) -> Any:
+        merged = {**self.defaults, **values}
+        return [merged[k] for k in self.keys] if self.keys else merged
+
+
+def run(engine: Engine, prepared: Prepared, values: Mapping[str, Any]) -> tuple[int, list[Any]]:
+    """Execute in one transaction; returns the row count and any rows returned, as dicts."""
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        try:
+            cursor.execute(prepared.sql, prepared.params(values))
+            rows: list[Any] = []
+            if cursor.description:
+                names = [d[0] for d in cursor.description]
+                rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+            count = cursor.rowcount
+        finally:
+            cursor.close()
+        raw.commit()
+    except BaseException:
+        raw.rollback()
+        raise
+    finally:
+        raw.close()
+    return count, rows
+
+
+class JobStatements:
+    """The per-job statements for one engine."""
+
+    def __init__(self, table: Table, engine: Engine) -> None:
+        c = table.c
+        owned = (
+            c.id == bindparam("p_id"),
+            c.state == RUNNING,
+            c.worker_id == bindparam("p_worker"),
+            c.attempts == bindparam("p_attempt"),
+        )
+        cleared_error: dict[str, Any] = {
+            "error_type": None,
+            "error_message": None,
+            "error_traceback": None,
+        }
+        error: dict[str, Any] = {
+            "error_type": bindparam("p_error_type"),
+            "error_message": bindparam("p_error_message"),
+            "error_traceback": bindparam("p_error_traceback"),
+        }
+        self.insert = Prepared(table.insert(), engine)
+        self.claim = Prepared(
+            update(table)
+            .where(
+                c.id == bindparam("p_id"),
+                c.state == QUEUED,
+                c.run_after <= bindparam("p_due_by"),
+            )
+            .values(
+                state=RUNNING,
+                worker_id=bindparam("p_worker"),
+                lease_until=bindparam("p_lease_until"),
+                attempts=c.attempts + 1,
+                started_at=bindparam("p_now"),
+                updated_at=bindparam("p_now"),
+            )
+            .returning(*c),
+            engine,
+        )
+        self.succeed = Prepared(
+            update(table)
+            .where(*owned)
+            .values(
+                state=SUCCEEDED,
+                result=bindparam("p_result"),
+                finished_at=bindparam("p_now"),
+                updated_at=bindparam("p_now"),
+                lease_until=None,
+                **cleared_error,
+            ),
+            engine,
+        )
+        self.fail = Prepared(
+            update(table)
+            .where(*owned)
+            .values(
+                state=bindparam("p_state"),
+                finished_at=bindparam("p_now"),
+                updated_at=bindparam("p_now"),
+                lease_until=None,
+                **error,
+            ),
+            engine,
+        )
+        self.retry = Prepared(
+            update(table)
+            .where(*owned)
+            .values(
+                state=QUEUED,
+                run_after=bindparam("p_retry_at"),
+                updated_at=bindparam("p_now"),
+                worker_id=None,
+                lease_until=None,
+                **error,
+            ),
+            engine,
+        )
