@@ -21,6 +21,7 @@ import gc
 import io
 import json
 import os
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -28,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+import tracemalloc
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -211,20 +213,24 @@ def pending_child(kind: str, jobs: int, upload_mb: int) -> dict[str, Any]:
 
     time.sleep(0.3)
     gc.collect()
-    rss0, fds0 = _rss_bytes(), _open_fds()
+    tracemalloc.start()
+    rss0, fds0, heap0 = _rss_bytes(), _open_fds(), tracemalloc.get_traced_memory()[0]
     t0 = time.perf_counter()
     for _ in range(jobs):
         with _upload_request(owner, payload):
             submit()
     elapsed = time.perf_counter() - t0
     gc.collect()
-    rss1, fds1 = _rss_bytes(), _open_fds()
+    rss1, fds1, heap1 = _rss_bytes(), _open_fds(), tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
     release.set()
+    shutil.rmtree(folder, ignore_errors=True)
     return {
         "jobs": jobs,
         "upload_mb": upload_mb,
         "rss_retained_bytes": rss1 - rss0,
         "rss_per_job_bytes": round((rss1 - rss0) / jobs),
+        "heap_per_job_bytes": round((heap1 - heap0) / jobs),
         "open_fds_retained": fds1 - fds0,
         "submit_seconds": round(elapsed, 2),
     }
@@ -291,13 +297,15 @@ def markdown(report: dict[str, Any]) -> str:
         "One busy worker, so every job stays pending; each in a fresh process; retained ="
         " after minus before, after garbage collection.",
         "",
-        "| | RSS retained | per pending job | open files retained | time to submit all |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        "| | RSS retained | RSS per pending job | Python heap per pending job"
+        " | open files retained | time to submit all |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, r in (("Flask-Handoff", h), ("Flask-Executor", e)):
         lines.append(
             f"| {name} | {r['rss_retained_bytes'] / 1e6:.1f} MB | {r['rss_per_job_bytes']} B"
-            f" | {r['open_fds_retained']} | {r['submit_seconds']} s |"
+            f" | {r['heap_per_job_bytes']} B | {r['open_fds_retained']}"
+            f" | {r['submit_seconds']} s |"
         )
     return "\n".join(lines) + "\n"
 

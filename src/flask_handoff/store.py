@@ -128,7 +128,9 @@ class JobStore:
     def checkpoint(self) -> None:
         """Fold SQLite's write-ahead log into the database without waiting for anyone."""
         if self.engine.dialect.name == "sqlite":
-            self._read(lambda conn: conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)"))
+            # Read the result row: an unread one keeps its statement open on the pooled
+            # connection, and the next commit there fails ("SQL statements in progress").
+            self._read(lambda conn: conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").all())
 
     def create_tables(self) -> None:
         metadata.create_all(self.engine, checkfirst=True)

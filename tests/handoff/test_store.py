@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 from flask import Flask
 
 from flask_handoff.store import JobStore
+from flask_handoff.testing import wait_for_job
 
 from . import sample
 
@@ -84,3 +86,15 @@ def test_purge_removes_only_old_finished_jobs(app: Flask) -> None:
     assert [j.id for j in gone] == [job_id]
     assert store.get(job_id) is None
     assert store.get(kept) is not None
+
+
+def test_jobs_succeed_first_time_while_the_ticker_checkpoints_often(make_app: Any) -> None:
+    # A checkpoint whose result stayed unread left a statement open on a pooled
+    # connection; a worker given that connection then failed its commit.
+    app = make_app(HANDOFF_POLL_INTERVAL=0.002)
+    with app.app_context():
+        ids = [sample.whoami.submit(identity="alice").id for _ in range(2000)]
+
+    jobs = [wait_for_job(app, job_id, timeout=60) for job_id in ids]
+
+    assert {(job.state, job.attempts) for job in jobs} == {("succeeded", 1)}
