@@ -1,0 +1,1 @@
+"""phonetool: upload a phone list, get it validated, annotated and exported."""

@@ -1,0 +1,172 @@
+"""One phone cell in, its annotation out: E.164, format, validity, type, place, carrier.
+
+Runs in worker processes, so everything here is a plain function of plain values.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from decimal import Decimal, InvalidOperation
+from typing import Any, NamedTuple
+
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType, geocoder
+from phonenumbers import carrier as carriers
+
+from .regions import split_description
+
+#: Column headers of the annotation, in output order.
+FIELDS = (
+    "e164",
+    "national_format",
+    "valid",
+    "number_type",
+    "region",
+    "province",
+    "city",
+    "province_en",
+    "city_en",
+    "carrier",
+    "carrier_en",
+    "invalid_reason",
+)
+
+_TYPE_NAMES = {
+    value: name.lower()
+    for name, value in vars(PhoneNumberType).items()
+    if name.isupper() and isinstance(value, int)
+}
+_PARSE_REASONS = {
+    NumberParseException.INVALID_COUNTRY_CODE: "invalid country code",
+    NumberParseException.NOT_A_NUMBER: "not a number",
+    NumberParseException.TOO_SHORT_AFTER_IDD: "too short",
+    NumberParseException.TOO_SHORT_NSN: "too short",
+    NumberParseException.TOO_LONG: "too long",
+}
+_POSSIBLE_REASONS = {
+    phonenumbers.ValidationResult.INVALID_COUNTRY_CODE: "invalid country code",
+    phonenumbers.ValidationResult.TOO_SHORT: "too short",
+    phonenumbers.ValidationResult.TOO_LONG: "too long",
+    phonenumbers.ValidationResult.INVALID_LENGTH: "invalid length",
+}
+_EXTENSION_WORDS = re.compile(r"(转|分机|內線|内线)")
+_SCIENTIFIC = re.compile(r"^\s*[+-]?\d+(\.\d+)?[eE][+-]?\d+\s*$")
+_MAX_INPUT = 100  # phonenumbers refuses more than 250 characters; no phone needs 100
+
+
+class PhoneInfo(NamedTuple):
+    e164: str | None
+    national_format: str | None
+    valid: bool
+    number_type: str | None
+    region: str | None
+    province: str | None
+    city: str | None
+    province_en: str | None
+    city_en: str | None
+    carrier: str | None
+    carrier_en: str | None
+    invalid_reason: str | None
+
+
+def _invalid(reason: str, e164: str | None = None) -> PhoneInfo:
+    return PhoneInfo(e164, None, False, None, None, None, None, None, None, None, None, reason)
+
+
+def cell_text(value: Any) -> str:
+    """A cell as text the way the member sees it: 13812345678.0 and 1.3812345678E10 too."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).upper()
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    return str(value)
+
+
+def clean(raw: str) -> str:
+    """Undo what spreadsheets and people do to numbers, leaving the rest to phonenumbers."""
+    text = unicodedata.normalize("NFKC", raw).strip()
+    if _SCIENTIFIC.match(text):
+        try:
+            number = Decimal(text)
+        except InvalidOperation:
+            return text
+        if number == number.to_integral_value():
+            return str(int(number))
+    return _EXTENSION_WORDS.sub(" ext ", text)
+
+
+def normalise(raw: str, region: str = "CN") -> PhoneInfo:
+    """Annotate one phone cell; never raises for bad input, which gets a reason instead."""
+    text = clean(raw)
+    if not text:
+        return _invalid("empty")
+    if len(text) > _MAX_INPUT:
+        return _invalid("too long")
+    if not any(ch.isdigit() for ch in text):
+        return _invalid("not a number")
+    try:
+        number = phonenumbers.parse(text, region)
+    except NumberParseException as exc:
+        return _invalid(_PARSE_REASONS.get(exc.error_type, "not a number"))
+    e164 = phonenumbers.format_number(number, PhoneNumberFormat.E164)
+    if not phonenumbers.is_valid_number(number):
+        return _invalid(_invalid_reason(number), e164)
+    region_code = phonenumbers.region_code_for_number(number)
+    province = city = province_en = city_en = None
+    if region_code == "CN":
+        found, city = split_description(geocoder.description_for_number(number, "zh"))
+        if found:
+            province, province_en = found.name, found.name_en
+            en = geocoder.description_for_number(number, "en")
+            city_en = en.rpartition(", ")[0] or en
+    return PhoneInfo(
+        e164=e164,
+        national_format=phonenumbers.format_number(number, PhoneNumberFormat.NATIONAL),
+        valid=True,
+        number_type=_TYPE_NAMES.get(phonenumbers.number_type(number), "unknown"),
+        region=region_code,
+        province=province,
+        city=city,
+        province_en=province_en,
+        city_en=city_en,
+        carrier=carriers.name_for_number(number, "zh") or None,
+        carrier_en=carriers.name_for_number(number, "en") or None,
+        invalid_reason=None,
+    )
+
+
+def _invalid_reason(number: phonenumbers.PhoneNumber) -> str:
+    """Say what is wrong in the member's terms: China allows 5 to 12 digits for some
+    numbers, so "possible" alone calls a mobile number missing a digit a "bad prefix"."""
+    national = str(number.national_number)
+    if number.country_code == 86:
+        if len(national) < 7:
+            return "too short"
+        if national.startswith("1") and len(national) != 11:
+            return "too short" if len(national) < 11 else "too long"
+    possible = phonenumbers.is_possible_number_with_reason(number)
+    return _POSSIBLE_REASONS.get(possible, "bad prefix")
+
+
+_cache: dict[tuple[str, str], PhoneInfo] = {}
+_CACHE_LIMIT = 200_000
+
+
+def normalise_chunk(raws: list[str], region: str) -> list[PhoneInfo]:
+    """Annotate a chunk; a value seen before in this worker is not parsed again."""
+    out = []
+    for raw in raws:
+        key = (raw, region)
+        info = _cache.get(key)
+        if info is None:
+            info = normalise(raw, region)
+            if len(_cache) >= _CACHE_LIMIT:
+                _cache.clear()  # bounded memory beats a perfect hit rate
+            _cache[key] = info
+        out.append(info)
+    return out

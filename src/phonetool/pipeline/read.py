@@ -1,0 +1,302 @@
+"""Open an uploaded CSV or XLSX as a header and a stream of rows, in constant memory.
+
+Everything a member can get wrong about a file ends here as an ``InputError`` naming the
+problem: an encoding we cannot read, binary junk with a .csv name, a truncated XLSX, a ZIP
+bomb, a cell larger than any phone list needs, a header without a phone column.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import itertools
+import zipfile
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import charset_normalizer
+
+from .errors import (
+    BinaryFileError,
+    CellTooLargeError,
+    CorruptFileError,
+    EmptyFileError,
+    EncodingError,
+    FileTooLargeError,
+    NoDataRowsError,
+    PhoneColumnNotFoundError,
+    UnknownSheetError,
+    UnsupportedFileError,
+)
+from .phones import cell_text
+
+if TYPE_CHECKING:
+    import io
+    from collections.abc import Iterator
+    from pathlib import Path
+
+#: Header names of the phone column, best first, compared without spaces and case.
+PHONE_HEADERS = (
+    "手机号",
+    "手机号码",
+    "手机",
+    "收件人手机",
+    "收件人电话",
+    "收货人手机",
+    "收货人电话",
+    "联系电话",
+    "联系方式",
+    "电话",
+    "电话号码",
+    "mobile",
+    "phone",
+    "phonenumber",
+    "mobilephone",
+    "cellphone",
+    "tel",
+    "telephone",
+)
+_PHONE_WORDS = ("手机", "电话", "phone", "mobile", "tel")
+
+SAMPLE_BYTES = 256 * 1024
+HEADER_SEARCH_ROWS = 20
+MAX_CELL_CHARS = csv.field_size_limit()  # 131,072: the csv module's own, for XLSX too
+MAX_XLSX_UNCOMPRESSED = 1024**3
+MAX_XLSX_RATIO = 200
+
+
+@dataclass
+class Table:
+    """An opened file: its header, where the phone is, and the rows after the header."""
+
+    kind: str  # "csv" or "xlsx"
+    headers: list[str]
+    phone_index: int
+    header_row: int  # 1-based row number of the header, as a spreadsheet shows it
+    rows: Iterator[list[str]]
+    total_rows: int | None  # an estimate for progress, None when unknown
+    encoding: str | None = None
+    delimiter: str | None = None
+
+
+def open_table(path: Path, *, phone_column: str | None = None, sheet: str | None = None) -> Table:
+    """Open ``path`` by its content (CSV or XLSX), find the header and the phone column."""
+    if path.stat().st_size == 0:
+        raise EmptyFileError("The file is empty. Upload a CSV or XLSX with a header row.")
+    with path.open("rb") as f:
+        head = f.read(8)
+    suffix = path.suffix.lower()
+    if head.startswith(b"PK\x03\x04"):
+        return _open_xlsx(path, phone_column, sheet)
+    if suffix in (".xlsx", ".xlsm"):
+        raise CorruptFileError(
+            "The file is named .xlsx but is not an XLSX workbook (it is not a ZIP archive)."
+            " Open it in Excel or LibreOffice and save it as .xlsx again."
+        )
+    if head.startswith(b"\xd0\xcf\x11\xe0") or suffix == ".xls":
+        raise UnsupportedFileError(
+            "Old Excel .xls files are not supported. Save the sheet as .xlsx or .csv."
+        )
+    return _open_csv(path, phone_column)
+
+
+# -- CSV ----------------------------------------------------------------------------------
+
+
+def detect_encoding(sample: bytes) -> str:
+    """UTF-8 (with or without BOM), then GB18030 (a superset of GBK), then a best guess."""
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if b"\x00" in sample:
+        raise BinaryFileError(
+            "The file contains binary data, not text. Upload the phone list as CSV or XLSX."
+        )
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            codecs.getincrementaldecoder(encoding)().decode(sample, final=False)
+        except UnicodeDecodeError:
+            continue
+        return encoding
+    best = charset_normalizer.from_bytes(sample).best()
+    if best is None:
+        raise EncodingError(
+            "The text encoding of the file could not be recognised. Save it as CSV UTF-8."
+        )
+    return str(best.encoding)
+
+
+def _check_text(sample: str) -> None:
+    controls = sum(1 for ch in sample if ord(ch) < 32 and ch not in "\t\r\n")
+    if sample and controls / len(sample) > 0.05:
+        raise BinaryFileError(
+            "The file does not look like text (too many control characters). Upload the"
+            " phone list as CSV or XLSX."
+        )
+
+
+def _open_csv(path: Path, phone_column: str | None) -> Table:
+    with path.open("rb") as f:
+        sample = f.read(SAMPLE_BYTES)
+    encoding = detect_encoding(sample)
+    text_sample = sample.decode(encoding, errors="ignore")
+    _check_text(text_sample)
+    delimiter = _sniff_delimiter(text_sample)
+    handle = path.open(encoding=encoding, newline="")
+    reader = csv.reader(handle, delimiter=delimiter)
+    rows = _csv_rows(reader, handle, encoding)
+    header_row, headers, index, rest = _find_header(rows, phone_column)
+    total = max(_count_lines(path) - header_row, 0)
+    return Table("csv", headers, index, header_row, rest, total, encoding, delimiter)
+
+
+def _sniff_delimiter(sample: str) -> str:
+    lines = "\n".join(sample.splitlines()[:50])
+    try:
+        return csv.Sniffer().sniff(lines, delimiters=",\t;|").delimiter
+    except csv.Error:
+        return ","
+
+
+def _csv_rows(reader: Any, handle: io.TextIOBase, encoding: str) -> Iterator[list[str]]:
+    try:
+        yield from reader
+    except UnicodeDecodeError:
+        raise EncodingError(
+            f"Line {reader.line_num + 1} cannot be read as {encoding}: the file mixes text"
+            " encodings. Save it again as CSV UTF-8."
+        ) from None
+    except csv.Error as exc:
+        if "field larger than field limit" in str(exc):
+            raise CellTooLargeError(
+                f"Line {reader.line_num} has a cell longer than {MAX_CELL_CHARS:,}"
+                " characters; a phone list never needs one. Check that the file is the"
+                " right one."
+            ) from None
+        raise CorruptFileError(f"Line {reader.line_num} is not valid CSV: {exc}.") from None
+    finally:
+        handle.close()
+
+
+def _count_lines(path: Path) -> int:
+    count = 0
+    with path.open("rb") as f:
+        while chunk := f.read(1024 * 1024):
+            count += chunk.count(b"\n")
+    return count + 1
+
+
+# -- XLSX ---------------------------------------------------------------------------------
+
+
+def _check_zip(path: Path) -> None:
+    """Refuse ZIP bombs and truncated files before the XML parser sees them."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+    except (zipfile.BadZipFile, OSError, EOFError):
+        raise CorruptFileError(
+            "The XLSX file is damaged or incomplete (the upload may have been cut off)."
+            " Save it again and upload the new file."
+        ) from None
+    total = sum(i.file_size for i in infos)
+    packed = sum(i.compress_size for i in infos) or 1
+    if total > MAX_XLSX_UNCOMPRESSED or (total > 50 * 1024**2 and total / packed > MAX_XLSX_RATIO):
+        raise FileTooLargeError(
+            f"The XLSX file unpacks to {total / 1024**2:,.0f} MB, more than a phone list"
+            f" can ({MAX_XLSX_UNCOMPRESSED / 1024**2:,.0f} MB, or {MAX_XLSX_RATIO}x its size)."
+            " Split it, or export it as CSV."
+        )
+
+
+def _open_xlsx(path: Path, phone_column: str | None, sheet: str | None) -> Table:
+    import openpyxl  # imported here: only XLSX uploads pay for it
+
+    _check_zip(path)
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:
+        raise CorruptFileError(
+            f"The XLSX file cannot be opened ({type(exc).__name__}). Save it again in Excel"
+            " or LibreOffice as .xlsx and upload the new file."
+        ) from None
+    if sheet is not None and sheet not in book.sheetnames:
+        book.close()
+        raise UnknownSheetError(
+            f"The workbook has no sheet {sheet!r}; its sheets are {', '.join(book.sheetnames)}."
+        )
+    ws = book[sheet] if sheet is not None else book.worksheets[0]
+    total = ws.max_row if isinstance(ws.max_row, int) and ws.max_row > 1 else None
+    rows = _xlsx_rows(book, ws)
+    header_row, headers, index, rest = _find_header(rows, phone_column)
+    return Table("xlsx", headers, index, header_row, rest, total and total - header_row)
+
+
+def _xlsx_rows(book: Any, ws: Any) -> Iterator[list[str]]:
+    try:
+        for number, values in enumerate(ws.iter_rows(values_only=True), start=1):
+            row = [cell_text(v) for v in values]
+            if any(len(cell) > MAX_CELL_CHARS for cell in row):
+                raise CellTooLargeError(
+                    f"Row {number} has a cell longer than {MAX_CELL_CHARS:,} characters; a"
+                    " phone list never needs one. Check that the file is the right one."
+                )
+            yield row
+    except (zipfile.BadZipFile, EOFError, KeyError, ValueError) as exc:
+        raise CorruptFileError(
+            f"The XLSX file is damaged ({type(exc).__name__}). Save it again and upload it."
+        ) from None
+    finally:
+        book.close()
+
+
+# -- header -------------------------------------------------------------------------------
+
+
+def _norm(header: str) -> str:
+    return "".join(header.split()).lower().strip(":：*()（）")
+
+
+def _phone_index(headers: list[str], wanted: str | None) -> int | None:
+    names = [_norm(h) for h in headers]
+    if wanted is not None:
+        key = _norm(wanted)
+        return names.index(key) if key in names else None
+    for candidate in PHONE_HEADERS:
+        if candidate in names:
+            return names.index(candidate)
+    for i, name in enumerate(names):
+        if any(word in name for word in _PHONE_WORDS):
+            return i
+    return None
+
+
+def _find_header(
+    rows: Iterator[list[str]], phone_column: str | None
+) -> tuple[int, list[str], int, Iterator[list[str]]]:
+    """The first row (of the first few) naming a phone column is the header."""
+    seen: list[list[str]] = []
+    for number, row in enumerate(rows, start=1):
+        if not any(cell.strip() for cell in row):
+            continue
+        index = _phone_index(row, phone_column)
+        if index is not None:
+            first = next(rows, None)
+            if first is None:
+                raise NoDataRowsError("The file has a header row but no data rows under it.")
+            return number, [cell.strip() for cell in row], index, itertools.chain([first], rows)
+        seen.append(row)
+        if len(seen) >= HEADER_SEARCH_ROWS:
+            break
+    if not seen:
+        raise EmptyFileError("The file has no rows with content.")
+    shown = ", ".join(repr(c.strip()) for c in seen[0] if c.strip())[:300]
+    if phone_column is not None:
+        raise PhoneColumnNotFoundError(
+            f"No column named {phone_column!r}. The first row has: {shown}."
+        )
+    raise PhoneColumnNotFoundError(
+        "No phone column found: name it with the phone_column option, or give it a header"
+        f" such as 手机号, 电话 or phone. The first row has: {shown}."
+    )
