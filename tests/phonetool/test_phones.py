@@ -1,0 +1,104 @@
+"""One phone cell: messy input in, the right annotation or a reason out."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from phonetool.pipeline.phones import cell_text, normalise
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "13812345678",
+        "138 1234 5678",
+        "138-1234-5678",
+        "(138)12345678",
+        "+86 138 1234 5678",
+        "+8613812345678",
+        "0086 13812345678",
+        "8613812345678",
+        "86 138 1234 5678",
+        "１３８１２３４５６７８",  # full-width digits from a Chinese input method
+        "1.3812345678E10",  # a spreadsheet's scientific notation
+        " 13812345678\t",
+    ],
+)
+def test_messy_forms_of_one_mobile_number_agree(raw: str) -> None:
+    info = normalise(raw)
+
+    assert info.valid
+    assert info.e164 == "+8613812345678"
+    assert info.national_format == "138 1234 5678"
+    assert info.number_type == "mobile"
+    assert (info.province, info.city) == ("江苏省", "连云港市")
+    assert (info.province_en, info.city_en) == ("Jiangsu", "Lianyungang")
+    assert (info.carrier, info.carrier_en) == ("中国移动", "China Mobile")
+
+
+def test_float_cell_from_xlsx_becomes_the_digits() -> None:
+    assert cell_text(13812345678.0) == "13812345678"
+    assert normalise(cell_text(13812345678.0)).e164 == "+8613812345678"
+
+
+def test_fixed_line_with_extension_text() -> None:
+    info = normalise("010-62345678 转 123")
+
+    assert info.valid
+    assert info.number_type == "fixed_line"
+    assert info.province == "北京市"
+    assert info.national_format == "010 6234 5678 ext. 123"
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ("", "empty"),
+        ("   ", "empty"),
+        ("abc", "not a number"),
+        ("1381234567", "too short"),
+        ("138123456789", "too long"),
+        ("12345", "too short"),
+        ("99912345678", "bad prefix"),
+        ("+999 1234", "invalid country code"),
+    ],
+)
+def test_invalid_numbers_say_why(raw: str, reason: str) -> None:
+    info = normalise(raw)
+
+    assert not info.valid
+    assert info.invalid_reason == reason
+
+
+def test_foreign_number_keeps_its_region_and_no_chinese_province() -> None:
+    info = normalise("+1 650 253 0000")
+
+    assert info.valid
+    assert info.region == "US"
+    assert info.province is None
+
+
+mobile_prefixes = st.sampled_from(["130", "135", "138", "139", "150", "158", "177", "186", "189"])
+
+
+@given(prefix=mobile_prefixes, rest=st.integers(min_value=0, max_value=99_999_999))
+@settings(max_examples=200, deadline=None)
+def test_valid_numbers_round_trip_through_their_formats(prefix: str, rest: int) -> None:
+    number = f"{prefix}{rest:08d}"
+    info = normalise(number)
+
+    assert info.valid
+    assert info.e164 == f"+86{number}"
+    assert normalise(info.e164).e164 == info.e164
+    assert normalise(info.national_format or "").e164 == info.e164
+
+
+@given(st.text(max_size=60))
+@settings(max_examples=300, deadline=None)
+def test_any_text_gets_an_annotation_never_an_exception(raw: str) -> None:
+    info = normalise(raw)
+
+    assert info.valid or info.invalid_reason
+    assert not (info.valid and info.invalid_reason)
