@@ -11,8 +11,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
 
 import phonenumbers
-from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType, geocoder
-from phonenumbers import carrier as carriers
+from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
 
 from .regions import split_description
 
@@ -116,6 +115,11 @@ def normalise(raw: str, region: str = "CN") -> PhoneInfo:
     e164 = phonenumbers.format_number(number, PhoneNumberFormat.E164)
     if not phonenumbers.is_valid_number(number):
         return _invalid(_invalid_reason(number), e164)
+    # Imported on first use: the geocoder's data is ~100 MB, which only the processes
+    # that parse (the workers, or a one-process run) should pay for.
+    from phonenumbers import carrier as carriers
+    from phonenumbers import geocoder
+
     region_code = phonenumbers.region_code_for_number(number)
     province = city = province_en = city_en = None
     if region_code == "CN":

@@ -1,0 +1,238 @@
+"""Pipeline throughput and peak memory, beside the floor of bare phonenumbers calls.
+
+Run by ``scripts/bench``. Generates a realistic list (mostly Chinese mobiles in the forms
+back offices export them, fixed lines, garbage, 20% repeats) at each size, as CSV UTF-8,
+CSV GBK and XLSX; runs the whole pipeline (read to both exports) in a fresh process per
+run, on one core and on all; and measures, in the same run, the floor: phonenumbers
+parse + is_valid + type + E.164 + geocoder + carrier on the same rows, one process, no
+cache. Writes a Markdown section and a plot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+HEADER = ["订单号", "收件人", "收件人电话", "收货地址", "金额"]
+
+
+def _mobile(rng: random.Random) -> str:
+    prefix = rng.choice(["130", "131", "135", "136", "138", "139", "150", "158", "177", "186"])
+    digits = f"{prefix}{rng.randrange(10**8):08d}"
+    form = rng.random()
+    if form < 0.5:
+        return digits
+    if form < 0.65:
+        return f"{digits[:3]} {digits[3:7]} {digits[7:]}"
+    if form < 0.75:
+        return f"{digits[:3]}-{digits[3:7]}-{digits[7:]}"
+    if form < 0.85:
+        return f"+86 {digits}"
+    if form < 0.92:
+        return f"0086{digits}"
+    return digits.translate(str.maketrans("0123456789", "０１２３４５６７８９"))
+
+
+def _fixed(rng: random.Random) -> str:
+    area = rng.choice(["010", "021", "020", "0755", "0571", "028"])
+    return f"{area}-{rng.randrange(2 * 10**7, 9 * 10**7)}"
+
+
+def generate_rows(count: int, seed: int = 7) -> list[list[str]]:
+    rng = random.Random(seed)
+    rows: list[list[str]] = []
+    for i in range(count):
+        if rows and rng.random() < 0.2:
+            phone = rows[rng.randrange(len(rows))][2]
+        else:
+            kind = rng.random()
+            phone = (
+                _mobile(rng)
+                if kind < 0.8
+                else _fixed(rng)
+                if kind < 0.92
+                else rng.choice(["n/a", "无", "12345", "1381234567", "abc-def", ""])
+            )
+        rows.append([f"SO{i:08d}", "张三", phone, "广东省深圳市南山区科技园", f"{i % 997}.50"])
+    return rows
+
+
+def write_inputs(rows: list[list[str]], folder: Path) -> dict[str, Path]:
+    import xlsxwriter
+
+    paths = {"csv-utf8": folder / "list-utf8.csv", "csv-gbk": folder / "list-gbk.csv"}
+    for key, encoding in (("csv-utf8", "utf-8"), ("csv-gbk", "gbk")):
+        with paths[key].open("w", encoding=encoding, newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(HEADER)
+            writer.writerows(rows)
+    paths["xlsx"] = folder / "list.xlsx"
+    book = xlsxwriter.Workbook(str(paths["xlsx"]), {"constant_memory": True})
+    sheet = book.add_worksheet()
+    for r, row in enumerate([HEADER, *rows]):
+        for c, value in enumerate(row):
+            sheet.write_string(r, c, value)
+    book.close()
+    return paths
+
+
+def floor_rate(rows: list[list[str]], sample: int = 20_000) -> float:
+    """Rows per second of bare phonenumbers calls on one core: the work we cannot skip."""
+    import phonenumbers
+    from phonenumbers import carrier, geocoder
+
+    phones = [r[2] for r in rows[:sample]]
+    started = time.perf_counter()
+    for raw in phones:
+        try:
+            n = phonenumbers.parse(raw, "CN")
+        except phonenumbers.NumberParseException:
+            continue
+        phonenumbers.is_valid_number(n)
+        phonenumbers.number_type(n)
+        phonenumbers.format_number(n, phonenumbers.PhoneNumberFormat.E164)
+        geocoder.description_for_number(n, "zh")
+        carrier.name_for_number(n, "zh")
+    return len(phones) / (time.perf_counter() - started)
+
+
+def _peak_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def run_child(path: str, workers: int) -> dict[str, Any]:
+    """In a fresh process: the whole pipeline once; report time and peak memory."""
+    from phonetool.pipeline import Options, process_file
+    from phonetool.pipeline.run import _POOLS, _shutdown_pools
+
+    out = Path(tempfile.mkdtemp(prefix="pipeline-out-"))
+    started = time.perf_counter()
+    result = process_file(Path(path), out, Options(workers=workers))
+    seconds = time.perf_counter() - started
+    # Workers are children of the fork server, so read their peak from /proc.
+    worker_peak = max(
+        (_peak_kb(pid) for pool in _POOLS.values() for pid in pool._processes), default=0
+    )
+    _shutdown_pools()
+    for f in out.iterdir():
+        f.unlink()
+    out.rmdir()
+    return {
+        "rows": result.summary["rows_in"],
+        "seconds": seconds,
+        "peak_main_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_worker_mb": worker_peak / 1024,
+    }
+
+
+def measure(sizes: list[int], workers_list: list[int]) -> dict[str, Any]:
+    runs = []
+    floors = []
+    with tempfile.TemporaryDirectory(prefix="pipeline-bench-") as tmp:
+        for size in sizes:
+            rows = generate_rows(size)
+            floors.append(floor_rate(rows))
+            paths = write_inputs(rows, Path(tmp))
+            del rows
+            for fmt, path in paths.items():
+                for workers in workers_list:
+                    done = subprocess.run(
+                        [sys.executable, __file__, "run-child", str(path), str(workers)],
+                        check=True,
+                        capture_output=True,
+                        text=True,
+                        cwd=ROOT,
+                    )
+                    result = json.loads(done.stdout.strip().splitlines()[-1])
+                    runs.append({"size": size, "format": fmt, "workers": workers, **result})
+                    print(json.dumps(runs[-1]), file=sys.stderr)
+    return {"floor_rows_per_s": sorted(floors)[len(floors) // 2], "runs": runs}
+
+
+def markdown(report: dict[str, Any], plot_name: str) -> str:
+    floor = report["floor_rows_per_s"]
+    lines = [
+        "## Pipeline throughput and memory",
+        "",
+        f"{os.cpu_count()} cores. Whole pipeline, read to both exports, each run in a fresh"
+        " process. Floor, measured in the same run on the same rows: bare phonenumbers"
+        f" (parse, is_valid, type, E.164, geocoder, carrier) in one process, no cache:"
+        f" **{floor:,.0f} rows/s** ({1e6 / floor:.0f} µs a row).",
+        "",
+        "| rows | input | processes | seconds | rows/s | ÷ (floor × processes) |"
+        " peak RSS, main | peak RSS, largest worker |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in report["runs"]:
+        rate = r["rows"] / r["seconds"]
+        worker = f"{r['peak_worker_mb']:.0f} MB" if r["workers"] > 1 else "—"
+        lines.append(
+            f"| {r['size']:,} | {r['format']} | {r['workers']} | {r['seconds']:.1f}"
+            f" | {rate:,.0f} | {rate / (floor * r['workers']):.2f}"
+            f" | {r['peak_main_mb']:.0f} MB | {worker} |"
+        )
+    lines += ["", f"![throughput and memory by size]({plot_name})", ""]
+    return "\n".join(lines)
+
+
+def plot(report: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for fmt in sorted({r["format"] for r in report["runs"]}):
+        for workers in sorted({r["workers"] for r in report["runs"]}):
+            runs = [r for r in report["runs"] if r["format"] == fmt and r["workers"] == workers]
+            sizes = [r["size"] for r in runs]
+            label = f"{fmt}, {workers} proc"
+            left.plot(sizes, [r["rows"] / r["seconds"] for r in runs], marker="o", label=label)
+            right.plot(sizes, [r["peak_main_mb"] for r in runs], marker="o", label=label)
+    floor = report["floor_rows_per_s"]
+    left.axhline(floor, color="grey", linestyle="--", label="floor, 1 process")
+    for ax, title in ((left, "rows per second"), (right, "peak RSS of the main process (MB)")):
+        ax.set_xscale("log")
+        ax.set_xlabel("rows")
+        ax.set_title(title)
+        ax.grid(True, alpha=0.3)
+    left.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "run-child":
+        print(json.dumps(run_child(sys.argv[2], int(sys.argv[3]))))
+        return
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--markdown", type=Path)
+    parser.add_argument("--plot", type=Path)
+    args = parser.parse_args()
+    cores = os.cpu_count() or 1
+    report = measure([int(s) for s in args.sizes.split(",")], sorted({1, cores}))
+    print(json.dumps(report, indent=2))
+    if args.plot:
+        plot(report, args.plot)
+    if args.markdown:
+        args.markdown.write_text(markdown(report, args.plot.name if args.plot else ""))
+
+
+if __name__ == "__main__":
+    main()
