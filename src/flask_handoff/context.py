@@ -62,6 +62,7 @@ class JobContext:
         job_id: str,
         task_name: str,
         attempt: int,
+        max_attempts: int,
         snapshot: Snapshot,
         files: Mapping[str, SpooledFile],
         secrets: Callable[[], dict[str, str]],
@@ -72,6 +73,7 @@ class JobContext:
         self.id = job_id
         self.task_name = task_name
         self.attempt = attempt
+        self.max_attempts = max_attempts
         self.snapshot = snapshot
         self.files = dict(files)
         self._load_secrets = secrets

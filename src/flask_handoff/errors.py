@@ -82,6 +82,15 @@ class JobTimeoutError(HandoffError):
         self.timeout = timeout
 
 
+class JobFailed(HandoffError):
+    """Raise in a task to fail the job now, with this message, and no retries.
+
+    For failures another attempt cannot fix, such as a bad input file::
+
+        raise JobFailed("The file has no phone column.")
+    """
+
+
 class JobCancelled(HandoffError):
     """Raised inside a task at its next checkpoint after someone cancelled the job."""
 

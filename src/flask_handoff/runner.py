@@ -20,6 +20,7 @@ from .errors import (
     JobArgumentError,
     JobCancelled,
     JobContextError,
+    JobFailed,
     JobTimeoutError,
     SecretsError,
     UnknownTaskError,
@@ -42,7 +43,7 @@ class ForcedTimeout(BaseException):
 
 
 #: Errors that would fail the same way on every attempt: retrying only delays the news.
-_NOT_RETRIED = (JobContextError, UnknownTaskError, JobArgumentError, SecretsError)
+_NOT_RETRIED = (JobContextError, JobFailed, UnknownTaskError, JobArgumentError, SecretsError)
 _REQUEST_MESSAGE = "Working outside of request context"
 
 
@@ -67,6 +68,7 @@ def execute(
             job_id=job.id,
             task_name=job.task,
             attempt=job.attempts,
+            max_attempts=job.max_attempts,
             snapshot=job.snapshot,
             files=state.spool.load(job.files),
             secrets=lambda: _user_secrets(state, job),

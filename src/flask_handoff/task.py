@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 
     from .extension import Handoff, HandoffState
 
+_JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -67,6 +69,7 @@ class Task(Generic[P, R]):
         secrets: Mapping[str, str] | None = None,
         identity: Any = None,
         delay: float | None = None,
+        job_id: str | None = None,
         **kwargs: Any,
     ) -> Job:
         """Store a job for this task and hand it to the backend; returns at once.
@@ -75,9 +78,16 @@ class Task(Generic[P, R]):
         (``request.files[...]``) or paths: they are saved now and the task receives a
         ``Path``. ``secrets`` are encrypted and readable only as ``current_job.secrets``.
         ``identity`` overrides who the job acts for (e.g. a CLI run on a user's behalf).
+        ``job_id`` (up to 32 letters, digits, ``-`` or ``_``) lets the caller name the job,
+        e.g. after a record of its own, so both share one id; it must be unused.
         """
         state = _state()
-        job_id = uuid.uuid4().hex
+        if job_id is None:
+            job_id = uuid.uuid4().hex
+        elif not _JOB_ID.fullmatch(job_id):
+            raise JobArgumentError(
+                f"job_id {job_id!r} must be 1 to 32 letters, digits, '-' or '_'."
+            )
         parent = _cv_job.get(None)
         snap, snap_json, replay_headers = snapshots.take(
             state.capture,

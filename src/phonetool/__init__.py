@@ -1,1 +1,52 @@
-"""phonetool: upload a phone list, get it validated, annotated and exported."""
+"""phonetool: upload a phone list, get it validated, annotated, exported and mailed."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+from .config import settings
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """The service, on embedded defaults unless the environment or ``config`` say otherwise."""
+    app = Flask(__name__, instance_path=os.environ.get("PHONETOOL_INSTANCE") or None)
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.from_mapping(settings(app.instance_path))
+    app.config.update(config or {})
+
+    from . import jobs, oplog_api, uploads, users
+    from .models import db
+
+    db.init_app(app)
+    with app.app_context():
+        db.create_all()
+    jobs.handoff.init_app(app)
+    jobs.connect_signals(app)
+    app.register_blueprint(uploads.bp)
+    app.register_blueprint(jobs.bp)
+    app.register_blueprint(oplog_api.bp)
+    app.cli.add_command(users.users_cli)
+    _json_errors(app)
+    return app
+
+
+def _json_errors(app: Flask) -> None:
+    from .jobs import NotFound
+    from .passport import AuthError
+
+    @app.errorhandler(AuthError)
+    def _auth(exc: AuthError) -> Any:
+        return jsonify(error=exc.reason, message=exc.message), 401
+
+    @app.errorhandler(NotFound)
+    def _not_found(exc: NotFound) -> Any:
+        return jsonify(error="not_found", message=f"No job {exc} among yours."), 404
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> Any:
+        name = (exc.name or "error").lower().replace(" ", "_")
+        return jsonify(error=name, message=exc.description), exc.code

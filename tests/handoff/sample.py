@@ -203,3 +203,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 def die_hard() -> None:
     """Kills its own process, as an out-of-memory kill or a segfault would."""
     os.kill(os.getpid(), 9)
+
+
+@handoff.task(max_attempts=3)
+def reject_input() -> None:
+    from flask_handoff import JobFailed
+
+    raise JobFailed("The file has no phone column.")

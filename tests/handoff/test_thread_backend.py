@@ -147,3 +147,11 @@ def test_a_new_process_on_the_same_database_runs_jobs_left_queued(make_app: Any)
     done = wait_for_job(second, job.id)
     assert done.state == "succeeded"
     assert done.result == {"order_id": 5, "user": "bob"}
+
+
+def test_job_failed_ends_the_job_at_once_with_its_message(app: Flask) -> None:
+    job = wait_for_job(app, _submit(app, sample.reject_input))
+
+    assert job.state == "failed"
+    assert job.attempts == 1
+    assert job.error_message == "The file has no phone column."

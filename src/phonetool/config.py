@@ -1,0 +1,55 @@
+"""Settings, read from the environment in one place, over embedded defaults.
+
+With nothing set, the service runs on one machine with no other server: SQLite in the
+instance folder, jobs on the in-process thread pool, mail written as .eml files to an
+outbox folder.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+def settings(instance_path: str) -> dict[str, Any]:
+    instance = Path(instance_path)
+    return {
+        "SECRET_KEY": os.environ.get("PHONETOOL_SECRET_KEY") or _instance_secret(instance),
+        "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL")
+        or f"sqlite:///{instance / 'phonetool.sqlite3'}",
+        "HANDOFF_BACKEND": os.environ.get("PHONETOOL_JOB_BACKEND", "thread"),
+        "HANDOFF_POOL_SIZE": _int("PHONETOOL_JOB_WORKERS", 2),
+        "MAX_CONTENT_LENGTH": _int("PHONETOOL_MAX_UPLOAD_MB", 200) * 1024 * 1024,
+        "PHONETOOL_RESULTS_DIR": os.environ.get("PHONETOOL_RESULTS_DIR")
+        or str(instance / "results"),
+        "PHONETOOL_PIPELINE_WORKERS": _int("PHONETOOL_PIPELINE_WORKERS", 0) or None,
+        "PHONETOOL_ATTACH_LIMIT_MB": _int("PHONETOOL_ATTACH_LIMIT_MB", 10),
+        "PHONETOOL_BASE_URL": os.environ.get("PHONETOOL_BASE_URL", "http://127.0.0.1:5000"),
+        "MAIL_SERVER": os.environ.get("MAIL_SERVER"),
+        "MAIL_PORT": _int("MAIL_PORT", 25),
+        "MAIL_USE_TLS": os.environ.get("MAIL_USE_TLS", "") == "1",
+        "MAIL_USE_SSL": os.environ.get("MAIL_USE_SSL", "") == "1",
+        "MAIL_USERNAME": os.environ.get("MAIL_USERNAME"),
+        "MAIL_PASSWORD": os.environ.get("MAIL_PASSWORD"),
+        "MAIL_SENDER": os.environ.get("MAIL_SENDER", "phonetool@localhost"),
+        "MAIL_OUTBOX": os.environ.get("MAIL_OUTBOX") or str(instance / "outbox"),
+        "MAIL_MAX_ATTEMPTS": _int("MAIL_MAX_ATTEMPTS", 6),
+    }
+
+
+def _instance_secret(instance: Path) -> str:
+    """A random key kept in the instance folder, so sessions and job secrets survive a
+    restart without anyone having to choose one."""
+    path = instance / "secret_key"
+    if not path.exists():
+        instance.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()

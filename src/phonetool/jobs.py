@@ -1,0 +1,216 @@
+"""The background work of an upload, and the API a member follows it with.
+
+``process_upload`` runs the pipeline on the spooled file as the member who uploaded it,
+stores the results, and hands delivery to ``deliver_result``, its own job with its own
+retries: a mail server that is down delays the mail, never the result.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Flask, current_app, jsonify, request, send_file
+
+from flask_handoff import (
+    Handoff,
+    Job,
+    JobFailed,
+    current_job,
+    job_cancelled,
+    job_failed,
+    job_succeeded,
+)
+
+from . import mail, oplog
+from .models import Upload, db
+from .passport import current_user_id, member_id_or_none
+from .pipeline import InputError, Options, process_file
+
+handoff = Handoff()
+handoff.identity_loader(member_id_or_none)
+
+bp = Blueprint("jobs", __name__, url_prefix="/api/jobs")
+
+
+class NotFound(Exception):
+    pass
+
+
+@handoff.task(max_attempts=3, timeout=3600)
+def process_upload(upload: Path, upload_id: str) -> dict[str, Any]:
+    up = db.session.get(Upload, upload_id)
+    if up is None:
+        raise JobFailed(f"Upload {upload_id} no longer exists.")
+    oplog.record("upload", "process_started", f"开始处理 {up.original_name}", up.options)
+    out_dir = Path(current_app.config["PHONETOOL_RESULTS_DIR"]) / upload_id
+    options = Options(**up.options, workers=current_app.config["PHONETOOL_PIPELINE_WORKERS"])
+    try:
+        result = process_file(
+            upload,
+            out_dir,
+            options,
+            stem=up.result_stem,
+            progress=lambda done, total: current_job.progress(done, total, "processing"),
+        )
+    except InputError as exc:
+        shutil.rmtree(out_dir, ignore_errors=True)
+        raise JobFailed(str(exc)) from None
+    up.summary = result.summary
+    up.result_dir = str(out_dir)
+    up.mail_state = "pending" if up.receiver_email else None
+    db.session.commit()
+    s = result.summary
+    oplog.record(
+        "upload",
+        "process_finished",
+        f"处理完成 {up.original_name}: {s['rows_out']} 行, 有效 {s['valid']}, 无效 {s['invalid']}",
+        {"rows_in": s["rows_in"], "rows_out": s["rows_out"]},
+    )
+    if up.receiver_email:
+        deliver_result.submit(upload_id)
+    return {"upload_id": upload_id, "summary": s}
+
+
+@handoff.task(max_attempts=6)
+def deliver_result(upload_id: str) -> str:
+    up = db.session.get(Upload, upload_id)
+    if up is None or up.result_dir is None or up.receiver_email is None:
+        raise JobFailed(f"Upload {upload_id} has no result to send.")
+    files = [Path(up.result_dir) / f"{up.result_stem}.{ext}" for ext in ("xlsx", "csv")]
+    limit = current_app.config["PHONETOOL_ATTACH_LIMIT_MB"] * 1024 * 1024
+    attach = sum(f.stat().st_size for f in files) <= limit
+    base = current_app.config["PHONETOOL_BASE_URL"].rstrip("/")
+    link = f"{base}/api/jobs/{up.id}/result?format=xlsx"
+    body = _mail_body(up, attach, link)
+    msg = mail.build_message(
+        up.receiver_email,
+        f"号码检测结果 / Phone check result: {up.original_name}",
+        body,
+        files if attach else None,
+    )
+    up.mail_attempts = current_job.attempt
+    try:
+        where = mail.send(msg)
+    except Exception as exc:
+        last = current_job.attempt >= current_job.max_attempts
+        up.mail_state = "failed" if last else "retrying"
+        up.mail_error = f"{type(exc).__name__}: {exc}"
+        db.session.commit()
+        oplog.record(
+            "mail",
+            "mail_failed" if last else "mail_retrying",
+            f"邮件发送失败 ({up.mail_error}) 第 {current_job.attempt} 次",
+            {"to": up.receiver_email},
+            job_id=up.id,
+        )
+        raise
+    up.mail_state, up.mail_error = "sent", None
+    db.session.commit()
+    oplog.record(
+        "mail", "mail_sent", f"结果已发送至 {up.receiver_email}", {"via": where}, job_id=up.id
+    )
+    return where
+
+
+def _mail_body(up: Upload, attached: bool, link: str) -> str:
+    s = up.summary or {}
+    lines = [
+        f"文件 {up.original_name} 已处理完成。",
+        f"读取 {s.get('rows_in', 0)} 行，导出 {s.get('rows_out', 0)} 行；"
+        f"有效 {s.get('valid', 0)}，无效 {s.get('invalid', 0)}，重复 {s.get('duplicates', 0)}。",
+        "",
+        "结果见附件。" if attached else f"结果较大，请下载: {link}",
+    ]
+    return "\n".join(lines)
+
+
+def _on_final(sender: Flask, job: Job, identity: Any, **extra: Any) -> None:
+    """Every upload ends by deleting the uploaded file (the spool just did); say so."""
+    if job.task != process_upload.name:
+        return
+    if job.state == "failed":
+        oplog.record("upload", "process_failed", f"处理失败: {job.error_message}", job_id=job.id)
+    elif job.state == "cancelled":
+        oplog.record("upload", "process_cancelled", "处理已取消", job_id=job.id)
+    oplog.record("upload", "upload_deleted", "已删除上传的原始文件", job_id=job.id)
+
+
+def connect_signals(app: Flask) -> None:
+    for signal in (job_succeeded, job_failed, job_cancelled):
+        signal.connect(_on_final, app, weak=False)
+
+
+# -- API ----------------------------------------------------------------------------------
+
+
+def own_upload(job_id: str) -> tuple[Upload, Job]:
+    _, member_id = current_user_id()
+    up = db.session.get(Upload, job_id)
+    if up is None or up.member_id != member_id:
+        raise NotFound(job_id)
+    return up, handoff.get_job(job_id)
+
+
+def upload_status(up: Upload, job: Job) -> dict[str, Any]:
+    return {
+        "job_id": job.id,
+        "state": job.state,
+        "progress": {
+            "done": job.progress_done,
+            "total": job.progress_total,
+            "message": job.progress_message,
+        },
+        "error": job.error_message if job.state == "failed" else None,
+        "attempts": job.attempts,
+        "file": {"name": up.original_name, "size": up.size},
+        "options": up.options,
+        "summary": up.summary,
+        "mail": {
+            "to": up.receiver_email,
+            "state": up.mail_state,
+            "error": up.mail_error,
+            "attempts": up.mail_attempts,
+        }
+        if up.receiver_email
+        else None,
+        "results": {fmt: f"/api/jobs/{job.id}/result?format={fmt}" for fmt in ("xlsx", "csv")}
+        if up.result_dir
+        else None,
+        "created_at": up.created_at.isoformat() + "Z",
+    }
+
+
+@bp.get("")
+def list_jobs() -> Any:
+    _, member_id = current_user_id()
+    limit = min(max(request.args.get("limit", 20, type=int) or 20, 1), 100)
+    offset = max(request.args.get("offset", 0, type=int) or 0, 0)
+    uploads = db.session.execute(
+        db.select(Upload)
+        .filter_by(member_id=member_id)
+        .order_by(Upload.created_at.desc())
+        .limit(limit)
+        .offset(offset)
+    ).scalars()
+    return jsonify(jobs=[upload_status(u, handoff.get_job(u.id)) for u in uploads])
+
+
+@bp.get("/<job_id>")
+def show_job(job_id: str) -> Any:
+    return jsonify(upload_status(*own_upload(job_id)))
+
+
+@bp.get("/<job_id>/result")
+def download_result(job_id: str) -> Any:
+    up, job = own_upload(job_id)
+    fmt = request.args.get("format", "xlsx")
+    if fmt not in ("xlsx", "csv"):
+        return jsonify(error="bad_format", message="format must be xlsx or csv."), 400
+    if job.state != "succeeded" or up.result_dir is None:
+        return jsonify(error="not_ready", message=f"The job is {job.state}; no result."), 409
+    path = Path(up.result_dir) / f"{up.result_stem}.{fmt}"
+    if not path.exists():
+        return jsonify(error="gone", message="The result was removed by the retention policy."), 410
+    return send_file(path, as_attachment=True, download_name=path.name)

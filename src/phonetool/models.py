@@ -1,0 +1,118 @@
+"""The service's tables: members, their API tokens, uploads, and the operation log."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import JSON, ForeignKey, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from werkzeug.security import check_password_hash, generate_password_hash
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+db = SQLAlchemy(model_class=Base)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def token_digest(token: str) -> str:
+    """Tokens are long random strings, so a fast hash is enough to make a leak useless."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Member(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "members"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+
+class ApiToken(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(12))  # shown in listings to tell tokens apart
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+    @classmethod
+    def issue(cls, member: Member) -> tuple[ApiToken, str]:
+        """A new token; the plain value is returned once and never stored."""
+        plain = "pt_" + secrets.token_urlsafe(32)
+        return cls(member_id=member.id, digest=token_digest(plain), prefix=plain[:10]), plain
+
+
+class Upload(db.Model):  # type: ignore[name-defined,misc]
+    """One uploaded list and what became of it; its id is also its job's id."""
+
+    __tablename__ = "uploads"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    original_name: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int]
+    options: Mapped[dict[str, Any]] = mapped_column(JSON)
+    receiver_email: Mapped[str | None] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    result_dir: Mapped[str | None] = mapped_column(String(500))
+    mail_state: Mapped[str | None] = mapped_column(String(20))  # pending|sent|retrying|failed
+    mail_error: Mapped[str | None] = mapped_column(Text)
+    mail_attempts: Mapped[int] = mapped_column(default=0)
+
+    @property
+    def result_stem(self) -> str:
+        stem = self.original_name.rsplit(".", 1)[0] or "result"
+        return f"{stem}-checked"
+
+
+class MemberOperationLog(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "member_operation_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    business_type: Mapped[str] = mapped_column(String(50))
+    operation_type: Mapped[str] = mapped_column(String(50))
+    operation_content: Mapped[str] = mapped_column(Text)
+    operation_params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    operation_time: Mapped[datetime]
+    create_time: Mapped[datetime] = mapped_column(default=utcnow)
+    update_time: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    request_id: Mapped[str | None] = mapped_column(String(200))
+    job_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    actor_kind: Mapped[str] = mapped_column(String(16))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "user_id": self.user_id,
+            "business_type": self.business_type,
+            "operation_type": self.operation_type,
+            "operation_content": self.operation_content,
+            "operation_params": self.operation_params,
+            "operation_time": self.operation_time.isoformat() + "Z",
+            "request_id": self.request_id,
+            "job_id": self.job_id,
+            "actor_kind": self.actor_kind,
+        }

@@ -1,0 +1,26 @@
+"""``GET /api/operation-logs``: a member's own entries, newest first, paged."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+
+from .models import MemberOperationLog, db
+from .passport import current_user_id
+
+bp = Blueprint("oplog", __name__, url_prefix="/api/operation-logs")
+
+
+@bp.get("")
+def list_entries() -> Any:
+    _, member_id = current_user_id()
+    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    per_page = min(max(request.args.get("per_page", 50, type=int) or 50, 1), 200)
+    query = (
+        db.select(MemberOperationLog)
+        .filter_by(user_id=str(member_id))
+        .order_by(MemberOperationLog.operation_time.desc(), MemberOperationLog.id.desc())
+    )
+    rows = db.session.execute(query.limit(per_page).offset((page - 1) * per_page)).scalars()
+    return jsonify(page=page, per_page=per_page, entries=[r.as_dict() for r in rows])

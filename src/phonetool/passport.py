@@ -1,0 +1,56 @@
+"""Who is calling: an API token (``Authorization: Bearer ...``) or the signed-in session."""
+
+from __future__ import annotations
+
+from flask import request, session
+
+from .models import ApiToken, db, token_digest, utcnow
+
+
+class AuthError(Exception):
+    """Answered with 401 and a JSON reason by the app's error handler."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def current_user_id() -> tuple[str | None, int]:
+    """``(auth_token, user_id)`` of the caller; ``auth_token`` is None for a web session.
+
+    Reads the live request: call it in views only. Background code asks
+    ``flask_handoff.identity()``, which returns the id captured when the job was submitted.
+    """
+    header = request.headers.get("Authorization")
+    if header is not None:
+        scheme, _, token = header.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise AuthError("malformed_token", "Send the token as 'Authorization: Bearer <token>'.")
+        row = db.session.execute(
+            db.select(ApiToken).filter_by(digest=token_digest(token))
+        ).scalar_one_or_none()
+        if row is None:
+            raise AuthError(
+                "unknown_token",
+                "This token is not known. Create one with"
+                " 'flask --app phonetool users token EMAIL'.",
+            )
+        if row.revoked_at is not None:
+            raise AuthError("revoked_token", "This token was revoked. Create a new one.")
+        row.last_used_at = utcnow()
+        db.session.commit()
+        return token, row.member_id
+    member_id = session.get("member_id")
+    if isinstance(member_id, int):
+        return None, member_id
+    raise AuthError("unauthorized", "Sign in, or send 'Authorization: Bearer <token>'.")
+
+
+def member_id_or_none() -> int | None:
+    """For the job identity loader: the caller, or None for an anonymous request."""
+    try:
+        return current_user_id()[1]
+    except AuthError:
+        return None

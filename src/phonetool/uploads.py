@@ -1,0 +1,123 @@
+"""``POST /api/uploads``: accept a phone list, answer 202 at once, process it in a job."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import PurePath
+from typing import Any
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from flask import Blueprint, jsonify, request, url_for
+
+from . import oplog
+from .jobs import process_upload
+from .models import Upload, db
+from .passport import current_user_id
+from .pipeline.errors import UnknownProvinceError
+from .pipeline.run import resolve_provinces
+
+bp = Blueprint("uploads", __name__, url_prefix="/api/uploads")
+
+ALLOWED_SUFFIXES = (".csv", ".xlsx")
+FIELDS = {"receiver_email", "nationwide", "provinces", "phone_column", "default_region", "sheet"}
+
+
+class BadUpload(Exception):
+    def __init__(self, status: int, error: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.error, self.message = status, error, message
+
+
+def _flag(name: str, default: bool) -> bool:
+    raw = request.form.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise BadUpload(400, "bad_option", f"{name} must be true or false, not {raw!r}.")
+
+
+def _options() -> dict[str, Any]:
+    unknown = sorted(set(request.form) - FIELDS)
+    if unknown:
+        raise BadUpload(
+            400, "unknown_option", f"Unknown option {unknown[0]!r}; use {sorted(FIELDS)}."
+        )
+    provinces = tuple(
+        p.strip()
+        for p in request.form.get("provinces", "").replace("，", ",").split(",")
+        if p.strip()
+    )
+    nationwide = _flag("nationwide", default=not provinces)
+    if not nationwide and not provinces:
+        raise BadUpload(400, "bad_option", "nationwide=false needs provinces, e.g. 广东,浙江.")
+    if nationwide and provinces and request.form.get("nationwide"):
+        raise BadUpload(400, "bad_option", "Give provinces or nationwide=true, not both.")
+    try:
+        names = sorted(resolve_provinces(provinces))
+    except UnknownProvinceError as exc:
+        raise BadUpload(400, "unknown_province", str(exc)) from None
+    region = request.form.get("default_region", "CN").strip().upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise BadUpload(400, "bad_region", f"Unknown region {region!r}; use a code such as CN.")
+    return {
+        "nationwide": nationwide,
+        "provinces": names,
+        "phone_column": request.form.get("phone_column") or None,
+        "sheet": request.form.get("sheet") or None,
+        "default_region": region,
+    }
+
+
+def _receiver() -> str | None:
+    raw = request.form.get("receiver_email", "").strip()
+    if not raw:
+        return None
+    try:
+        return validate_email(raw, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise BadUpload(400, "bad_email", f"receiver_email {raw!r} is not valid: {exc}") from None
+
+
+@bp.errorhandler(BadUpload)
+def _bad_upload(exc: BadUpload) -> Any:
+    return jsonify(error=exc.error, message=exc.message), exc.status
+
+
+@bp.post("")
+def create_upload() -> Any:
+    _, member_id = current_user_id()
+    file = request.files.get("file")
+    if file is None or not file.filename:
+        raise BadUpload(400, "no_file", "Send the list as the multipart field 'file'.")
+    name = PurePath(file.filename.replace("\\", "/")).name[:255]
+    if not name.lower().endswith(ALLOWED_SUFFIXES):
+        raise BadUpload(415, "unsupported_type", "Upload a .csv or .xlsx file.")
+    options = _options()
+    receiver = _receiver()
+    file.stream.seek(0, 2)
+    size = file.stream.tell()
+    file.stream.seek(0)
+    up = Upload(
+        id=uuid.uuid4().hex,
+        member_id=member_id,
+        original_name=name,
+        size=size,
+        options=options,
+        receiver_email=receiver,
+    )
+    db.session.add(up)
+    db.session.commit()
+    oplog.record(
+        "upload",
+        "upload_received",
+        f"收到文件 {name} ({size} 字节)",
+        {**options, "receiver_email": receiver},
+        job_id=up.id,
+    )
+    job = process_upload.submit(files={"upload": file}, upload_id=up.id, job_id=up.id)
+    status_url = url_for("jobs.show_job", job_id=job.id)
+    return jsonify(job_id=job.id, status_url=status_url), 202
