@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import uuid
 from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from .config import settings
@@ -31,7 +32,22 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(oplog_api.bp)
     app.cli.add_command(users.users_cli)
     _json_errors(app)
+    _request_ids(app)
     return app
+
+
+def _request_ids(app: Flask) -> None:
+    """Every request gets an id (the proxy's, or a new one) that its log entries and its
+    jobs carry, and that the member sees in ``X-Request-Id`` to quote in a question."""
+
+    @app.before_request
+    def _assign() -> None:
+        g.request_id = (request.headers.get("X-Request-Id") or uuid.uuid4().hex)[:64]
+
+    @app.after_request
+    def _expose(response: Response) -> Response:
+        response.headers["X-Request-Id"] = g.get("request_id", "")
+        return response
 
 
 def _json_errors(app: Flask) -> None:

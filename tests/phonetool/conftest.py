@@ -1,0 +1,83 @@
+"""A phonetool app per test, on its own instance folder and SQLite database."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from phonetool import create_app
+from phonetool.jobs import handoff
+from phonetool.models import ApiToken, Member, db
+
+AppFactory = Callable[..., Flask]
+
+
+@pytest.fixture
+def make_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppFactory]:
+    apps: list[Flask] = []
+
+    def build(**config: Any) -> Flask:
+        monkeypatch.setenv("PHONETOOL_INSTANCE", str(tmp_path / f"instance{len(apps)}"))
+        defaults = {
+            "TESTING": True,
+            "HANDOFF_POLL_INTERVAL": 0.05,
+            "HANDOFF_RETRY_BACKOFF": 0.1,
+            "HANDOFF_PROGRESS_INTERVAL": 0.05,
+            "PHONETOOL_PIPELINE_WORKERS": 1,
+        }
+        app = create_app({**defaults, **config})
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps:
+        handoff.shutdown(app, timeout=5)
+
+
+@pytest.fixture
+def app(make_app: AppFactory) -> Flask:
+    return make_app()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@dataclass
+class MemberHandle:
+    id: int
+    email: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+def add_member(app: Flask, email: str) -> MemberHandle:
+    with app.app_context():
+        member = Member(email=email, name=email.split("@")[0])
+        member.set_password("correct horse")
+        db.session.add(member)
+        db.session.commit()
+        row, plain = ApiToken.issue(member)
+        db.session.add(row)
+        db.session.commit()
+        return MemberHandle(member.id, email, plain)
+
+
+@pytest.fixture
+def member(app: Flask) -> MemberHandle:
+    return add_member(app, "alice@example.com")
+
+
+@pytest.fixture
+def other_member(app: Flask) -> MemberHandle:
+    return add_member(app, "bob@example.com")

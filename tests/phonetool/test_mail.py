@@ -1,0 +1,140 @@
+"""Results reach the receiver: a real SMTP server, an outage, the outbox fallback."""
+
+from __future__ import annotations
+
+import email
+import io
+import socket
+import time
+from collections.abc import Iterator
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+from aiosmtpd.controller import Controller
+from flask import Flask
+from flask.testing import FlaskClient
+
+from flask_handoff.testing import wait_for_job
+
+from .conftest import AppFactory, MemberHandle, add_member
+from .test_service import GOOD, trail, upload
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(
+            email.message_from_bytes(envelope.content, policy=default_policy)  # type: ignore[arg-type]
+        )
+        return "250 OK"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def smtp() -> Iterator[Any]:
+    started: list[Controller] = []
+
+    def start(port: int) -> Inbox:
+        inbox = Inbox()
+        controller = Controller(inbox, hostname="127.0.0.1", port=port)
+        controller.start()
+        started.append(controller)
+        return inbox
+
+    yield start
+    for controller in started:
+        controller.stop()
+
+
+def _mail_status(client: FlaskClient, who: MemberHandle, job_id: str) -> dict[str, Any]:
+    return client.get(f"/api/jobs/{job_id}", headers=who.headers).get_json()["mail"]
+
+
+def _wait(predicate: Any, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_the_receiver_gets_the_result_attached_by_smtp(make_app: AppFactory, smtp: Any) -> None:
+    port = _free_port()
+    inbox = smtp(port)
+    app = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=port)
+    who = add_member(app, "alice@example.com")
+    client = app.test_client()
+
+    job_id = upload(client, who, receiver_email="boss@example.com").get_json()["job_id"]
+    wait_for_job(app, job_id)
+    _wait(lambda: inbox.messages)
+
+    msg = inbox.messages[0]
+    assert msg["To"] == "boss@example.com"
+    assert "订单.csv" in msg["Subject"]
+    names = [part.get_filename() for part in msg.iter_attachments()]
+    assert names == ["订单-checked.xlsx", "订单-checked.csv"]
+    xlsx = next(msg.iter_attachments()).get_content()
+    assert openpyxl.load_workbook(io.BytesIO(xlsx))["data"]["C2"].value == "+8613812345678"
+    _wait(lambda: _mail_status(client, who, job_id)["state"] == "sent")
+
+
+def test_smtp_outage_keeps_the_result_retries_and_delivers_later(
+    make_app: AppFactory, smtp: Any
+) -> None:
+    port = _free_port()  # nothing listens here yet
+    app = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=port, HANDOFF_RETRY_BACKOFF=0.3)
+    who = add_member(app, "alice@example.com")
+    client = app.test_client()
+
+    job_id = upload(client, who, receiver_email="boss@example.com").get_json()["job_id"]
+    job = wait_for_job(app, job_id)
+    _wait(lambda: _mail_status(client, who, job_id)["state"] == "retrying")
+
+    assert job.state == "succeeded"  # the outage does not fail the job
+    status = _mail_status(client, who, job_id)
+    assert "ConnectionRefusedError" in status["error"]
+    assert client.get(f"/api/jobs/{job_id}/result", headers=who.headers).status_code == 200
+
+    inbox = smtp(port)  # the mail server comes back
+    _wait(lambda: _mail_status(client, who, job_id)["state"] == "sent")
+    assert len(inbox.messages) == 1
+    kinds = [e["operation_type"] for e in trail(client, who)]
+    assert "mail_retrying" in kinds
+    assert kinds[-1] == "mail_sent" or "mail_sent" in kinds
+
+
+def test_large_results_are_linked_not_attached(make_app: AppFactory, smtp: Any) -> None:
+    port = _free_port()
+    inbox = smtp(port)
+    app = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=port, PHONETOOL_ATTACH_LIMIT_MB=0)
+    who = add_member(app, "alice@example.com")
+    job_id = upload(app.test_client(), who, receiver_email="boss@example.com").get_json()["job_id"]
+    _wait(lambda: inbox.messages)
+
+    msg = inbox.messages[0]
+    assert list(msg.iter_attachments()) == []
+    assert f"/api/jobs/{job_id}/result?format=xlsx" in msg.get_body().get_content()
+
+
+def test_without_smtp_mail_goes_to_the_outbox_folder(
+    app: Flask, client: FlaskClient, member: MemberHandle
+) -> None:
+    job_id = upload(client, member, GOOD, receiver_email="boss@example.com").get_json()["job_id"]
+    wait_for_job(app, job_id)
+    outbox = Path(app.config["MAIL_OUTBOX"])
+    _wait(lambda: outbox.exists() and any(outbox.iterdir()))
+
+    msg = email.message_from_bytes(next(outbox.iterdir()).read_bytes(), policy=default_policy)
+    assert msg["To"] == "boss@example.com"
+    assert len(list(msg.iter_attachments())) == 2  # type: ignore[attr-defined]

@@ -1,0 +1,343 @@
+"""The upload-and-process service through its HTTP API, as a member uses it."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.serving import make_server
+
+from flask_handoff.testing import wait_for_job
+from phonetool.models import ApiToken, db
+
+from .conftest import AppFactory, MemberHandle
+from .files import HEADER, ROWS, write_csv
+
+GOOD = "订单号,收件人电话\nA1,13812345678\nA2,0755-26543210\nA3,abc\n".encode("gbk")
+
+
+def upload(
+    client: FlaskClient, who: MemberHandle, data: bytes = GOOD, name: str = "订单.csv", **form: str
+) -> Any:
+    return client.post(
+        "/api/uploads",
+        data={"file": (io.BytesIO(data), name), **form},
+        headers=who.headers,
+    )
+
+
+def trail(client: FlaskClient, who: MemberHandle) -> list[dict[str, Any]]:
+    entries = client.get("/api/operation-logs", headers=who.headers).get_json()["entries"]
+    return list(reversed(entries))  # oldest first
+
+
+# -- passport -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("headers", "reason"),
+    [
+        ({}, "unauthorized"),
+        ({"Authorization": "Token abc"}, "malformed_token"),
+        ({"Authorization": "Bearer "}, "malformed_token"),
+        ({"Authorization": "Bearer pt_nope"}, "unknown_token"),
+    ],
+)
+def test_requests_without_a_valid_token_get_401(
+    client: FlaskClient, headers: dict[str, str], reason: str
+) -> None:
+    response = client.get("/api/jobs", headers=headers)
+
+    assert response.status_code == 401
+    assert response.get_json()["error"] == reason
+
+
+def test_a_revoked_token_gets_401(app: Flask, client: FlaskClient, member: MemberHandle) -> None:
+    assert client.get("/api/jobs", headers=member.headers).status_code == 200
+    result = app.test_cli_runner().invoke(args=["users", "revoke", member.email])
+
+    assert "revoked 1 token(s)" in result.output
+    response = client.get("/api/jobs", headers=member.headers)
+    assert response.status_code == 401
+    assert response.get_json()["error"] == "revoked_token"
+
+
+def test_token_use_is_recorded(app: Flask, client: FlaskClient, member: MemberHandle) -> None:
+    client.get("/api/jobs", headers=member.headers)
+    with app.app_context():
+        row = db.session.execute(db.select(ApiToken)).scalar_one()
+        assert row.last_used_at is not None
+        assert row.digest != member.token  # stored hashed
+
+
+# -- uploads ------------------------------------------------------------------------------
+
+
+def test_upload_answers_202_and_the_job_produces_results(
+    app: Flask, client: FlaskClient, member: MemberHandle
+) -> None:
+    response = upload(client, member)
+    assert response.status_code == 202
+    body = response.get_json()
+    job = wait_for_job(app, body["job_id"])
+    status = client.get(body["status_url"], headers=member.headers).get_json()
+
+    assert job.state == "succeeded", job.error_message
+    assert status["state"] == "succeeded"
+    assert status["file"]["name"] == "订单.csv"
+    assert status["summary"]["valid"] == 2
+    assert status["summary"]["invalid"] == 1
+    assert status["progress"]["done"] == 3
+
+
+def test_results_download_with_the_original_name(
+    app: Flask, client: FlaskClient, member: MemberHandle
+) -> None:
+    job_id = upload(client, member).get_json()["job_id"]
+    wait_for_job(app, job_id)
+
+    xlsx = client.get(f"/api/jobs/{job_id}/result?format=xlsx", headers=member.headers)
+    csv_ = client.get(f"/api/jobs/{job_id}/result?format=csv", headers=member.headers)
+
+    assert xlsx.status_code == 200
+    assert "filename*=UTF-8''%E8%AE%A2%E5%8D%95-checked.xlsx" in xlsx.headers["Content-Disposition"]
+    book = openpyxl.load_workbook(io.BytesIO(xlsx.data))
+    assert book["data"]["C2"].value == "+8613812345678"
+    assert csv_.data.decode("utf-8-sig").splitlines()[1].startswith("A1,13812345678,+8613812345678")
+
+
+@pytest.mark.parametrize(
+    ("form", "name", "status", "error"),
+    [
+        ({}, "list.txt", 415, "unsupported_type"),
+        ({"receiver_email": "not-an-email"}, "l.csv", 400, "bad_email"),
+        ({"colour": "blue"}, "l.csv", 400, "unknown_option"),
+        ({"provinces": "Atlantis"}, "l.csv", 400, "unknown_province"),
+        ({"nationwide": "false"}, "l.csv", 400, "bad_option"),
+        ({"nationwide": "maybe"}, "l.csv", 400, "bad_option"),
+        ({"default_region": "XX"}, "l.csv", 400, "bad_region"),
+    ],
+)
+def test_bad_uploads_get_a_reason_and_start_no_job(
+    app: Flask,
+    client: FlaskClient,
+    member: MemberHandle,
+    form: dict[str, str],
+    name: str,
+    status: int,
+    error: str,
+) -> None:
+    response = upload(client, member, name=name, **form)
+
+    assert response.status_code == status
+    assert response.get_json()["error"] == error
+    assert response.get_json()["message"]
+    assert client.get("/api/jobs", headers=member.headers).get_json()["jobs"] == []
+
+
+def test_missing_file_is_400(client: FlaskClient, member: MemberHandle) -> None:
+    response = client.post("/api/uploads", data={}, headers=member.headers)
+
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "no_file"
+
+
+def test_upload_over_the_size_limit_is_413(make_app: AppFactory) -> None:
+    app = make_app(MAX_CONTENT_LENGTH=1024)
+    from .conftest import add_member
+
+    who = add_member(app, "big@example.com")
+    response = upload(app.test_client(), who, data=b"phone\n" + b"13812345678\n" * 500)
+
+    assert response.status_code == 413
+    assert response.get_json()["error"] == "request_entity_too_large"
+
+
+def test_provinces_filter_is_applied(app: Flask, client: FlaskClient, member: MemberHandle) -> None:
+    job_id = upload(client, member, provinces="广东").get_json()["job_id"]
+    wait_for_job(app, job_id)
+    summary = client.get(f"/api/jobs/{job_id}", headers=member.headers).get_json()["summary"]
+
+    assert summary["rows_out"] == 1
+    assert summary["by_province"] == {"广东省": 1}
+
+
+def test_a_file_without_phone_column_fails_once_with_a_readable_reason(
+    app: Flask, client: FlaskClient, member: MemberHandle
+) -> None:
+    job_id = upload(client, member, data=b"a,b\n1,2\n", name="x.csv").get_json()["job_id"]
+    job = wait_for_job(app, job_id)
+    status = client.get(f"/api/jobs/{job_id}", headers=member.headers).get_json()
+
+    assert job.state == "failed"
+    assert job.attempts == 1
+    assert "No phone column found" in status["error"]
+    assert client.get(f"/api/jobs/{job_id}/result", headers=member.headers).status_code == 409
+
+
+# -- privacy ------------------------------------------------------------------------------
+
+
+def test_another_member_gets_404_on_everything(
+    app: Flask, client: FlaskClient, member: MemberHandle, other_member: MemberHandle
+) -> None:
+    job_id = upload(client, member).get_json()["job_id"]
+    wait_for_job(app, job_id)
+
+    for path in (f"/api/jobs/{job_id}", f"/api/jobs/{job_id}/result?format=csv"):
+        response = client.get(path, headers=other_member.headers)
+        assert response.status_code == 404, path
+        assert response.get_json()["error"] == "not_found"
+    assert client.get("/api/jobs", headers=other_member.headers).get_json()["jobs"] == []
+    assert trail(client, other_member) == []
+    unknown = client.get(f"/api/jobs/{uuid.uuid4().hex}", headers=member.headers)
+    assert unknown.status_code == 404
+
+
+# -- the operation log --------------------------------------------------------------------
+
+
+def test_a_successful_upload_leaves_its_whole_trail_attributed_to_the_member(
+    app: Flask, client: FlaskClient, member: MemberHandle
+) -> None:
+    job_id = upload(client, member, receiver_email="boss@example.com").get_json()["job_id"]
+    wait_for_job(app, job_id)
+    mail_job = _wait_for_mail(client, member, job_id)
+
+    entries = trail(client, member)
+    assert mail_job == "sent"
+    assert [e["operation_type"] for e in entries] == [
+        "upload_received",
+        "process_started",
+        "process_finished",
+        "upload_deleted",
+        "mail_sent",
+    ] or [e["operation_type"] for e in entries] == [
+        "upload_received",
+        "process_started",
+        "process_finished",
+        "mail_sent",
+        "upload_deleted",
+    ]
+    assert {e["user_id"] for e in entries} == {str(member.id)}
+    assert {e["actor_kind"] for e in entries} == {"user"}
+    assert {e["job_id"] for e in entries} == {job_id}
+    assert len({e["request_id"] for e in entries}) == 1  # the upload request's id, throughout
+
+
+def test_a_failing_upload_leaves_its_trail_with_the_reason(
+    app: Flask, client: FlaskClient, member: MemberHandle
+) -> None:
+    job_id = upload(client, member, data=b"a,b\n1,2\n", name="x.csv").get_json()["job_id"]
+    wait_for_job(app, job_id)
+
+    entries = trail(client, member)
+    assert [e["operation_type"] for e in entries] == [
+        "upload_received",
+        "process_started",
+        "process_failed",
+        "upload_deleted",
+    ]
+    assert "No phone column found" in entries[2]["operation_content"]
+    assert {e["user_id"] for e in entries} == {str(member.id)}
+
+
+def test_secret_looking_params_are_redacted(app: Flask) -> None:
+    from phonetool import oplog
+
+    with app.app_context():
+        oplog.record("test", "t", "x", {"Cookie": "s=1", "nested": {"api_token": "t"}, "ok": 1})
+        entry = db.session.execute(
+            db.text("SELECT operation_params, actor_kind, user_id FROM member_operation_log")
+        ).one()
+    params = json.loads(entry[0])
+    assert params == {"Cookie": "[redacted]", "nested": {"api_token": "[redacted]"}, "ok": 1}
+    assert entry[1] == "system"  # neither a request nor a job: said so explicitly
+    assert entry[2] is None
+
+
+def test_a_database_failure_of_the_operation_log_loses_no_entry(
+    app: Flask, client: FlaskClient, member: MemberHandle
+) -> None:
+    from phonetool import oplog
+
+    with app.app_context():
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE member_operation_log RENAME TO oplog_away")
+        with app.test_request_context(headers=member.headers):
+            oplog.record("test", "during_outage", "written while the table is gone")
+        pending = Path(app.instance_path) / "oplog-pending.jsonl"
+        assert pending.exists()
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE oplog_away RENAME TO member_operation_log")
+        with app.test_request_context(headers=member.headers):
+            oplog.record("test", "after_outage", "written when it is back")
+
+    entries = trail(client, member)
+    assert [e["operation_type"] for e in entries] == ["during_outage", "after_outage"]
+    assert not pending.exists()
+
+
+# -- a real server ------------------------------------------------------------------------
+
+
+def test_upload_and_download_through_a_real_http_server(
+    app: Flask, member: MemberHandle, tmp_path: Path
+) -> None:
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    try:
+        src = write_csv(tmp_path / "list.csv", [HEADER, *ROWS], "gbk")
+        boundary = uuid.uuid4().hex
+        body = (
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+                f'filename="list.csv"\r\nContent-Type: text/csv\r\n\r\n'
+            ).encode()
+            + src.read_bytes()
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
+        request = urllib.request.Request(
+            f"{base}/api/uploads",
+            data=body,
+            method="POST",
+            headers={**member.headers, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status == 202
+            job_id = json.loads(response.read())["job_id"]
+        wait_for_job(app, job_id)
+        download = urllib.request.Request(
+            f"{base}/api/jobs/{job_id}/result?format=csv", headers=member.headers
+        )
+        with urllib.request.urlopen(download, timeout=30) as response:
+            lines = response.read().decode("utf-8-sig").splitlines()
+        assert len(lines) == len(ROWS) + 1
+        assert lines[1].split(",")[1] == "张三"
+    finally:
+        server.shutdown()
+        thread.join()
+
+
+def _wait_for_mail(client: FlaskClient, who: MemberHandle, job_id: str, timeout: float = 20) -> Any:
+    import time
+
+    deadline = time.monotonic() + timeout
+    state = None
+    while time.monotonic() < deadline:
+        state = client.get(f"/api/jobs/{job_id}", headers=who.headers).get_json()["mail"]["state"]
+        if state in ("sent", "failed"):
+            return state
+        time.sleep(0.05)
+    return state

@@ -1,0 +1,35 @@
+"""``flask --app phonetool users ...``."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+
+def test_create_then_token_then_use_it(app: Flask, client: FlaskClient) -> None:
+    runner = app.test_cli_runner()
+    created = runner.invoke(
+        args=["users", "create", "--email", "Carol@Example.com", "--password", "pw"]
+    )
+    token = runner.invoke(args=["users", "token", "carol@example.com"]).output.strip()
+
+    assert "member 1 created: carol@example.com" in created.output
+    assert token.startswith("pt_")
+    response = client.get("/api/jobs", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200
+
+
+def test_bootstrap_creates_a_first_member_once(app: Flask) -> None:
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["users", "bootstrap"])
+    second = runner.invoke(args=["users", "bootstrap"])
+
+    assert "API token (shown once): pt_" in first.output
+    assert "Members exist" in second.output
+
+
+def test_token_for_unknown_member_is_a_clear_error(app: Flask) -> None:
+    result = app.test_cli_runner().invoke(args=["users", "token", "nobody@example.com"])
+
+    assert result.exit_code != 0
+    assert "No member nobody@example.com" in result.output
