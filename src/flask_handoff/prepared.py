@@ -102,41 +102,21 @@ class JobStatements:
             .returning(*c),
             engine,
         )
-        self.succeed = Prepared(
-            update(table)
-            .where(*owned)
-            .values(
-                state=SUCCEEDED,
-                result=bindparam("p_result"),
-                finished_at=bindparam("p_now"),
-                updated_at=bindparam("p_now"),
-                lease_until=None,
-                **cleared_error,
-            ),
-            engine,
+
+        def end_attempt(**values: Any) -> Prepared:
+            """An update that only the worker owning this attempt can make."""
+            stmt = update(table).where(*owned)
+            return Prepared(
+                stmt.values(updated_at=bindparam("p_now"), lease_until=None, **values), engine
+            )
+
+        self.succeed = end_attempt(
+            state=SUCCEEDED,
+            result=bindparam("p_result"),
+            finished_at=bindparam("p_now"),
+            **cleared_error,
         )
-        self.fail = Prepared(
-            update(table)
-            .where(*owned)
-            .values(
-                state=bindparam("p_state"),
-                finished_at=bindparam("p_now"),
-                updated_at=bindparam("p_now"),
-                lease_until=None,
-                **error,
-            ),
-            engine,
-        )
-        self.retry = Prepared(
-            update(table)
-            .where(*owned)
-            .values(
-                state=QUEUED,
-                run_after=bindparam("p_retry_at"),
-                updated_at=bindparam("p_now"),
-                worker_id=None,
-                lease_until=None,
-                **error,
-            ),
-            engine,
+        self.fail = end_attempt(state=bindparam("p_state"), finished_at=bindparam("p_now"), **error)
+        self.retry = end_attempt(
+            state=QUEUED, run_after=bindparam("p_retry_at"), worker_id=None, **error
         )
