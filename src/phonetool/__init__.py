@@ -19,9 +19,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.from_mapping(settings(app.instance_path))
     app.config.update(config or {})
 
-    from . import jobs, oplog_api, uploads, users
+    from . import auth, jobs, logs, oplog_api, retention, uploads, users
     from .models import db
 
+    logs.configure(app.config["PHONETOOL_LOG_FORMAT"])
     db.init_app(app)
     with app.app_context():
         db.create_all()
@@ -30,7 +31,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(uploads.bp)
     app.register_blueprint(jobs.bp)
     app.register_blueprint(oplog_api.bp)
+    app.register_blueprint(auth.bp)
     app.cli.add_command(users.users_cli)
+    app.cli.add_command(retention.cleanup)
     _json_errors(app)
     _request_ids(app)
     return app

@@ -17,6 +17,7 @@ from flask_handoff import (
     Handoff,
     Job,
     JobFailed,
+    NoSuchJobError,
     current_job,
     job_cancelled,
     job_failed,
@@ -145,25 +146,35 @@ def connect_signals(app: Flask) -> None:
 # -- API ----------------------------------------------------------------------------------
 
 
-def own_upload(job_id: str) -> tuple[Upload, Job]:
+def own_upload(job_id: str) -> tuple[Upload, Job | None]:
+    """The caller's upload and its job (None once ``cleanup`` purged the job record)."""
     _, member_id = current_user_id()
     up = db.session.get(Upload, job_id)
     if up is None or up.member_id != member_id:
         raise NotFound(job_id)
-    return up, handoff.get_job(job_id)
+    return up, _job(job_id)
 
 
-def upload_status(up: Upload, job: Job) -> dict[str, Any]:
+def _job(job_id: str) -> Job | None:
+    try:
+        return handoff.get_job(job_id)
+    except NoSuchJobError:
+        return None
+
+
+def upload_status(up: Upload, job: Job | None) -> dict[str, Any]:
     return {
-        "job_id": job.id,
-        "state": job.state,
+        "job_id": up.id,
+        "state": job.state if job else "expired",
         "progress": {
             "done": job.progress_done,
             "total": job.progress_total,
             "message": job.progress_message,
-        },
-        "error": job.error_message if job.state == "failed" else None,
-        "attempts": job.attempts,
+        }
+        if job
+        else None,
+        "error": job.error_message if job and job.state == "failed" else None,
+        "attempts": job.attempts if job else None,
         "file": {"name": up.original_name, "size": up.size},
         "options": up.options,
         "summary": up.summary,
@@ -175,7 +186,7 @@ def upload_status(up: Upload, job: Job) -> dict[str, Any]:
         }
         if up.receiver_email
         else None,
-        "results": {fmt: f"/api/jobs/{job.id}/result?format={fmt}" for fmt in ("xlsx", "csv")}
+        "results": {fmt: f"/api/jobs/{up.id}/result?format={fmt}" for fmt in ("xlsx", "csv")}
         if up.result_dir
         else None,
         "created_at": up.created_at.isoformat() + "Z",
@@ -194,7 +205,7 @@ def list_jobs() -> Any:
         .limit(limit)
         .offset(offset)
     ).scalars()
-    return jsonify(jobs=[upload_status(u, handoff.get_job(u.id)) for u in uploads])
+    return jsonify(jobs=[upload_status(u, _job(u.id)) for u in uploads])
 
 
 @bp.get("/<job_id>")
@@ -208,8 +219,11 @@ def download_result(job_id: str) -> Any:
     fmt = request.args.get("format", "xlsx")
     if fmt not in ("xlsx", "csv"):
         return jsonify(error="bad_format", message="format must be xlsx or csv."), 400
-    if job.state != "succeeded" or up.result_dir is None:
-        return jsonify(error="not_ready", message=f"The job is {job.state}; no result."), 409
+    if up.summary is not None and (up.result_dir is None or job is None):
+        return jsonify(error="gone", message="The result was removed by the retention policy."), 410
+    if job is None or job.state != "succeeded" or up.result_dir is None:
+        state = job.state if job else "expired"
+        return jsonify(error="not_ready", message=f"The job is {state}; no result."), 409
     path = Path(up.result_dir) / f"{up.result_stem}.{fmt}"
     if not path.exists():
         return jsonify(error="gone", message="The result was removed by the retention policy."), 410

@@ -46,9 +46,15 @@ def record(
     params: dict[str, Any] | None = None,
     *,
     job_id: str | None = None,
+    member_id: int | None = None,
 ) -> None:
-    """Write one entry now; if the database refuses, keep it for later (see module doc)."""
+    """Write one entry now; if the database refuses, keep it for later (see module doc).
+
+    ``member_id`` names the member where the request does not yet (signing in).
+    """
     entry = _entry(business_type, operation_type, content, params, job_id)
+    if member_id is not None:
+        entry["user_id"], entry["actor_kind"] = str(member_id), "user"
     pending = _pending_path()
     try:
         _flush(pending)

@@ -1,0 +1,60 @@
+"""``flask --app phonetool cleanup``: remove results and log entries past their age.
+
+Meant for cron, e.g. nightly::
+
+    15 3 * * *  cd /srv/phonetool && .venv/bin/flask --app phonetool cleanup
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from .models import MemberOperationLog, Upload, db, utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy import CursorResult
+
+
+@click.command("cleanup")
+@click.option("--result-days", type=int, default=None, help="Default: PHONETOOL_RESULT_DAYS.")
+@click.option("--log-days", type=int, default=None, help="Default: PHONETOOL_LOG_DAYS.")
+@with_appcontext
+def cleanup(result_days: int | None, log_days: int | None) -> None:
+    """Delete result files and finished jobs older than --result-days, and operation-log
+    entries older than --log-days. Upload records and their summaries stay."""
+    c = current_app.config
+    result_days = c["PHONETOOL_RESULT_DAYS"] if result_days is None else result_days
+    log_days = c["PHONETOOL_LOG_DAYS"] if log_days is None else log_days
+    result_cutoff = utcnow() - timedelta(days=result_days)
+    old = db.session.execute(
+        db.select(Upload).where(Upload.created_at < result_cutoff, Upload.result_dir.is_not(None))
+    ).scalars()
+    removed = 0
+    for up in old:
+        shutil.rmtree(up.result_dir or "", ignore_errors=True)
+        up.result_dir = None
+        removed += 1
+    db.session.commit()
+    jobs = handoff_purge(time.time() - result_days * 86400)
+    log_cutoff = utcnow() - timedelta(days=log_days)
+    deleted: CursorResult[Any] = db.session.execute(  # type: ignore[assignment]
+        db.delete(MemberOperationLog).where(MemberOperationLog.operation_time < log_cutoff)
+    )
+    entries = deleted.rowcount
+    db.session.commit()
+    click.echo(f"removed {removed} result(s), {jobs} finished job(s), {entries} log entries")
+
+
+def handoff_purge(older_than: float) -> int:
+    state = current_app.extensions["handoff"]
+    gone = state.store.purge(older_than)
+    for job in gone:
+        state.spool.remove(job.id)
+    return len(gone)
