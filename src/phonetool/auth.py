@@ -19,6 +19,38 @@ bp = Blueprint("auth", __name__, url_prefix="/api/session")
 
 @bp.post("")
 def sign_in() -> Any:
+    """Sign in with email and password; sets the session cookie.
+    ---
+    post:
+      summary: Sign in.
+      security: []
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [email, password]
+              properties:
+                email: {type: string}
+                password: {type: string}
+      responses:
+        "200":
+          description: Signed in.
+          content:
+            application/json:
+              schema:
+                type: object
+                properties:
+                  id: {type: integer}
+                  email: {type: string}
+                  name: {type: string}
+        "401":
+          description: Wrong email or password.
+          content:
+            application/json:
+              schema: {$ref: "#/components/schemas/Error"}
+    """
     data = request.get_json(silent=True) or request.form
     email = str(data.get("email", "")).strip().lower()
     password = str(data.get("password", ""))
@@ -33,6 +65,24 @@ def sign_in() -> Any:
 
 @bp.get("")
 def whoami() -> Any:
+    """Who is signed in.
+    ---
+    get:
+      summary: The signed-in member.
+      responses:
+        "200":
+          description: The member.
+          content:
+            application/json:
+              schema:
+                type: object
+                properties:
+                  id: {type: integer}
+                  email: {type: string}
+                  name: {type: string}
+        "401":
+          $ref: "#/components/responses/Unauthorized"
+    """
     _, member_id = current_user_id()
     member = db.session.get(Member, member_id)
     if member is None:
@@ -43,5 +93,14 @@ def whoami() -> Any:
 
 @bp.delete("")
 def sign_out() -> Any:
+    """Sign out.
+    ---
+    delete:
+      summary: Sign out (clears the session).
+      security: []
+      responses:
+        "204":
+          description: Signed out.
+    """
     session.clear()
     return "", 204

@@ -26,6 +26,7 @@ def settings(instance_path: str) -> dict[str, Any]:
         or f"sqlite:///{instance / 'phonetool.sqlite3'}",
         "HANDOFF_BACKEND": os.environ.get("PHONETOOL_JOB_BACKEND", "thread"),
         "HANDOFF_POOL_SIZE": _int("PHONETOOL_JOB_WORKERS", 2),
+        "HANDOFF_URL_PREFIX": None,  # the service's own /api/jobs is the one job API
         "MAX_CONTENT_LENGTH": _int("PHONETOOL_MAX_UPLOAD_MB", 200) * 1024 * 1024,
         "PHONETOOL_RESULTS_DIR": os.environ.get("PHONETOOL_RESULTS_DIR")
         or str(instance / "results"),

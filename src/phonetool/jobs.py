@@ -195,6 +195,27 @@ def upload_status(up: Upload, job: Job | None) -> dict[str, Any]:
 
 @bp.get("")
 def list_jobs() -> Any:
+    """The caller's uploads and their jobs, newest first.
+    ---
+    get:
+      summary: List your jobs.
+      parameters:
+        - {name: limit, in: query, schema: {type: integer, default: 20, maximum: 100}}
+        - {name: offset, in: query, schema: {type: integer, default: 0}}
+      responses:
+        "200":
+          description: Your jobs.
+          content:
+            application/json:
+              schema:
+                type: object
+                properties:
+                  jobs:
+                    type: array
+                    items: {$ref: "#/components/schemas/JobStatus"}
+        "401":
+          $ref: "#/components/responses/Unauthorized"
+    """
     _, member_id = current_user_id()
     limit = min(max(request.args.get("limit", 20, type=int) or 20, 1), 100)
     offset = max(request.args.get("offset", 0, type=int) or 0, 0)
@@ -210,11 +231,58 @@ def list_jobs() -> Any:
 
 @bp.get("/<job_id>")
 def show_job(job_id: str) -> Any:
+    """One job: state, progress, counts, errors, mail delivery.
+    ---
+    get:
+      summary: Follow a job.
+      parameters:
+        - {name: job_id, in: path, required: true, schema: {type: string}}
+      responses:
+        "200":
+          description: The job.
+          content:
+            application/json:
+              schema: {$ref: "#/components/schemas/JobStatus"}
+        "401":
+          $ref: "#/components/responses/Unauthorized"
+        "404":
+          $ref: "#/components/responses/NotFound"
+    """
     return jsonify(upload_status(*own_upload(job_id)))
 
 
 @bp.get("/<job_id>/result")
 def download_result(job_id: str) -> Any:
+    """The result file, named after the upload.
+    ---
+    get:
+      summary: Download the result as XLSX or CSV.
+      parameters:
+        - {name: job_id, in: path, required: true, schema: {type: string}}
+        - {name: format, in: query, schema: {type: string, enum: [xlsx, csv], default: xlsx}}
+      responses:
+        "200":
+          description: The file, with Content-Disposition naming it.
+          content:
+            application/vnd.openxmlformats-officedocument.spreadsheetml.sheet: {}
+            text/csv: {}
+        "400":
+          $ref: "#/components/responses/BadRequest"
+        "401":
+          $ref: "#/components/responses/Unauthorized"
+        "404":
+          $ref: "#/components/responses/NotFound"
+        "409":
+          description: The job has not succeeded.
+          content:
+            application/json:
+              schema: {$ref: "#/components/schemas/Error"}
+        "410":
+          description: Removed by the retention policy.
+          content:
+            application/json:
+              schema: {$ref: "#/components/schemas/Error"}
+    """
     up, job = own_upload(job_id)
     fmt = request.args.get("format", "xlsx")
     if fmt not in ("xlsx", "csv"):

@@ -14,6 +14,29 @@ bp = Blueprint("oplog", __name__, url_prefix="/api/operation-logs")
 
 @bp.get("")
 def list_entries() -> Any:
+    """The caller's operation log, newest first.
+    ---
+    get:
+      summary: Your operation log.
+      parameters:
+        - {name: page, in: query, schema: {type: integer, default: 1}}
+        - {name: per_page, in: query, schema: {type: integer, default: 50, maximum: 200}}
+      responses:
+        "200":
+          description: One page of entries.
+          content:
+            application/json:
+              schema:
+                type: object
+                properties:
+                  page: {type: integer}
+                  per_page: {type: integer}
+                  entries:
+                    type: array
+                    items: {$ref: "#/components/schemas/LogEntry"}
+        "401":
+          $ref: "#/components/responses/Unauthorized"
+    """
     _, member_id = current_user_id()
     page = max(request.args.get("page", 1, type=int) or 1, 1)
     per_page = min(max(request.args.get("per_page", 50, type=int) or 50, 1), 200)

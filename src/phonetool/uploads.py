@@ -89,6 +89,50 @@ def _bad_upload(exc: BadUpload) -> Any:
 
 @bp.post("")
 def create_upload() -> Any:
+    """Accept a phone list and start processing it.
+    ---
+    post:
+      summary: Upload a CSV or XLSX phone list; processing runs in the background.
+      requestBody:
+        required: true
+        content:
+          multipart/form-data:
+            schema:
+              type: object
+              required: [file]
+              properties:
+                file: {type: string, format: binary, description: ".csv or .xlsx"}
+                receiver_email: {type: string, format: email}
+                nationwide: {type: boolean, default: true, description: "true: no filter"}
+                provinces: {type: string, description: "Comma-separated: 广东,浙江"}
+                phone_column: {type: string, description: "Header of the phone column"}
+                default_region: {type: string, default: CN}
+                sheet: {type: string, description: "XLSX sheet (default: the first)"}
+      responses:
+        "202":
+          description: Accepted; follow status_url.
+          content:
+            application/json:
+              schema:
+                type: object
+                properties:
+                  job_id: {type: string}
+                  status_url: {type: string}
+        "400":
+          $ref: "#/components/responses/BadRequest"
+        "401":
+          $ref: "#/components/responses/Unauthorized"
+        "413":
+          description: Larger than PHONETOOL_MAX_UPLOAD_MB.
+          content:
+            application/json:
+              schema: {$ref: "#/components/schemas/Error"}
+        "415":
+          description: Not a .csv or .xlsx file.
+          content:
+            application/json:
+              schema: {$ref: "#/components/schemas/Error"}
+    """
     _, member_id = current_user_id()
     file = request.files.get("file")
     if file is None or not file.filename:
