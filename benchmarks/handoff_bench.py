@@ -77,6 +77,10 @@ def measure_latency(
     """Median and p99 of one hand-off; ``interval`` > 0 paces calls that far apart."""
     folder = tempfile.mkdtemp(prefix="handoff-bench-")
     app, ext, handoff_noop = _handoff_app(folder, HANDOFF_POOL_SIZE=4)
+    # The same hand-off in a process that only submits (workers run elsewhere).
+    submit_only, submit_ext, submit_noop = _handoff_app(
+        tempfile.mkdtemp(prefix="handoff-bench-"), HANDOFF_AUTOSTART=False
+    )
     pool = ThreadPoolExecutor(max_workers=4)
 
     from flask_executor import Executor  # the baseline Flask users reach for
@@ -103,6 +107,7 @@ def measure_latency(
         "ThreadPoolExecutor.submit": lambda i: pool.submit(_noop, i),
         "Flask-Executor submit": lambda i: executor.submit(_noop, i),
         "Flask-Handoff submit (durable, SQLite)": lambda i: handoff_noop.submit(i),
+        "Flask-Handoff submit, submit-only process": lambda i: submit_noop.submit(i),
         "bare SQLite WAL insert + commit": bare_insert,
     }
     celery_app = None
@@ -115,7 +120,10 @@ def measure_latency(
         methods["Celery delay() to local Redis"] = lambda i: celery_noop.delay(i)
 
     samples: dict[str, list[float]] = {name: [] for name in methods}
-    contexts = [(name, executor_app if "Executor" in name else app) for name in methods]
+    owners = {"Executor": executor_app, "submit-only": submit_only}
+    contexts = [
+        (name, next((a for key, a in owners.items() if key in name), app)) for name in methods
+    ]
     for round_no in range(rounds + 1):  # round 0 warms up and is dropped
         for name, owner in contexts:
             fn = methods[name]
@@ -141,6 +149,7 @@ def measure_latency(
         }
     pool.shutdown()
     ext.shutdown(app)
+    submit_ext.shutdown(submit_only)
     if celery_app is not None:
         import redis
 

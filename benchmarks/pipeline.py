@@ -15,7 +15,6 @@ import csv
 import json
 import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -135,7 +134,9 @@ def run_child(path: str, workers: int) -> dict[str, Any]:
     return {
         "rows": result.summary["rows_in"],
         "seconds": seconds,
-        "peak_main_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        # VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so a child would
+        # report its parent's peak (the parent held the generated rows).
+        "peak_main_mb": _peak_kb(os.getpid()) / 1024,
         "peak_worker_mb": worker_peak / 1024,
     }
 

@@ -14,16 +14,29 @@ from flask.testing import FlaskClient
 from phonetool import create_app
 from phonetool.jobs import handoff
 from phonetool.models import ApiToken, Member, db
+from tests.conftest import require_env
 
 AppFactory = Callable[..., Flask]
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> str | None:
+    """None: the embedded default (SQLite in the instance folder)."""
+    if request.param == "sqlite":
+        return None
+    return require_env("HANDOFF_TEST_POSTGRES_URL", "PostgreSQL")
+
+
 @pytest.fixture
-def make_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppFactory]:
+def make_app(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str | None
+) -> Iterator[AppFactory]:
     apps: list[Flask] = []
 
     def build(**config: Any) -> Flask:
         monkeypatch.setenv("PHONETOOL_INSTANCE", str(tmp_path / f"instance{len(apps)}"))
+        if database_url:
+            monkeypatch.setenv("DATABASE_URL", database_url)
         defaults = {
             "TESTING": True,
             "HANDOFF_POLL_INTERVAL": 0.05,
@@ -38,6 +51,11 @@ def make_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppFac
     yield build
     for app in apps:
         handoff.shutdown(app, timeout=5)
+        if database_url:  # the next test starts from empty tables
+            with app.app_context():
+                db.drop_all()
+                app.extensions["handoff"].store.drop_tables()
+                db.engine.dispose()
 
 
 @pytest.fixture
