@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 
 from flask_handoff.testing import wait_for_job
-from phonetool.models import ApiToken, db
+from phonetool.models import ApiToken, MemberOperationLog, db
 
 from .conftest import AppFactory, MemberHandle
 from .files import HEADER, ROWS, write_csv
@@ -256,13 +256,14 @@ def test_secret_looking_params_are_redacted(app: Flask) -> None:
 
     with app.app_context():
         oplog.record("test", "t", "x", {"Cookie": "s=1", "nested": {"api_token": "t"}, "ok": 1})
-        entry = db.session.execute(
-            db.text("SELECT operation_params, actor_kind, user_id FROM member_operation_log")
-        ).one()
-    params = json.loads(entry[0])
-    assert params == {"Cookie": "[redacted]", "nested": {"api_token": "[redacted]"}, "ok": 1}
-    assert entry[1] == "system"  # neither a request nor a job: said so explicitly
-    assert entry[2] is None
+        entry = db.session.execute(db.select(MemberOperationLog)).scalar_one()
+    assert entry.operation_params == {
+        "Cookie": "[redacted]",
+        "nested": {"api_token": "[redacted]"},
+        "ok": 1,
+    }
+    assert entry.actor_kind == "system"  # neither a request nor a job: said so explicitly
+    assert entry.user_id is None
 
 
 def test_a_database_failure_of_the_operation_log_loses_no_entry(
