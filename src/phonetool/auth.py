@@ -39,12 +39,7 @@ def sign_in() -> Any:
           description: Signed in.
           content:
             application/json:
-              schema:
-                type: object
-                properties:
-                  id: {type: integer}
-                  email: {type: string}
-                  name: {type: string}
+              schema: {$ref: "#/components/schemas/Member"}
         "401":
           description: Wrong email or password.
           content:
@@ -74,12 +69,7 @@ def whoami() -> Any:
           description: The member.
           content:
             application/json:
-              schema:
-                type: object
-                properties:
-                  id: {type: integer}
-                  email: {type: string}
-                  name: {type: string}
+              schema: {$ref: "#/components/schemas/Member"}
         "401":
           $ref: "#/components/responses/Unauthorized"
     """

@@ -42,6 +42,14 @@ JOB_STATUS = {
         "created_at": {"type": "string", "format": "date-time"},
     },
 }
+MEMBER = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "email": {"type": "string"},
+        "name": {"type": "string"},
+    },
+}
 LOG_ENTRY = {
     "type": "object",
     "properties": {
@@ -88,6 +96,7 @@ def build_spec(app: Flask) -> dict[str, Any]:
     spec.components.schema("Error", ERROR)
     spec.components.schema("JobStatus", JOB_STATUS)
     spec.components.schema("LogEntry", LOG_ENTRY)
+    spec.components.schema("Member", MEMBER)
     for name, response in ERROR_RESPONSES.items():
         spec.components.response(name, response)
     with app.test_request_context():
