@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify, request, session
+from flask import Blueprint, g, jsonify, request, session
 
 from . import oplog
 from .models import Member, db
@@ -54,6 +54,7 @@ def sign_in() -> Any:
         return jsonify(error="bad_credentials", message="Wrong email or password."), 401
     session.clear()
     session["member_id"] = member.id
+    g.pop("_passport", None)
     oplog.record("member", "sign_in", f"{member.email} 登录", member_id=member.id)
     return jsonify(id=member.id, email=member.email, name=member.name)
 

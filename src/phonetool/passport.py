@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import request, session
+from flask import g, request, session
 
 from .models import ApiToken, db, token_digest, utcnow
 
@@ -21,7 +21,15 @@ def current_user_id() -> tuple[str | None, int]:
 
     Reads the live request: call it in views only. Background code asks
     ``flask_handoff.identity()``, which returns the id captured when the job was submitted.
+    The answer is kept for the rest of the request: the log and the job submit ask again.
     """
+    cached = g.get("_passport")
+    if cached is None:
+        cached = g._passport = _authenticate()
+    return cached  # type: ignore[no-any-return]
+
+
+def _authenticate() -> tuple[str | None, int]:
     header = request.headers.get("Authorization")
     if header is not None:
         scheme, _, token = header.partition(" ")
