@@ -10,6 +10,8 @@ import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
+import click
+
 from .backends import Backend, make_backend
 from .errors import ConfigurationError, NoSuchJobError
 from .secrets import SecretBox
@@ -175,7 +177,7 @@ class Handoff:
         from .cli import handoff_cli
 
         app.cli.add_command(handoff_cli)
-        if c["HANDOFF_AUTOSTART"]:
+        if c["HANDOFF_AUTOSTART"] and not _in_cli_command():
             state.backend.start()
             _install_sigterm_handler()
 
@@ -316,6 +318,19 @@ def _validate(c: Any) -> None:
 def _shutdown_all() -> None:
     for state in list(_live_states):
         state.shutdown()
+
+
+def _in_cli_command() -> bool:
+    """True while a ``flask`` command other than ``run`` creates the app.
+
+    A one-off command (``flask users create``, ``flask shell``) should not start a pool that
+    could take queued jobs and then keep the command waiting at exit; what it submits stays
+    queued for the server or ``flask handoff worker``, which starts the pool itself.
+    """
+    if os.environ.get("FLASK_RUN_FROM_CLI") != "true":
+        return False
+    ctx = click.get_current_context(silent=True)
+    return ctx is not None and ctx.info_name != "run"
 
 
 def _install_sigterm_handler() -> None:

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
 
 from flask import Flask
 
@@ -71,3 +76,32 @@ def test_unknown_job_is_a_clear_error(app: Flask) -> None:
 
     assert result.exit_code != 0
     assert "No job with id 'missing'" in result.output
+
+
+def test_a_one_off_flask_command_leaves_queued_jobs_to_the_workers(
+    make_app: Any, database_url: str, tmp_path: Path
+) -> None:
+    web = make_app(HANDOFF_AUTOSTART=False)
+    marker = tmp_path / "ran"
+    with web.app_context():
+        job = sample.sleep_then_mark.submit(0.1, str(marker), identity="alice")
+    env = {
+        **os.environ,
+        "HANDOFF_TEST_DATABASE_URL": database_url,
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+    }
+    app_path = "tests.handoff.sample:create_app"
+
+    done = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", app_path, "handoff", "jobs"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert job.id in done.stdout
+    assert not marker.exists()  # a pool started by the command would have run it
+    assert web.extensions["handoff"].store.get(job.id).state == "queued"
