@@ -19,7 +19,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.from_mapping(settings(app.instance_path))
     app.config.update(config or {})
 
-    from . import auth, jobs, logs, openapi, oplog_api, retention, uploads, users
+    from . import auth, jobs, logs, openapi, oplog_api, retention, uploads, users, web
     from .models import db
 
     logs.configure(app.config["PHONETOOL_LOG_FORMAT"])
@@ -33,6 +33,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(oplog_api.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(openapi.bp)
+    app.register_blueprint(web.bp)
     app.cli.add_command(users.users_cli)
     app.cli.add_command(retention.cleanup)
     _json_errors(app)

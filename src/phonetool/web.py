@@ -1,0 +1,16 @@
+"""The member's page: sign in, upload, watch progress, download, read the log.
+
+One HTML page; everything it shows comes from the JSON API with the session cookie, so
+the page and API clients see exactly the same thing.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template
+
+bp = Blueprint("web", __name__)
+
+
+@bp.get("/")
+def index() -> str:
+    return render_template("index.html")
