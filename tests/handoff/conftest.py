@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -68,3 +71,18 @@ def _clean_sample_state() -> None:
 
 def bearer(user: str) -> dict[str, str]:
     return {"Authorization": f"Bearer token-{user}"}
+
+
+def flask_command(
+    database_url: str, *args: str, lease: float = 60
+) -> tuple[list[str], dict[str, str]]:
+    """Argv and environment to run ``flask ... handoff <args>`` on the sample app, in
+    another process, against this test's database."""
+    env = {
+        **os.environ,
+        "HANDOFF_TEST_DATABASE_URL": database_url,
+        "HANDOFF_TEST_LEASE": str(lease),
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+    }
+    argv = [sys.executable, "-m", "flask", "--app", "tests.handoff.sample:create_app"]
+    return [*argv, "handoff", *args], env

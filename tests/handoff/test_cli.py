@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +12,7 @@ from flask import Flask
 from flask_handoff.testing import wait_for_job
 
 from . import sample
+from .conftest import flask_command
 
 
 def test_jobs_and_show(app: Flask) -> None:
@@ -85,15 +84,10 @@ def test_a_one_off_flask_command_leaves_queued_jobs_to_the_workers(
     marker = tmp_path / "ran"
     with web.app_context():
         job = sample.sleep_then_mark.submit(0.1, str(marker), identity="alice")
-    env = {
-        **os.environ,
-        "HANDOFF_TEST_DATABASE_URL": database_url,
-        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
-    }
-    app_path = "tests.handoff.sample:create_app"
+    argv, env = flask_command(database_url, "jobs")
 
     done = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", app_path, "handoff", "jobs"],
+        argv,
         env=env,
         cwd=tmp_path,
         capture_output=True,

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +14,7 @@ import pytest
 from flask_handoff.testing import wait_for_job
 
 from . import sample
+from .conftest import flask_command
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,22 +24,9 @@ def start_worker(database_url: str, tmp_path: Path) -> Iterator[Any]:
     procs: list[subprocess.Popen[bytes]] = []
 
     def start() -> subprocess.Popen[bytes]:
-        env = {
-            **os.environ,
-            "HANDOFF_TEST_DATABASE_URL": database_url,
-            "HANDOFF_TEST_LEASE": "1",
-            "PYTHONPATH": str(ROOT),
-        }
+        argv, env = flask_command(database_url, "worker", lease=1)
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "flask",
-                "--app",
-                "tests.handoff.sample:create_app",
-                "handoff",
-                "worker",
-            ],
+            argv,
             cwd=tmp_path,
             env=env,
             stdout=subprocess.DEVNULL,
