@@ -92,10 +92,7 @@ def cancel(job_id: str) -> None:
 @click.option("--older-than", default=7.0, show_default=True, help="Age in days.")
 def purge(older_than: float) -> None:
     """Delete finished jobs (and any files left for them) older than the given age."""
-    state = _state()
-    gone = state.store.purge(time.time() - older_than * 86400)
-    for job in gone:
-        state.spool.remove(job.id)
+    gone = _state().ext.purge(time.time() - older_than * 86400)
     click.echo(f"purged {len(gone)} job(s)")
 
 

@@ -291,6 +291,15 @@ class Handoff:
             state.backend.dispatch(job_id, None)
         return self.get_job(job_id)
 
+    def purge(self, older_than: float) -> list[Job]:
+        """Delete finished jobs that ended before ``older_than`` (epoch seconds), and any
+        files still spooled for them; returns the jobs deleted."""
+        state = _state()
+        gone = state.store.purge(older_than)
+        for job in gone:
+            state.spool.remove(job.id)
+        return gone
+
     def shutdown(self, app: Flask, timeout: float | None = None) -> None:
         """Stop this app's backend: used at exit, and by tests that create many apps."""
         state = app.extensions.get("handoff")
@@ -306,10 +315,6 @@ def _validate(c: Any) -> None:
             ok = False
         if not ok:
             raise ConfigurationError(f"{key} must be a positive number, not {c[key]!r}.")
-    if c["HANDOFF_BACKEND"] not in ("thread", "eager"):
-        raise ConfigurationError(
-            f"HANDOFF_BACKEND is {c['HANDOFF_BACKEND']!r}; it must be 'thread' or 'eager'."
-        )
     if not isinstance(c["HANDOFF_DATABASE_URL"], str):
         raise ConfigurationError("HANDOFF_DATABASE_URL must be a SQLAlchemy database URL string.")
 

@@ -16,6 +16,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from .jobs import handoff
 from .models import MemberOperationLog, Upload, db, utcnow
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ def cleanup(result_days: int | None, log_days: int | None) -> None:
         up.result_dir = None
         removed += 1
     db.session.commit()
-    jobs = handoff_purge(time.time() - result_days * 86400)
+    jobs = len(handoff.purge(time.time() - result_days * 86400))
     log_cutoff = utcnow() - timedelta(days=log_days)
     deleted: CursorResult[Any] = db.session.execute(  # type: ignore[assignment]
         db.delete(MemberOperationLog).where(MemberOperationLog.operation_time < log_cutoff)
@@ -50,11 +51,3 @@ def cleanup(result_days: int | None, log_days: int | None) -> None:
     entries = deleted.rowcount
     db.session.commit()
     click.echo(f"removed {removed} result(s), {jobs} finished job(s), {entries} log entries")
-
-
-def handoff_purge(older_than: float) -> int:
-    state = current_app.extensions["handoff"]
-    gone = state.store.purge(older_than)
-    for job in gone:
-        state.spool.remove(job.id)
-    return len(gone)
