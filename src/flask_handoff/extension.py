@@ -105,6 +105,9 @@ class HandoffState:
             system_identity=c["HANDOFF_SYSTEM_IDENTITY"],
             max_bytes=int(c["HANDOFF_SNAPSHOT_MAX_BYTES"]),
         )
+        #: Jobs this process is running, until their spool is removed and their final
+        #: signal delivered: ``wait_for_job`` waits for those steps too.
+        self.executing: set[str] = set()
         self.backend: Backend = make_backend(c["HANDOFF_BACKEND"], self)
         self._shut = False
 

@@ -58,6 +58,19 @@ def execute(
     ``on_body`` is told when the task body starts (with its context) and ends (``None``),
     so a backend can deliver cancellation and timeouts only while user code runs.
     """
+    state.executing.add(job.id)
+    try:
+        _execute(state, job, worker_id, on_body)
+    finally:
+        state.executing.discard(job.id)
+
+
+def _execute(
+    state: HandoffState,
+    job: Job,
+    worker_id: str,
+    on_body: Callable[[JobContext | None], None],
+) -> None:
     app = state.app
     with app.app_context():
         task = state.ext.tasks.get(job.task)

@@ -37,15 +37,22 @@ def run_eagerly(app: Flask) -> Iterator[None]:
 def wait_for_job(
     app: Flask, job_id: str, timeout: float = 10.0, *, state: str | None = None
 ) -> Job:
-    """Wait until the job is finished (or in ``state``); ``TimeoutError`` says where it is."""
-    store: JobStore = app.extensions["handoff"].store
+    """Wait until the job is finished (or in ``state``); ``TimeoutError`` says where it is.
+
+    A job run by this process counts as finished once its final signal receivers have run
+    and its spooled files are gone, so a test can assert on what they did.
+    """
+    handoff = app.extensions["handoff"]
+    store: JobStore = handoff.store
     deadline = time.monotonic() + timeout
     job = None
     while time.monotonic() < deadline:
         job = store.get(job_id)
         if job is None:
             raise NoSuchJobError(job_id)
-        if (state is None and job.finished) or job.state == state:
+        if state is None and job.finished and job.id not in handoff.executing:
+            return job
+        if state is not None and job.state == state:
             return job
         time.sleep(0.02)
     where = f"{job.state}, attempt {job.attempts}" if job else "unknown"

@@ -98,7 +98,7 @@ def deliver_result(upload_id: str) -> str:
         last = current_job.attempt >= current_job.max_attempts
         up.mail_state = "failed" if last else "retrying"
         up.mail_error = f"{type(exc).__name__}: {exc}"
-        db.session.commit()
+        # Log first, then publish the state: whoever sees the state finds the entry.
         oplog.record(
             "mail",
             "mail_failed" if last else "mail_retrying",
@@ -106,12 +106,13 @@ def deliver_result(upload_id: str) -> str:
             {"to": up.receiver_email},
             job_id=up.id,
         )
+        db.session.commit()
         raise
-    up.mail_state, up.mail_error = "sent", None
-    db.session.commit()
     oplog.record(
         "mail", "mail_sent", f"结果已发送至 {up.receiver_email}", {"via": where}, job_id=up.id
     )
+    up.mail_state, up.mail_error = "sent", None
+    db.session.commit()
     return where
 
 

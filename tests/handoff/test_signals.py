@@ -79,3 +79,27 @@ def test_a_failing_receiver_does_not_change_the_job(app: Flask) -> None:
         assert wait_for_job(app, job.id).state == "succeeded"
     finally:
         job_started.disconnect(broken, app)
+
+
+def test_wait_for_job_returns_after_the_final_signal_was_handled(make_app: Any) -> None:
+    # A receiver that writes an audit entry runs just after the final state is committed;
+    # a test waiting for the job must be able to assert on that entry.
+    app = make_app()
+    handled: list[str] = []
+
+    def slow_receiver(sender: Flask, job: Any, identity: Any, **extra: Any) -> None:
+        import time
+
+        time.sleep(0.3)
+        handled.append(job.id)
+
+    job_succeeded.connect(slow_receiver, app)
+    try:
+        with app.app_context():
+            job = sample.process_order.submit(7, identity="alice")
+        done = wait_for_job(app, job.id)
+    finally:
+        job_succeeded.disconnect(slow_receiver, app)
+
+    assert done.state == "succeeded"
+    assert handled == [job.id]
