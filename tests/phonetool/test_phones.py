@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from phonetool.pipeline.phones import cell_text, normalise
+from phonetool.pipeline.regions import split_description
 
 
 @pytest.mark.parametrize(
@@ -102,3 +103,31 @@ def test_any_text_gets_an_annotation_never_an_exception(raw: str) -> None:
 
     assert info.valid or info.invalid_reason
     assert not (info.valid and info.invalid_reason)
+
+
+@given(
+    prefix=st.sampled_from(["", "0", "+1", "+44", "+852", "+86", "400", "800", "95", "1", "01"]),
+    digits=st.text(alphabet="0123456789", min_size=3, max_size=12),
+)
+@settings(max_examples=500, deadline=None)
+def test_annotation_agrees_with_phonenumbers_own_checks(prefix: str, digits: str) -> None:
+    # The annotation takes shortcuts (validity from the number type, lookups that skip
+    # re-checking it): they must give what the library's public checks give.
+    import phonenumbers
+    from phonenumbers import carrier, geocoder
+
+    raw = prefix + digits
+    info = normalise(raw)
+    try:
+        number = phonenumbers.parse(raw, "CN")
+    except phonenumbers.NumberParseException:
+        assert not info.valid
+        return
+    assert info.valid == phonenumbers.is_valid_number(number)
+    if not info.valid:
+        return
+    assert info.carrier == (carrier.name_for_number(number, "zh") or None)
+    assert info.carrier_en == (carrier.name_for_number(number, "en") or None)
+    if phonenumbers.region_code_for_number(number) == "CN":
+        found, city = split_description(geocoder.description_for_number(number, "zh"))
+        assert (info.province, info.city) == ((found.name, city) if found else (None, None))

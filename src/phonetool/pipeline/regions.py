@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import NamedTuple
 
 
@@ -60,6 +61,7 @@ def find_province(name: str) -> Province | None:
     return _BY_KEY.get(key) or _BY_KEY.get(key.lower().replace(" ", ""))
 
 
+@lru_cache(maxsize=4096)  # a few hundred cities: the answers repeat for every number
 def split_description(zh: str) -> tuple[Province | None, str | None]:
     """Split the geocoder's "江苏省连云港市" into the province and "连云港市"."""
     for province in PROVINCES:
