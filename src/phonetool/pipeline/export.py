@@ -1,179 +1,158 @@
 """Write the annotated rows as XLSX and CSV that open correctly in Excel and LibreOffice.
 
-Both writers stream: xlsxwriter's constant-memory mode keeps one row in memory, the CSV
-writer none. Every cell that came from the upload is neutralised against formula
-injection; the columns we generate (E.164 and the rest) are safe by construction.
+Both stream. The rows arrive rendered by the workers (:mod:`.work`); here they get their
+row numbers and duplicate column and go to disk. The workbook is assembled at the end:
+xlsxwriter writes the headers, styles, widths and the summary sheet, and the spooled rows
+are spliced in (:mod:`.sheets`). Every cell that came from the upload is neutralised
+against formula injection; the columns we generate are safe by construction.
 """
 
 from __future__ import annotations
 
 import csv
-from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import xlsxwriter
+
+from .render import ROW_MARK, column_letters, neutralise, width
+from .sheets import SheetStream, splice
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-#: A spreadsheet runs a cell starting with one of these as a formula (OWASP, CSV Injection).
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
-XLSX_MAX_ROWS = 1_048_576
+    from .summary import Summary
+    from .work import Chunk
+
+DUPLICATE_COLUMN = "duplicate_of_row"
+REJECTED_HEADERS = ["row", "reason", "phone"]
 _WIDTH_CAP = 60
-
-
-def neutralise(cell: str) -> str:
-    """Prefix a formula trigger with an apostrophe so it shows as text, not runs."""
-    return "'" + cell if cell.startswith(FORMULA_TRIGGERS) else cell
-
-
-def _width(text: str) -> int:
-    # CJK characters take two columns in Excel's default font.
-    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
-
-
-class Summary:
-    """Counts for the summary sheet and the job's result."""
-
-    def __init__(self) -> None:
-        self.rows_in = 0
-        self.rows_out = 0
-        self.valid = 0
-        self.invalid = 0
-        self.duplicates = 0
-        self.rejected: Counter[str] = Counter()
-        self.by_type: Counter[str] = Counter()
-        self.by_province: Counter[str] = Counter()
-        self.by_carrier: Counter[str] = Counter()
-        self.invalid_reasons: Counter[str] = Counter()
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "rows_in": self.rows_in,
-            "rows_out": self.rows_out,
-            "valid": self.valid,
-            "invalid": self.invalid,
-            "duplicates": self.duplicates,
-            "rejected": dict(self.rejected.most_common()),
-            "invalid_reasons": dict(self.invalid_reasons.most_common()),
-            "by_type": dict(self.by_type.most_common()),
-            "by_province": dict(self.by_province.most_common()),
-            "by_carrier": dict(self.by_carrier.most_common()),
-        }
 
 
 class Exporter:
     """Writes ``<stem>.xlsx`` (data, rejected and summary sheets) and ``<stem>.csv``."""
 
-    def __init__(self, out_dir: Path, stem: str, headers: list[str], extra: list[str]) -> None:
+    def __init__(self, out_dir: Path, stem: str, headers: list[str], generated: list[str]) -> None:
         out_dir.mkdir(parents=True, exist_ok=True)
         self.xlsx_path = out_dir / f"{stem}.xlsx"
         self.csv_path = out_dir / f"{stem}.csv"
-        self._book = xlsxwriter.Workbook(
-            str(self.xlsx_path), {"constant_memory": True, "strings_to_numbers": False}
-        )
-        self._header_format = self._book.add_format(
-            {"bold": True, "bg_color": "#DDEBF7", "border": 1}
-        )
-        self._headers = [h or f"column {i + 1}" for i, h in enumerate(headers)] + extra
-        self._original = len(headers)
-        self._widths = [_width(h) + 2 for h in self._headers]
-        self._data = self._new_data_sheet()
-        self._data_row = 1
-        self._rejected = self._book.add_worksheet("rejected")
-        self._write_header(self._rejected, ["row", "reason", "phone"])
-        self._rejected_row = 1
+        self._skeleton = out_dir / f".{stem}.skeleton.xlsx"
+        named = [h or f"column {i + 1}" for i, h in enumerate(headers)]
+        self._headers = [*named, *generated, DUPLICATE_COLUMN]
+        letters = column_letters(len(self._headers))
+        #: Cell references of every column but the last, for the workers to render with.
+        self.refs = tuple(f"{col}{ROW_MARK}" for col in letters[:-1])
+        self._duplicate_cell = f'<c r="{letters[-1]}{ROW_MARK}" t="inlineStr"><is><t>'
+        self._widths = [width(h) for h in self._headers]
+        self._data = SheetStream(out_dir, stem, "data")
+        self._rejected = SheetStream(out_dir, stem, "rejected")
         self._csv_file = self.csv_path.open("w", encoding="utf-8-sig", newline="")
-        self._csv = csv.writer(self._csv_file)
-        self._csv.writerow([neutralise(h) for h in self._headers])
+        csv.writer(self._csv_file).writerow([neutralise(h) for h in self._headers])
 
-    def _new_data_sheet(self) -> Any:
-        sheets = getattr(self, "_data_sheets", 0) + 1
-        self._data_sheets = sheets
-        ws = self._book.add_worksheet("data" if sheets == 1 else f"data ({sheets})")
-        self._write_header(ws, self._headers)
-        return ws
-
-    def _write_header(self, ws: Any, headers: list[str]) -> None:
-        for col, text in enumerate(headers):
-            ws.write_string(0, col, neutralise(text), self._header_format)
-        ws.freeze_panes(1, 0)
-
-    def write(self, original: list[str], generated: list[str]) -> None:
-        """One kept row: the member's cells (neutralised) and our annotation."""
-        cells = [neutralise(c) for c in original[: self._original]]
-        cells += [""] * (self._original - len(cells))
-        cells += generated
-        if self._data_row >= XLSX_MAX_ROWS:
-            self._set_widths(self._data)
-            self._data = self._new_data_sheet()
-            self._data_row = 1
-        for col, text in enumerate(cells):
-            if text:
-                self._data.write_string(self._data_row, col, text)
-                if col < len(self._widths):
-                    w = _width(text) + 2
-                    if w > self._widths[col]:
-                        self._widths[col] = w
-        self._data_row += 1
-        self._csv.writerow(cells)
-
-    def reject(self, row_number: int, reason: str, phone: str) -> None:
-        self._rejected.write_number(self._rejected_row, 0, row_number)
-        self._rejected.write_string(self._rejected_row, 1, reason)
-        self._rejected.write_string(self._rejected_row, 2, neutralise(phone))
-        self._rejected_row += 1
-
-    def _set_widths(self, ws: Any) -> None:
-        for col, width in enumerate(self._widths):
-            ws.set_column(col, col, min(width, _WIDTH_CAP))
+    def add(self, chunk: Chunk, duplicate_of: list[int]) -> int:
+        """Append a chunk's rows; ``duplicate_of`` gives, per row of the chunk, the row
+        that first had its number (0: none). Returns how many kept rows are duplicates."""
+        for col, w in enumerate(chunk.widths):
+            if w > self._widths[col]:
+                self._widths[col] = w
+        duplicates = 0
+        lines = []
+        data = self._data
+        for position, xml, line in zip(chunk.kept, chunk.kept_xml, chunk.kept_csv, strict=True):
+            first = duplicate_of[position]
+            if first:
+                duplicates += 1
+                data.add(f"{xml}{self._duplicate_cell}{first}</t></is></c></row>")
+                lines.append(f"{line},{first}\r\n")
+            else:
+                data.add(xml + "</row>")
+                lines.append(line + ",\r\n")
+        data.flush()
+        if duplicates:
+            self._widths[-1] = max(self._widths[-1], width(str(max(duplicate_of))))
+        self._csv_file.write("".join(lines))
+        for xml in chunk.rejected_xml:
+            self._rejected.add(xml)
+        self._rejected.flush()
+        return duplicates
 
     def close(self, summary: Summary) -> None:
-        self._set_widths(self._data)
-        self._rejected.set_column(0, 0, 10)
-        self._rejected.set_column(1, 2, 30)
-        self._write_summary(summary)
-        self._book.close()
         self._csv_file.close()
+        self._data.close()
+        self._rejected.close()
+        try:
+            spooled = self._write_skeleton(summary)
+            splice(self._skeleton, self.xlsx_path, spooled)
+        finally:
+            self._remove_spool()
 
     def abort(self) -> None:
         """Close and delete half-written files after an error."""
-        try:
-            self._csv_file.close()
-            self._book.close()
-        finally:
-            self.xlsx_path.unlink(missing_ok=True)
-            self.csv_path.unlink(missing_ok=True)
+        self._csv_file.close()
+        self._remove_spool()
+        self.xlsx_path.unlink(missing_ok=True)
+        self.csv_path.unlink(missing_ok=True)
 
-    def _write_summary(self, summary: Summary) -> None:
-        ws = self._book.add_worksheet("summary")
-        ws.set_column(0, 0, 28)
-        ws.set_column(1, 1, 14)
-        row = 0
+    def _remove_spool(self) -> None:
+        self._data.remove()
+        self._rejected.remove()
+        self._skeleton.unlink(missing_ok=True)
 
-        def section(title: str, items: list[tuple[str, int]]) -> None:
-            nonlocal row
-            ws.write_string(row, 0, title, self._header_format)
-            ws.write_string(row, 1, "count", self._header_format)
+    def _write_skeleton(self, summary: Summary) -> dict[str, tuple[Path, str]]:
+        """Headers, styles, widths and the summary sheet; returns where each big sheet's
+        spooled rows go (xlsxwriter names sheet files by the order they were added)."""
+        book = xlsxwriter.Workbook(str(self._skeleton), {"strings_to_numbers": False})
+        header = book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
+        spooled: dict[str, tuple[Path, str]] = {}
+        data_widths = [min(w + 2, _WIDTH_CAP) for w in self._widths]
+        for stream, headers, widths in (
+            (self._data, self._headers, data_widths),
+            (self._rejected, REJECTED_HEADERS, [10, 30, 30]),
+        ):
+            last_col = column_letters(len(headers))[-1]
+            for name, part, last_row in zip(
+                stream.sheet_names(), stream.parts, stream.last_rows, strict=True
+            ):
+                ws = book.add_worksheet(name)
+                for col, text in enumerate(headers):
+                    ws.write_string(0, col, neutralise(text), header)
+                    ws.set_column(col, col, widths[col])
+                ws.freeze_panes(1, 0)
+                member = f"xl/worksheets/sheet{len(book.worksheets())}.xml"
+                spooled[member] = (part, f"A1:{last_col}{last_row}")
+        _write_summary(book, header, summary)
+        book.close()
+        return spooled
+
+
+def _write_summary(book: xlsxwriter.Workbook, header: object, summary: Summary) -> None:
+    ws = book.add_worksheet("summary")
+    ws.set_column(0, 0, 28)
+    ws.set_column(1, 1, 14)
+    row = 0
+
+    def section(title: str, items: list[tuple[str, int]]) -> None:
+        nonlocal row
+        ws.write_string(row, 0, title, header)
+        ws.write_string(row, 1, "count", header)
+        row += 1
+        for label, count in items:
+            ws.write_string(row, 0, neutralise(label))
+            ws.write_number(row, 1, count)
             row += 1
-            for label, count in items:
-                ws.write_string(row, 0, neutralise(label))
-                ws.write_number(row, 1, count)
-                row += 1
-            row += 1
+        row += 1
 
-        section(
-            "rows",
-            [
-                ("rows read", summary.rows_in),
-                ("rows exported", summary.rows_out),
-                ("valid numbers", summary.valid),
-                ("invalid numbers", summary.invalid),
-                ("duplicates", summary.duplicates),
-                *((f"rejected: {k}", v) for k, v in summary.rejected.most_common()),
-            ],
-        )
-        section("invalid reason", summary.invalid_reasons.most_common())
-        section("number type", summary.by_type.most_common())
-        section("province", summary.by_province.most_common())
-        section("carrier", summary.by_carrier.most_common())
+    section(
+        "rows",
+        [
+            ("rows read", summary.rows_in),
+            ("rows exported", summary.rows_out),
+            ("valid numbers", summary.valid),
+            ("invalid numbers", summary.invalid),
+            ("duplicates", summary.duplicates),
+            *((f"rejected: {k}", v) for k, v in summary.rejected.most_common()),
+        ],
+    )
+    section("invalid reason", summary.invalid_reasons.most_common())
+    section("number type", summary.by_type.most_common())
+    section("province", summary.by_province.most_common())
+    section("carrier", summary.by_carrier.most_common())

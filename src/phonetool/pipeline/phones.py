@@ -183,7 +183,7 @@ def _invalid_reason(number: phonenumbers.PhoneNumber) -> str:
 
 
 _cache: dict[tuple[str, str], PhoneInfo] = {}
-_CACHE_LIMIT = 200_000
+_CACHE_LIMIT = 50_000
 
 
 def normalise_chunk(raws: list[str], region: str) -> list[PhoneInfo]:

@@ -1,8 +1,10 @@
 """The whole pipeline: read, annotate on all cores, mark duplicates, filter, export.
 
-Rows flow in chunks. Parsing phone numbers is the CPU-heavy part; it runs in a pool of
-worker processes with at most two chunks per worker in flight, so memory stays flat however
-long the file is, and results come back in file order. Everything else runs here.
+Rows flow in chunks. Each chunk is annotated, filtered, counted and rendered as the text
+of both exports in a pool of worker processes (:mod:`.work`), at most two chunks per
+worker in flight, so memory stays flat however long the file is. Chunks come back in file
+order; here they get what depends on the rows before them (row numbers, the duplicate
+column) and are appended to the exports.
 """
 
 from __future__ import annotations
@@ -19,20 +21,20 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .errors import UnknownProvinceError
-from .export import Exporter, Summary
-from .phones import FIELDS, PhoneInfo, normalise_chunk
+from .export import DUPLICATE_COLUMN, Exporter
+from .phones import FIELDS
 from .read import Table, open_table
 from .regions import PROVINCES, find_province
+from .seen import FirstRows
+from .summary import Summary
+from .work import Chunk, Layout, process_chunk
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 ProgressCallback = Callable[[int, int | None], None]
 
-EXTRA_COLUMNS = [*FIELDS, "duplicate_of_row"]
-REJECT_EMPTY = "empty row"
-REJECT_OUTSIDE = "outside the selected provinces"
-REJECT_NO_PROVINCE = "no province (invalid or not a Chinese number)"
+EXTRA_COLUMNS = [*FIELDS, DUPLICATE_COLUMN]
 
 
 @dataclass(frozen=True)
@@ -95,17 +97,26 @@ def process_file(
     started = time.monotonic()
     wanted = None if options.nationwide else resolve_provinces(options.provinces)
     table = open_table(path, phone_column=options.phone_column, sheet=options.sheet)
-    exporter = Exporter(out_dir, stem or path.stem, table.headers, EXTRA_COLUMNS)
+    exporter = Exporter(out_dir, stem or path.stem, table.headers, list(FIELDS))
+    layout = Layout(
+        phone_index=table.phone_index,
+        original=len(table.headers),
+        region=options.default_region,
+        wanted=wanted,
+        refs=exporter.refs,
+    )
     summary = Summary()
-    first_row: dict[int, int] = {}  # E.164 digits -> first row: half the memory of str keys
     done = 0
     try:
-        for rows, infos in _annotated(table, options):
-            for row, info in zip(rows, infos, strict=True):
-                done += 1
-                _one_row(table, exporter, summary, first_row, wanted, done, row, info)
-            if progress is not None:
-                progress(done, max(done, table.total_rows or 0))
+        with FirstRows(out_dir) as first_rows:
+            for first_row, chunk in _processed(table, layout, options):
+                summary.add(chunk.summary)
+                summary.duplicates += exporter.add(
+                    chunk, first_rows.duplicates_of(chunk.keys, first_row)
+                )
+                done += len(chunk.keys)
+                if progress is not None:
+                    progress(done, max(done, table.total_rows or 0))
         exporter.close(summary)
     except BaseException:
         exporter.abort()
@@ -123,87 +134,40 @@ def process_file(
     )
 
 
-def _one_row(
-    table: Table,
-    exporter: Exporter,
-    summary: Summary,
-    first_row: dict[int, int],
-    wanted: frozenset[str] | None,
-    index: int,
-    row: list[str],
-    info: PhoneInfo,
-) -> None:
-    row_number = table.header_row + index
-    phone = row[table.phone_index] if table.phone_index < len(row) else ""
-    summary.rows_in += 1
-    if not any(cell.strip() for cell in row):
-        summary.rejected[REJECT_EMPTY] += 1
-        exporter.reject(row_number, REJECT_EMPTY, "")
-        return
-    duplicate_of = None
-    if info.e164 is not None:
-        duplicate_of = first_row.setdefault(int(info.e164[1:]), row_number)
-        if duplicate_of == row_number:
-            duplicate_of = None
-    if wanted is not None and info.province not in wanted:
-        reason = REJECT_OUTSIDE if info.province else REJECT_NO_PROVINCE
-        summary.rejected[reason] += 1
-        exporter.reject(row_number, reason, phone)
-        return
-    summary.rows_out += 1
-    if info.valid:
-        summary.valid += 1
-        summary.by_type[info.number_type or "unknown"] += 1
-        summary.by_province[info.province or info.region or "unknown"] += 1
-        summary.by_carrier[info.carrier or "unknown"] += 1
-    else:
-        summary.invalid += 1
-        summary.invalid_reasons[info.invalid_reason or "unknown"] += 1
-    if duplicate_of is not None:
-        summary.duplicates += 1
-    generated = [_text(v) for v in info]
-    generated.append(str(duplicate_of) if duplicate_of is not None else "")
-    exporter.write(row, generated)
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    return str(value)
-
-
-def _chunks(table: Table, size: int) -> Iterator[tuple[list[list[str]], list[str]]]:
+def _chunks(table: Table, size: int) -> Iterator[tuple[int, list[list[str]]]]:
+    """Rows in chunks, each with its first row's number in the upload."""
     rows: list[list[str]] = []
-    idx = table.phone_index
+    first_row = table.header_row + 1
     for row in table.rows:
         rows.append(row)
         if len(rows) >= size:
-            yield rows, [r[idx] if idx < len(r) else "" for r in rows]
+            yield first_row, rows
+            first_row += len(rows)
             rows = []
     if rows:
-        yield rows, [r[idx] if idx < len(r) else "" for r in rows]
+        yield first_row, rows
 
 
-def _annotated(table: Table, options: Options) -> Iterator[tuple[list[list[str]], list[PhoneInfo]]]:
+def _processed(table: Table, layout: Layout, options: Options) -> Iterator[tuple[int, Chunk]]:
+    """Chunks annotated and rendered, on all cores, in file order; at most two chunks a
+    worker in flight, so memory does not depend on the file's length."""
     workers = options.workers or os.cpu_count() or 1
     chunks = _chunks(table, options.chunk_size)
     if workers == 1:
-        for rows, phones in chunks:
-            yield rows, normalise_chunk(phones, options.default_region)
+        for first_row, rows in chunks:
+            yield first_row, process_chunk(rows, first_row, layout)
         return
     pool = _pool(workers)
-    inflight: deque[tuple[list[list[str]], Future[list[PhoneInfo]]]] = deque()
+    inflight: deque[tuple[int, Future[Chunk]]] = deque()
     try:
-        for rows, phones in chunks:
-            inflight.append((rows, pool.submit(normalise_chunk, phones, options.default_region)))
+        for first_row, rows in chunks:
+            inflight.append((first_row, pool.submit(process_chunk, rows, first_row, layout)))
             if len(inflight) >= 2 * workers:
-                done_rows, future = inflight.popleft()
-                yield done_rows, future.result()
+                done_first, future = inflight.popleft()
+                yield done_first, future.result()
         while inflight:
-            done_rows, future = inflight.popleft()
-            yield done_rows, future.result()
+            done_first, future = inflight.popleft()
+            yield done_first, future.result()
     except BrokenProcessPool:
         _POOLS.pop(workers, None)
         raise

@@ -1,0 +1,122 @@
+"""Rows as the text the exports hold, written where the rows are annotated.
+
+xlsxwriter spends about 9 µs a cell in the one process that owns the workbook: for a
+row of 18 cells that is three times the cost of annotating its phone number, and it
+cannot be spread over cores. So the worker processes write each row's SpreadsheetML
+(``<row>`` with inline strings, as xlsxwriter's constant-memory mode does) and CSV line;
+the main process only numbers the rows, adds the duplicate column and appends the text
+(see :mod:`.sheets`).
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from typing import Any
+
+#: Stands for the row number in a rendered row. Control characters never survive
+#: :func:`xml_text`, so the mark cannot collide with a cell's text.
+ROW_MARK = "\x00"
+
+#: A spreadsheet runs a cell starting with one of these as a formula (OWASP, CSV Injection).
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+_NEEDS_ESCAPE = re.compile(r"[&<>\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]|_x[0-9a-fA-F]{4}_")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_ESCAPE_LOOKALIKE = re.compile(r"(_x[0-9a-fA-F]{4}_)")
+_XML_SPACE = " \t\n\r"
+
+
+def neutralise(cell: str) -> str:
+    """Prefix a formula trigger with an apostrophe so it shows as text, not runs."""
+    return "'" + cell if cell.startswith(FORMULA_TRIGGERS) else cell
+
+
+def width(text: str) -> int:
+    """Columns the text takes in Excel's default font, near enough for sizing a column:
+    characters outside ASCII count as two (CJK takes two; UTF-8 spends three bytes on
+    them, which makes the count one C call)."""
+    if text.isascii():
+        return len(text)
+    return len(text) + (len(text.encode("utf-8")) - len(text)) // 2
+
+
+def column_letters(count: int) -> list[str]:
+    """A, B, ..., Z, AA, ... for the first ``count`` columns."""
+    letters = []
+    for index in range(count):
+        name = ""
+        n = index + 1
+        while n:
+            n, rest = divmod(n - 1, 26)
+            name = chr(65 + rest) + name
+        letters.append(name)
+    return letters
+
+
+def xml_text(text: str) -> str:
+    """Text as SpreadsheetML holds it: XML-escaped, control characters as ``_xHHHH_``
+    (and a literal ``_xHHHH_`` protected, so Excel does not decode it), as xlsxwriter does."""
+    if _NEEDS_ESCAPE.search(text) is None:
+        return text
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = _ESCAPE_LOOKALIKE.sub(r"_x005F\1", text)
+    return _CONTROL.sub(lambda m: f"_x{ord(m.group()):04X}_", text)
+
+
+def string_cell(ref: str, text: str) -> str:
+    """One inline-string cell; ``ref`` is the column letters followed by :data:`ROW_MARK`."""
+    return _cell_start(ref, text) + xml_text(text) + _CELL_END
+
+
+def _cell_start(ref: str, text: str) -> str:
+    if text.strip(_XML_SPACE) is text:
+        return f'<c r="{ref}" t="inlineStr"><is><t>'
+    return f'<c r="{ref}" t="inlineStr"><is><t xml:space="preserve">'
+
+
+_CELL_END = "</t></is></c>"
+
+
+def number_cell(ref: str, value: int) -> str:
+    return f'<c r="{ref}"><v>{value}</v></c>'
+
+
+class RowRenderer:
+    """Renders rows of string cells for one sheet's columns: the per-column markup is
+    built once, so a row costs one pass over its cells."""
+
+    def __init__(self, refs: tuple[str, ...]) -> None:
+        self._plain = [f'<c r="{ref}" t="inlineStr"><is><t>' for ref in refs]
+        self._spaced = [f'<c r="{ref}" t="inlineStr"><is><t xml:space="preserve">' for ref in refs]
+
+    def row(self, cells: list[str]) -> str:
+        """A ``<row>``, empty cells left out, without its closing tag (the main process
+        may still add a cell). The row number is :data:`ROW_MARK`."""
+        if _NEEDS_ESCAPE.search("".join(cells)) is not None:  # rare: escape cell by cell
+            cells = [xml_text(c) for c in cells]
+        plain, spaced = self._plain, self._spaced
+        parts = [_ROW_START]
+        for col, text in enumerate(cells):
+            if text:
+                start = plain[col] if text.strip(_XML_SPACE) is text else spaced[col]
+                parts.append(start + text + _CELL_END)
+        return "".join(parts)
+
+
+_ROW_START = f'<row r="{ROW_MARK}">'
+
+
+class LineWriter:
+    """``csv.writer`` target that keeps each row's line, for the main process to finish."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self._writer: Any = csv.writer(self, lineterminator="")
+
+    def write(self, line: str) -> None:
+        self.lines.append(line)
+
+    def line(self, cells: list[str]) -> str:
+        self._writer.writerow(cells)
+        return self.lines.pop()

@@ -1,0 +1,117 @@
+"""Big sheets: rendered rows spooled to disk, then spliced into the workbook xlsxwriter
+writes around them.
+
+xlsxwriter writes what it is good at (styles, the header rows, column widths, frozen
+panes, the summary sheet) into a small skeleton workbook; every big sheet's rows, already
+rendered as SpreadsheetML by the workers, are streamed into its ``<sheetData>`` while the
+skeleton is copied into the final ZIP. Memory stays at one read buffer.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import zipfile
+from typing import TYPE_CHECKING, TextIO
+
+from .render import ROW_MARK
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+#: Excel's last row; the header takes the first.
+XLSX_MAX_ROWS = 1_048_576
+
+_DIMENSION = re.compile(r'<dimension ref="[^"]*"/>')
+_COPY_BUFFER = 1 << 20
+
+
+class SheetStream:
+    """The rows of one sheet, and of its continuation sheets once Excel's row limit is
+    reached, each part in its own file until the workbook is assembled."""
+
+    def __init__(self, folder: Path, prefix: str, name: str, max_rows: int = XLSX_MAX_ROWS) -> None:
+        self.name = name
+        self.parts: list[Path] = []
+        self.last_rows: list[int] = []  # last row number written to each part
+        self._folder = folder
+        self._prefix = prefix
+        self._max_rows = max_rows
+        self._row = 1  # the header's
+        self._pending: list[str] = []
+        self._file: TextIO | None = None
+        self._roll()
+
+    def add(self, rendered: str) -> None:
+        """Append a rendered row; :data:`ROW_MARK` becomes its row number."""
+        if self._row >= self._max_rows:
+            self.flush()
+            self._roll()
+        self._row += 1
+        self._pending.append(rendered.replace(ROW_MARK, str(self._row)))
+
+    def flush(self) -> None:
+        if self._pending and self._file is not None:
+            self._file.write("".join(self._pending))
+            self._pending.clear()
+        if self.parts:
+            self.last_rows[-1] = self._row
+
+    def close(self) -> None:
+        self.flush()
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def remove(self) -> None:
+        self.close()
+        for part in self.parts:
+            part.unlink(missing_ok=True)
+
+    def sheet_names(self) -> list[str]:
+        return [self.name if i == 0 else f"{self.name} ({i + 1})" for i in range(len(self.parts))]
+
+    def _roll(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        path = self._folder / f".{self._prefix}.{self.name}-{len(self.parts) + 1}.rows"
+        self._file = path.open("w", encoding="utf-8", newline="")
+        self.parts.append(path)
+        self.last_rows.append(1)
+        self._row = 1
+
+
+def splice(skeleton: Path, target: Path, sheets: dict[str, tuple[Path, str]]) -> None:
+    """Copy ``skeleton`` to ``target``, streaming each spooled rows file into its sheet.
+
+    ``sheets`` maps a member name (``xl/worksheets/sheet1.xml``) to the rows file and the
+    sheet's new used range (``A1:S1000``).
+    """
+    with (
+        zipfile.ZipFile(skeleton) as src,
+        zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED, compresslevel=_LEVEL) as out,
+    ):
+        for info in src.infolist():
+            spooled = sheets.get(info.filename)
+            if spooled is None:
+                out.writestr(info, src.read(info.filename))
+                continue
+            rows, used_range = spooled
+            xml = src.read(info.filename).decode("utf-8")
+            cut = xml.index("</sheetData>")
+            head = _DIMENSION.sub(f'<dimension ref="{used_range}"/>', xml[:cut], count=1)
+            head_bytes, tail_bytes = head.encode("utf-8"), xml[cut:].encode("utf-8")
+            size = len(head_bytes) + rows.stat().st_size + len(tail_bytes)
+            with (
+                out.open(info.filename, "w", force_zip64=size > _ZIP64_FROM) as dst,
+                rows.open("rb") as body,
+            ):
+                dst.write(head_bytes)
+                shutil.copyfileobj(body, dst, _COPY_BUFFER)
+                dst.write(tail_bytes)
+
+
+#: zlib level 1: XML of repeated tags compresses nearly as well as at 6, several times faster.
+_LEVEL = 1
+#: Below ZIP's 4 GiB limit with room for deflate's worst case; ZIP64 only when needed.
+_ZIP64_FROM = 3 << 30

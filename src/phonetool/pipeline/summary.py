@@ -1,0 +1,49 @@
+"""Counts for the summary sheet and the job's result, added up chunk by chunk."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+
+class Summary:
+    """What a list held. Each worker counts its chunk; the main process adds them up and
+    counts the duplicates, which only it can see."""
+
+    def __init__(self) -> None:
+        self.rows_in = 0
+        self.rows_out = 0
+        self.valid = 0
+        self.invalid = 0
+        self.duplicates = 0
+        self.rejected: Counter[str] = Counter()
+        self.by_type: Counter[str] = Counter()
+        self.by_province: Counter[str] = Counter()
+        self.by_carrier: Counter[str] = Counter()
+        self.invalid_reasons: Counter[str] = Counter()
+
+    def add(self, other: Summary) -> None:
+        self.rows_in += other.rows_in
+        self.rows_out += other.rows_out
+        self.valid += other.valid
+        self.invalid += other.invalid
+        self.duplicates += other.duplicates
+        self.rejected.update(other.rejected)
+        self.by_type.update(other.by_type)
+        self.by_province.update(other.by_province)
+        self.by_carrier.update(other.by_carrier)
+        self.invalid_reasons.update(other.invalid_reasons)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rows_in": self.rows_in,
+            "rows_out": self.rows_out,
+            "valid": self.valid,
+            "invalid": self.invalid,
+            "duplicates": self.duplicates,
+            "rejected": dict(self.rejected.most_common()),
+            "invalid_reasons": dict(self.invalid_reasons.most_common()),
+            "by_type": dict(self.by_type.most_common()),
+            "by_province": dict(self.by_province.most_common()),
+            "by_carrier": dict(self.by_carrier.most_common()),
+        }
