@@ -108,15 +108,17 @@ _ROW_START = f'<row r="{ROW_MARK}">'
 
 
 class LineWriter:
-    """``csv.writer`` target that keeps each row's line, for the main process to finish."""
+    """``csv.writer`` target that keeps each row's line without its line end, for the
+    main process to finish with the duplicate column."""
 
     def __init__(self) -> None:
         self.lines: list[str] = []
-        self._writer: Any = csv.writer(self, lineterminator="")
+        # The writer quotes cells holding characters of its line terminator: keep CRLF.
+        self._writer: Any = csv.writer(self, lineterminator="\r\n")
 
     def write(self, line: str) -> None:
         self.lines.append(line)
 
     def line(self, cells: list[str]) -> str:
         self._writer.writerow(cells)
-        return self.lines.pop()
+        return self.lines.pop()[:-2]

@@ -30,13 +30,13 @@ class SheetStream:
     """The rows of one sheet, and of its continuation sheets once Excel's row limit is
     reached, each part in its own file until the workbook is assembled."""
 
-    def __init__(self, folder: Path, prefix: str, name: str, max_rows: int = XLSX_MAX_ROWS) -> None:
+    def __init__(self, folder: Path, prefix: str, name: str) -> None:
         self.name = name
         self.parts: list[Path] = []
         self.last_rows: list[int] = []  # last row number written to each part
         self._folder = folder
         self._prefix = prefix
-        self._max_rows = max_rows
+        self._max_rows = XLSX_MAX_ROWS
         self._row = 1  # the header's
         self._pending: list[str] = []
         self._file: TextIO | None = None
