@@ -131,3 +131,21 @@ def test_annotation_agrees_with_phonenumbers_own_checks(prefix: str, digits: str
     if phonenumbers.region_code_for_number(number) == "CN":
         found, city = split_description(geocoder.description_for_number(number, "zh"))
         assert (info.province, info.city) == ((found.name, city) if found else (None, None))
+
+
+@pytest.mark.parametrize("block", ["1381234", "1700123", "1990000", "1064123", "2161234"])
+def test_numbers_of_one_block_share_lookups_only_where_the_library_agrees(block: str) -> None:
+    # Place and carrier are looked up once per block of numbers: every number of the
+    # block, whatever its type, must still get what the library's own lookups say.
+    import phonenumbers
+    from phonenumbers import carrier, geocoder
+
+    for suffix in range(0, 10_000, 97):
+        raw = f"{block}{suffix:04d}" if block.startswith("1") else f"0{block}{suffix:04d}"
+        info = normalise(raw)
+        number = phonenumbers.parse(raw, "CN")
+        assert info.valid == phonenumbers.is_valid_number(number)
+        if info.valid:
+            assert info.carrier == (carrier.name_for_number(number, "zh") or None)
+            found, city = split_description(geocoder.description_for_number(number, "zh"))
+            assert (info.province, info.city) == ((found.name, city) if found else (None, None))

@@ -51,7 +51,7 @@ class Exporter:
     def add(self, chunk: Chunk, duplicate_of: list[int]) -> int:
         """Append a chunk's rows; ``duplicate_of`` gives, per row of the chunk, the row
         that first had its number (0: none). Returns how many kept rows are duplicates."""
-        for col, w in enumerate(chunk.widths):
+        for col, w in enumerate(chunk.widths):  # empty when the chunk kept no row
             if w > self._widths[col]:
                 self._widths[col] = w
         duplicates = 0

@@ -118,7 +118,7 @@ def normalise(raw: str, region: str = "CN") -> PhoneInfo:
     if number_type == PhoneNumberType.UNKNOWN:
         return _invalid(_invalid_reason(number), e164)
     region_code = phonenumbers.region_code_for_number(number)
-    place = _place(number, number_type, region_code)
+    place = _place(number, number_type, region_code, e164)
     return PhoneInfo(
         e164,
         phonenumbers.format_number(number, PhoneNumberFormat.NATIONAL),
@@ -144,13 +144,34 @@ _MOBILE_TYPES = frozenset(
 )
 
 
-def _place(number: phonenumbers.PhoneNumber, number_type: int, region: str | None) -> _Place:
-    """Province, city and carrier of a valid number whose type is already known.
+_places: dict[tuple[int, str], _Place] = {}
+_PLACES_LIMIT = 100_000
 
-    Calls the ``*_for_valid_number`` lookups under the same conditions as the
-    ``*_for_number`` ones, which would each work out the number's type again (a third of
-    the time of a whole annotation).
+
+def _place(
+    number: phonenumbers.PhoneNumber, number_type: int, region: str | None, e164: str
+) -> _Place:
+    """Province, city and carrier, looked up once per block of numbers.
+
+    phonenumbers answers both from the longest prefix of the E.164 digits found in its
+    data (at most nine digits), given the number's type: every number of one block of a
+    Chinese mobile range (+86 138 1234 xxxx) gets the same answer.
     """
+    key = (number_type, e164[: 1 + _prefix_digits()])
+    found = _places.get(key)
+    if found is None:
+        found = _look_up_place(number, number_type, region)
+        if len(_places) >= _PLACES_LIMIT:
+            _places.clear()
+        _places[key] = found
+    return found
+
+
+def _look_up_place(
+    number: phonenumbers.PhoneNumber, number_type: int, region: str | None
+) -> _Place:
+    """Calls the ``*_for_valid_number`` lookups under the same conditions as the
+    ``*_for_number`` ones, which would each work out the number's type again."""
     # Imported on first use: the geocoder's data is large, and only the processes that
     # parse (the workers, or a one-process run) should pay for it.
     from phonenumbers import carrier as carriers
@@ -169,6 +190,20 @@ def _place(number: phonenumbers.PhoneNumber, number_type: int, region: str | Non
     return _Place(province, city, province_en, city_en, carrier, carrier_en)
 
 
+_PREFIX_DIGITS = 0
+
+
+def _prefix_digits() -> int:
+    """The longest number prefix in the geocoder's and the carrier's data."""
+    global _PREFIX_DIGITS
+    if not _PREFIX_DIGITS:
+        from phonenumbers.carrierdata import CARRIER_LONGEST_PREFIX
+        from phonenumbers.geodata import GEOCODE_LONGEST_PREFIX
+
+        _PREFIX_DIGITS = max(CARRIER_LONGEST_PREFIX, GEOCODE_LONGEST_PREFIX)
+    return _PREFIX_DIGITS
+
+
 def _invalid_reason(number: phonenumbers.PhoneNumber) -> str:
     """Say what is wrong in the member's terms: China allows 5 to 12 digits for some
     numbers, so "possible" alone calls a mobile number missing a digit a "bad prefix"."""
@@ -182,20 +217,43 @@ def _invalid_reason(number: phonenumbers.PhoneNumber) -> str:
     return _POSSIBLE_REASONS.get(possible, "bad prefix")
 
 
-_cache: dict[tuple[str, str], PhoneInfo] = {}
+class Annotation(NamedTuple):
+    """An annotation with what the exports and the duplicate index need from it, worked
+    out once for each distinct phone cell."""
+
+    info: PhoneInfo
+    texts: tuple[str, ...]  # the fields as the exports show them
+    number: int  # the E.164 digits; 0 when there is no number
+
+
+def annotate(raw: str, region: str) -> Annotation:
+    info = normalise(raw, region)
+    texts = tuple(_as_text(value) for value in info)
+    return Annotation(info, texts, int(info.e164[1:]) if info.e164 else 0)
+
+
+def _as_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+_cache: dict[tuple[str, str], Annotation] = {}
 _CACHE_LIMIT = 50_000
 
 
-def normalise_chunk(raws: list[str], region: str) -> list[PhoneInfo]:
+def annotate_chunk(raws: list[str], region: str) -> list[Annotation]:
     """Annotate a chunk; a value seen before in this worker is not parsed again."""
     out = []
     for raw in raws:
         key = (raw, region)
-        info = _cache.get(key)
-        if info is None:
-            info = normalise(raw, region)
+        found = _cache.get(key)
+        if found is None:
+            found = annotate(raw, region)
             if len(_cache) >= _CACHE_LIMIT:
                 _cache.clear()  # bounded memory beats a perfect hit rate
-            _cache[key] = info
-        out.append(info)
+            _cache[key] = found
+        out.append(found)
     return out

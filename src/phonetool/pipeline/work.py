@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .phones import PhoneInfo, normalise_chunk
+from .phones import PhoneInfo, annotate_chunk
 from .render import (
+    FORMULA_TRIGGERS,
     ROW_MARK,
     LineWriter,
     RowRenderer,
+    column_widths,
     neutralise,
     number_cell,
     string_cell,
-    width,
 )
 from .summary import Summary
 
@@ -54,39 +55,41 @@ def process_chunk(rows: list[list[str]], first_row: int, layout: Layout) -> Chun
     """Annotate and render ``rows``; ``first_row`` is the first one's row number in the
     upload, as a spreadsheet shows it (the rejected sheet refers to it)."""
     idx = layout.phone_index
-    infos = normalise_chunk([r[idx] if idx < len(r) else "" for r in rows], layout.region)
-    chunk = Chunk(widths=[0] * len(layout.refs))
-    csv_lines = LineWriter()
+    original = layout.original
+    wanted = layout.wanted
+    phones = [r[idx] if idx < len(r) else "" for r in rows]
+    annotations = annotate_chunk(phones, layout.region)
+    chunk = Chunk(keys=[a.number for a in annotations])
     renderer = RowRenderer(layout.refs)
-    widths = chunk.widths
-    for position, (row, info) in enumerate(zip(rows, infos, strict=True)):
-        chunk.keys.append(int(info.e164[1:]) if info.e164 else 0)
-        reason = _rejection(row, info, layout.wanted)
+    csv_lines = LineWriter()
+    kept_cells: list[list[str]] = []
+    kept_infos: list[PhoneInfo] = []
+    for position, (row, phone, (info, texts, _)) in enumerate(
+        zip(rows, phones, annotations, strict=True)
+    ):
+        if not "".join(row).strip():
+            reason: str | None = REJECT_EMPTY
+        elif wanted is not None and info.province not in wanted:
+            reason = REJECT_OUTSIDE if info.province else REJECT_NO_PROVINCE
+        else:
+            reason = None
         if reason is not None:
-            phone = row[idx] if idx < len(row) else ""
             chunk.summary.rejected[reason] += 1
             chunk.rejected_xml.append(_rejected_row(first_row + position, reason, phone))
             continue
-        _count(chunk.summary, info)
-        cells = [neutralise(c) for c in row[: layout.original]]
-        cells += [""] * (layout.original - len(cells))
-        cells += [_text(v) for v in info]
-        for col, text in enumerate(cells):
-            if 2 * len(text) > widths[col]:  # width() is at most twice the length
-                widths[col] = max(widths[col], width(text))
+        cells = [("'" + c) if c.startswith(FORMULA_TRIGGERS) else c for c in row[:original]]
+        if len(cells) < original:
+            cells += [""] * (original - len(cells))
+        cells += texts
+        kept_cells.append(cells)
+        kept_infos.append(info)
         chunk.kept.append(position)
         chunk.kept_xml.append(renderer.row(cells))
         chunk.kept_csv.append(csv_lines.line(cells))
+    chunk.widths = column_widths(kept_cells, len(layout.refs)) if kept_cells else []
     chunk.summary.rows_in = len(rows)
+    _count(chunk.summary, kept_infos)
     return chunk
-
-
-def _rejection(row: list[str], info: PhoneInfo, wanted: frozenset[str] | None) -> str | None:
-    if not any(cell.strip() for cell in row):
-        return REJECT_EMPTY
-    if wanted is not None and info.province not in wanted:
-        return REJECT_OUTSIDE if info.province else REJECT_NO_PROVINCE
-    return None
 
 
 def _rejected_row(row_number: int, reason: str, phone: str) -> str:
@@ -96,21 +99,13 @@ def _rejected_row(row_number: int, reason: str, phone: str) -> str:
     return f'<row r="{ROW_MARK}">{"".join(cells)}</row>'
 
 
-def _count(summary: Summary, info: PhoneInfo) -> None:
-    summary.rows_out += 1
-    if info.valid:
-        summary.valid += 1
-        summary.by_type[info.number_type or "unknown"] += 1
-        summary.by_province[info.province or info.region or "unknown"] += 1
-        summary.by_carrier[info.carrier or "unknown"] += 1
-    else:
-        summary.invalid += 1
-        summary.invalid_reasons[info.invalid_reason or "unknown"] += 1
-
-
-def _text(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    return str(value)
+def _count(summary: Summary, kept: list[PhoneInfo]) -> None:
+    valid = [info for info in kept if info.valid]
+    invalid = [info for info in kept if not info.valid]
+    summary.rows_out += len(kept)
+    summary.valid += len(valid)
+    summary.invalid += len(invalid)
+    summary.by_type.update([i.number_type or "unknown" for i in valid])
+    summary.by_province.update([i.province or i.region or "unknown" for i in valid])
+    summary.by_carrier.update([i.carrier or "unknown" for i in valid])
+    summary.invalid_reasons.update([i.invalid_reason or "unknown" for i in invalid])
