@@ -149,3 +149,28 @@ def test_numbers_of_one_block_share_lookups_only_where_the_library_agrees(block:
             assert info.carrier == (carrier.name_for_number(number, "zh") or None)
             found, city = split_description(geocoder.description_for_number(number, "zh"))
             assert (info.province, info.city) == ((found.name, city) if found else (None, None))
+
+
+@given(
+    digits=st.text(alphabet="0123456789", min_size=9, max_size=11).map(lambda d: "1" + d),
+    form=st.sampled_from(["{}", "+86 {}", "0086{}", "+86-{}", "{} ", "86{}", "+852 {}"]),
+    spaced=st.booleans(),
+)
+@settings(max_examples=500, deadline=None)
+def test_the_parse_shortcut_gives_what_phonenumbers_gives(
+    digits: str, form: str, spaced: bool
+) -> None:
+    import phonenumbers
+
+    from phonetool.pipeline.phones import parse
+
+    if spaced:
+        digits = f"{digits[:3]} {digits[3:7]} {digits[7:]}"
+    text = form.format(digits).strip()
+    try:
+        expected = phonenumbers.parse(text, "CN")
+    except phonenumbers.NumberParseException:
+        with pytest.raises(phonenumbers.NumberParseException):
+            parse(text, "CN")
+        return
+    assert parse(text, "CN") == expected

@@ -99,6 +99,26 @@ def clean(raw: str) -> str:
     return _EXTENSION_WORDS.sub(" ext ", text)
 
 
+#: A Chinese mobile number as most lists hold it: 11 digits, maybe after +86 or 0086.
+#: 179 is left out: it starts IP-dialling carrier codes that phonenumbers may strip.
+_CN_MOBILE = re.compile(r"(?:\+86|0086)?(1(?:[3-68-9]\d|7[0-8])\d{8})")
+
+
+def parse(text: str, region: str) -> phonenumbers.PhoneNumber:
+    """``phonenumbers.parse``, with a shortcut for the form most rows hold.
+
+    For a Chinese mobile number written as its 11 digits (spaces, dashes, +86 or 0086
+    allowed) with region CN, the library's parse always ends with country code 86 and
+    those digits; building that directly saves a third of an annotation. A property test
+    holds the shortcut to the library's answer.
+    """
+    if region == "CN":
+        found = _CN_MOBILE.fullmatch(text.replace(" ", "").replace("-", ""))
+        if found is not None:
+            return phonenumbers.PhoneNumber(country_code=86, national_number=int(found[1]))
+    return phonenumbers.parse(text, region)
+
+
 def normalise(raw: str, region: str = "CN") -> PhoneInfo:
     """Annotate one phone cell; never raises for bad input, which gets a reason instead."""
     text = clean(raw)
@@ -109,7 +129,7 @@ def normalise(raw: str, region: str = "CN") -> PhoneInfo:
     if not any(ch.isdigit() for ch in text):
         return _invalid("not a number")
     try:
-        number = phonenumbers.parse(text, region)
+        number = parse(text, region)
     except NumberParseException as exc:
         return _invalid(_PARSE_REASONS.get(exc.error_type, "not a number"))
     e164 = phonenumbers.format_number(number, PhoneNumberFormat.E164)
