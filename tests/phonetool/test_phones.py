@@ -174,3 +174,20 @@ def test_the_parse_shortcut_gives_what_phonenumbers_gives(
             parse(text, "CN")
         return
     assert parse(text, "CN") == expected
+
+
+def test_the_national_format_shortcut_gives_what_phonenumbers_gives() -> None:
+    import random
+
+    import phonenumbers
+
+    from phonetool.pipeline.phones import national_format
+
+    rng = random.Random(3)
+    for prefix in range(130, 200):
+        for _ in range(30):
+            number = phonenumbers.PhoneNumber(
+                country_code=86, national_number=int(f"{prefix}{rng.randrange(10**8):08d}")
+            )
+            expected = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+            assert national_format(number) == expected

@@ -119,6 +119,21 @@ def parse(text: str, region: str) -> phonenumbers.PhoneNumber:
     return phonenumbers.parse(text, region)
 
 
+def national_format(number: phonenumbers.PhoneNumber) -> str:
+    """``format_number(NATIONAL)``, with a shortcut for Chinese mobile numbers.
+
+    In phonenumbers' data every pattern for China is digit groups of fixed lengths, and
+    the first one that fits an 11-digit number starting 13-19 is "3 4 4" with no national
+    prefix; choosing it costs the library ~14 µs, half of an annotation. A test compares
+    the shortcut with the library over every 13x-19x prefix.
+    """
+    if number.country_code == 86 and number.extension is None:
+        digits = str(number.national_number)
+        if len(digits) == 11 and digits[0] == "1" and digits[1] >= "3":
+            return f"{digits[:3]} {digits[3:7]} {digits[7:]}"
+    return phonenumbers.format_number(number, PhoneNumberFormat.NATIONAL)
+
+
 def normalise(raw: str, region: str = "CN") -> PhoneInfo:
     """Annotate one phone cell; never raises for bad input, which gets a reason instead."""
     text = clean(raw)
@@ -141,7 +156,7 @@ def normalise(raw: str, region: str = "CN") -> PhoneInfo:
     place = _place(number, number_type, region_code, e164)
     return PhoneInfo(
         e164,
-        phonenumbers.format_number(number, PhoneNumberFormat.NATIONAL),
+        national_format(number),
         True,
         _TYPE_NAMES.get(number_type, "unknown"),
         region_code,
