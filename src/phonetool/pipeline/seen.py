@@ -7,6 +7,7 @@ memory does not depend on the list's length.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import tempfile
@@ -38,25 +39,19 @@ class FirstRows:
 
     def duplicates_of(self, numbers: list[int], first_row: int) -> list[int]:
         """For rows ``first_row, first_row + 1, ...`` with these numbers (0: none), the row
-        that had the number first, or 0 where this row is the first."""
-        pairs = [(n, first_row + i) for i, n in enumerate(numbers) if n]
-        if not pairs:
-            return [0] * len(numbers)
+        that had the number first, or 0 where this row is the first.
+
+        Two statements a chunk, the numbers passed as one JSON array: SQLite walks the
+        chunk in C, and only the duplicates come back to Python.
+        """
+        batch = json.dumps(numbers)
         db = self._db
         db.execute("BEGIN")
-        db.executemany("INSERT OR IGNORE INTO first VALUES (?, ?)", pairs)
+        db.execute(_INSERT, (first_row, batch))
         db.execute("COMMIT")
-        distinct = list({n for n, _ in pairs})
-        found: dict[int, int] = {}
-        for start in range(0, len(distinct), _BATCH):
-            batch = distinct[start : start + _BATCH]
-            marks = ",".join("?" * len(batch))
-            query = f"SELECT number, row FROM first WHERE number IN ({marks})"
-            found.update(db.execute(query, batch).fetchall())
-        out = []
-        for i, n in enumerate(numbers):
-            first = found[n] if n else 0
-            out.append(first if first != first_row + i else 0)
+        out = [0] * len(numbers)
+        for position, first in db.execute(_DUPLICATES, (batch, first_row)):
+            out[position] = first
         return out
 
     def close(self) -> None:
@@ -75,5 +70,12 @@ class FirstRows:
         self.close()
 
 
-#: Bound parameters per query: well under SQLite's limit (32,766 since 3.32; 999 before).
-_BATCH = 900
+_INSERT = """
+INSERT OR IGNORE INTO first (number, row)
+SELECT value, ? + key FROM json_each(?) WHERE value != 0 ORDER BY key
+"""
+_DUPLICATES = """
+SELECT chunk.key, first.row FROM json_each(?) AS chunk
+JOIN first ON first.number = chunk.value
+WHERE first.row != ? + chunk.key
+"""
