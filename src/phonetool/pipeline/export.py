@@ -10,6 +10,7 @@ against formula injection; the columns we generate are safe by construction.
 from __future__ import annotations
 
 import csv
+import io
 from typing import TYPE_CHECKING
 
 import xlsxwriter
@@ -41,12 +42,14 @@ class Exporter:
         letters = column_letters(len(self._headers))
         #: Cell references of every column but the last, for the workers to render with.
         self.refs = tuple(f"{col}{ROW_MARK}" for col in letters[:-1])
-        self._duplicate_cell = f'<c r="{letters[-1]}{ROW_MARK}" t="inlineStr"><is><t>'
+        self._duplicate_cell = f'<c r="{letters[-1]}{ROW_MARK}" t="inlineStr"><is><t>'.encode()
         self._widths = [width(h) for h in self._headers]
         self._data = SheetStream(out_dir, stem, "data")
         self._rejected = SheetStream(out_dir, stem, "rejected")
-        self._csv_file = self.csv_path.open("w", encoding="utf-8-sig", newline="")
-        csv.writer(self._csv_file).writerow([neutralise(h) for h in self._headers])
+        self._csv_file = self.csv_path.open("wb")
+        header = io.StringIO()
+        csv.writer(header).writerow([neutralise(h) for h in self._headers])
+        self._csv_file.write(header.getvalue().encode("utf-8-sig"))  # the BOM tells Excel
 
     def add(self, chunk: Chunk, duplicate_of: list[int]) -> int:
         """Append a chunk's rows; ``duplicate_of`` gives, per row of the chunk, the row
@@ -55,21 +58,21 @@ class Exporter:
             if w > self._widths[col]:
                 self._widths[col] = w
         duplicates = 0
-        lines = []
+        lines: list[bytes] = []
         data = self._data
         for position, xml, line in zip(chunk.kept, chunk.kept_xml, chunk.kept_csv, strict=True):
             first = duplicate_of[position]
             if first:
                 duplicates += 1
-                data.add(f"{xml}{self._duplicate_cell}{first}</t></is></c></row>")
-                lines.append(f"{line},{first}\r\n")
+                data.add(b"%s%s%d</t></is></c></row>" % (xml, self._duplicate_cell, first))
+                lines.append(b"%s,%d\r\n" % (line, first))
             else:
-                data.add(xml + "</row>")
-                lines.append(line + ",\r\n")
+                data.add(xml + b"</row>")
+                lines.append(line + b",\r\n")
         data.flush()
         if duplicates:
             self._widths[-1] = max(self._widths[-1], width(str(max(duplicate_of))))
-        self._csv_file.write("".join(lines))
+        self._csv_file.write(b"".join(lines))
         for xml in chunk.rejected_xml:
             self._rejected.add(xml)
         self._rejected.flush()

@@ -12,9 +12,11 @@ from __future__ import annotations
 import re
 import shutil
 import zipfile
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from .render import ROW_MARK
+
+_MARK = ROW_MARK.encode()
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -38,21 +40,21 @@ class SheetStream:
         self._prefix = prefix
         self._max_rows = XLSX_MAX_ROWS
         self._row = 1  # the header's
-        self._pending: list[str] = []
-        self._file: TextIO | None = None
+        self._pending: list[bytes] = []
+        self._file: BinaryIO | None = None
         self._roll()
 
-    def add(self, rendered: str) -> None:
-        """Append a rendered row; :data:`ROW_MARK` becomes its row number."""
+    def add(self, rendered: bytes) -> None:
+        """Append a rendered row (UTF-8); :data:`ROW_MARK` becomes its row number."""
         if self._row >= self._max_rows:
             self.flush()
             self._roll()
         self._row += 1
-        self._pending.append(rendered.replace(ROW_MARK, str(self._row)))
+        self._pending.append(rendered.replace(_MARK, b"%d" % self._row))
 
     def flush(self) -> None:
         if self._pending and self._file is not None:
-            self._file.write("".join(self._pending))
+            self._file.write(b"".join(self._pending))
             self._pending.clear()
         if self.parts:
             self.last_rows[-1] = self._row
@@ -75,7 +77,7 @@ class SheetStream:
         if self._file is not None:
             self._file.close()
         path = self._folder / f".{self._prefix}.{self.name}-{len(self.parts) + 1}.rows"
-        self._file = path.open("w", encoding="utf-8", newline="")
+        self._file = path.open("wb")
         self.parts.append(path)
         self.last_rows.append(1)
         self._row = 1

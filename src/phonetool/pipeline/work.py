@@ -44,9 +44,11 @@ class Chunk:
 
     keys: list[int] = field(default_factory=list)  # per row: E.164 digits, 0 when none
     kept: list[int] = field(default_factory=list)  # position in the chunk of each kept row
-    kept_xml: list[str] = field(default_factory=list)  # without "</row>"
-    kept_csv: list[str] = field(default_factory=list)  # without the duplicate column
-    rejected_xml: list[str] = field(default_factory=list)
+    # UTF-8 already: encoding is spread over the workers, and the main process's
+    # row-number substitution is a byte search.
+    kept_xml: list[bytes] = field(default_factory=list)  # without "</row>"
+    kept_csv: list[bytes] = field(default_factory=list)  # without the duplicate column
+    rejected_xml: list[bytes] = field(default_factory=list)
     widths: list[int] = field(default_factory=list)
     summary: Summary = field(default_factory=Summary)
 
@@ -75,7 +77,7 @@ def process_chunk(rows: list[list[str]], first_row: int, layout: Layout) -> Chun
             reason = None
         if reason is not None:
             chunk.summary.rejected[reason] += 1
-            chunk.rejected_xml.append(_rejected_row(first_row + position, reason, phone))
+            chunk.rejected_xml.append(_rejected_row(first_row + position, reason, phone).encode())
             continue
         cells = [("'" + c) if c.startswith(FORMULA_TRIGGERS) else c for c in row[:original]]
         if len(cells) < original:
@@ -84,8 +86,8 @@ def process_chunk(rows: list[list[str]], first_row: int, layout: Layout) -> Chun
         kept_cells.append(cells)
         kept_infos.append(info)
         chunk.kept.append(position)
-        chunk.kept_xml.append(renderer.row(cells))
-        chunk.kept_csv.append(csv_lines.line(cells))
+        chunk.kept_xml.append(renderer.row(cells).encode())
+        chunk.kept_csv.append(csv_lines.line(cells).encode())
     chunk.widths = column_widths(kept_cells, len(layout.refs)) if kept_cells else []
     chunk.summary.rows_in = len(rows)
     _count(chunk.summary, kept_infos)
