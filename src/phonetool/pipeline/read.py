@@ -13,6 +13,7 @@ import itertools
 import zipfile
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from xml.etree.ElementTree import ParseError
 
 import charset_normalizer
 
@@ -234,16 +235,28 @@ def _open_xlsx(path: Path, phone_column: str | None, sheet: str | None) -> Table
 
 
 def _xlsx_rows(book: Any, ws: Any) -> Iterator[list[str]]:
+    # Rows as wide as the sheet says it is, as openpyxl's iter_rows gives them, so that
+    # cells right of the last header still reach the export (as "column N").
+    from .sheet_rows import SheetSource, sheet_rows  # with openpyxl: for XLSX only
+
+    width = ws.max_column if isinstance(ws.max_column, int) else 0
+    source = SheetSource.of(ws)
+    rows = (
+        sheet_rows(source)
+        if source is not None
+        else ([cell_text(v) for v in values] for values in ws.iter_rows(values_only=True))
+    )
     try:
-        for number, values in enumerate(ws.iter_rows(values_only=True), start=1):
-            row = [cell_text(v) for v in values]
+        for number, row in enumerate(rows, start=1):
             if any(len(cell) > MAX_CELL_CHARS for cell in row):
                 raise CellTooLargeError(
                     f"Row {number} has a cell longer than {MAX_CELL_CHARS:,} characters; a"
                     " phone list never needs one. Check that the file is the right one."
                 )
+            if len(row) < width:
+                row += [""] * (width - len(row))
             yield row
-    except (zipfile.BadZipFile, EOFError, KeyError, ValueError) as exc:
+    except (zipfile.BadZipFile, EOFError, KeyError, ValueError, IndexError, ParseError) as exc:
         raise CorruptFileError(
             f"The XLSX file is damaged ({type(exc).__name__}). Save it again and upload it."
         ) from None
