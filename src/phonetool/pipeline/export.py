@@ -57,26 +57,23 @@ class Exporter:
         for col, w in enumerate(chunk.widths):  # empty when the chunk kept no row
             if w > self._widths[col]:
                 self._widths[col] = w
-        duplicates = 0
-        lines: list[bytes] = []
-        data = self._data
-        for position, xml, line in zip(chunk.kept, chunk.kept_xml, chunk.kept_csv, strict=True):
-            first = duplicate_of[position]
-            if first:
-                duplicates += 1
-                data.add(b"%s%s%d</t></is></c></row>" % (xml, self._duplicate_cell, first))
-                lines.append(b"%s,%d\r\n" % (line, first))
-            else:
-                data.add(xml + b"</row>")
-                lines.append(line + b",\r\n")
-        data.flush()
-        if duplicates:
+        xml_rows, csv_lines = chunk.kept_xml, chunk.kept_csv
+        # Rows arrive finished with an empty duplicate column: only repeats are touched.
+        firsts = map(duplicate_of.__getitem__, chunk.kept)
+        repeats = [(i, first) for i, first in enumerate(firsts) if first]
+        for i, first in repeats:
+            xml_rows[i] = b"%s%s%d</t></is></c></row>" % (
+                xml_rows[i][: -len(b"</row>")],
+                self._duplicate_cell,
+                first,
+            )
+            csv_lines[i] = b"%s,%d\r\n" % (csv_lines[i][: -len(b",\r\n")], first)
+        self._data.add(xml_rows)
+        self._csv_file.write(b"".join(csv_lines))
+        self._rejected.add(chunk.rejected_xml)
+        if repeats:
             self._widths[-1] = max(self._widths[-1], width(str(max(duplicate_of))))
-        self._csv_file.write(b"".join(lines))
-        for xml in chunk.rejected_xml:
-            self._rejected.add(xml)
-        self._rejected.flush()
-        return duplicates
+        return len(repeats)
 
     def close(self, summary: Summary) -> None:
         self._csv_file.close()

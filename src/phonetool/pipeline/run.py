@@ -10,6 +10,7 @@ column) and are appended to the exports.
 from __future__ import annotations
 
 import atexit
+import itertools
 import multiprocessing
 import os
 import time
@@ -136,16 +137,10 @@ def process_file(
 
 def _chunks(table: Table, size: int) -> Iterator[tuple[int, list[list[str]]]]:
     """Rows in chunks, each with its first row's number in the upload."""
-    rows: list[list[str]] = []
     first_row = table.header_row + 1
-    for row in table.rows:
-        rows.append(row)
-        if len(rows) >= size:
-            yield first_row, rows
-            first_row += len(rows)
-            rows = []
-    if rows:
+    while rows := list(itertools.islice(table.rows, size)):
         yield first_row, rows
+        first_row += len(rows)
 
 
 def _processed(table: Table, layout: Layout, options: Options) -> Iterator[tuple[int, Chunk]]:

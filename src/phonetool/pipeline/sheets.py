@@ -44,13 +44,21 @@ class SheetStream:
         self._file: BinaryIO | None = None
         self._roll()
 
-    def add(self, rendered: bytes) -> None:
-        """Append a rendered row (UTF-8); :data:`ROW_MARK` becomes its row number."""
-        if self._row >= self._max_rows:
-            self.flush()
-            self._roll()
-        self._row += 1
-        self._pending.append(rendered.replace(_MARK, b"%d" % self._row))
+    def add(self, rendered: list[bytes]) -> None:
+        """Append rendered rows (UTF-8); :data:`ROW_MARK` becomes each one's row number."""
+        start = 0
+        while start < len(rendered):
+            if self._row >= self._max_rows:
+                self.flush()
+                self._roll()
+            part = rendered[start : start + self._max_rows - self._row]
+            numbers = range(self._row + 1, self._row + 1 + len(part))
+            self._pending += [
+                row.replace(_MARK, b"%d" % n) for n, row in zip(numbers, part, strict=True)
+            ]
+            self._row += len(part)
+            start += len(part)
+        self.flush()
 
     def flush(self) -> None:
         if self._pending and self._file is not None:

@@ -46,8 +46,10 @@ class Chunk:
     kept: list[int] = field(default_factory=list)  # position in the chunk of each kept row
     # UTF-8 already: encoding is spread over the workers, and the main process's
     # row-number substitution is a byte search.
-    kept_xml: list[bytes] = field(default_factory=list)  # without "</row>"
-    kept_csv: list[bytes] = field(default_factory=list)  # without the duplicate column
+    # Kept rows end with an empty duplicate column, which the main process fills in for
+    # the repeats.
+    kept_xml: list[bytes] = field(default_factory=list)
+    kept_csv: list[bytes] = field(default_factory=list)
     rejected_xml: list[bytes] = field(default_factory=list)
     widths: list[int] = field(default_factory=list)
     summary: Summary = field(default_factory=Summary)
@@ -86,8 +88,8 @@ def process_chunk(rows: list[list[str]], first_row: int, layout: Layout) -> Chun
         kept_cells.append(cells)
         kept_infos.append(info)
         chunk.kept.append(position)
-        chunk.kept_xml.append(renderer.row(cells).encode())
-        chunk.kept_csv.append(csv_lines.line(cells).encode())
+        chunk.kept_xml.append(renderer.row(cells).encode() + b"</row>")
+        chunk.kept_csv.append(csv_lines.line(cells).encode() + b",\r\n")
     chunk.widths = column_widths(kept_cells, len(layout.refs)) if kept_cells else []
     chunk.summary.rows_in = len(rows)
     _count(chunk.summary, kept_infos)
