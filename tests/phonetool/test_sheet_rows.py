@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import tracemalloc
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +15,13 @@ import xlsxwriter
 from openpyxl.cell.rich_text import CellRichText, TextBlock
 from openpyxl.cell.text import InlineFont
 
+from phonetool.pipeline import Options, process_file
+from phonetool.pipeline import sheet_rows as module
+from phonetool.pipeline.errors import CellTooLargeError
 from phonetool.pipeline.phones import cell_text
-from phonetool.pipeline.sheet_rows import SheetSource, sheet_rows
+from phonetool.pipeline.sheet_rows import Fragments, SheetSource, fragment_rows, sheet_rows
+
+from .files import write_csv
 
 
 def _both_ways(path: Path) -> tuple[list[list[str]], list[list[str]]]:
@@ -106,3 +113,106 @@ def test_column_letters(ref: str) -> None:
 
     expected: Any = coordinate_to_tuple(ref)[1] - 1
     assert _column_index(ref.rstrip("0123456789")) == expected
+
+
+# -- pieces for the workers -----------------------------------------------------------------
+
+
+def _orders_with_gaps(path: Path) -> list[list[Any]]:
+    """A list as a back office writes it: a title row, the header on row 3, shared strings,
+    numbers, rows left out and empty rows; returns the rows as a spreadsheet shows them."""
+    book = openpyxl.Workbook()
+    ws = book.active
+    ws["A1"] = "订单导出 2026-11"
+    ws.append([])
+    ws.append(["订单号", "收件人", "收件人电话", "金额"])
+    shown: list[list[Any]] = [["订单导出 2026-11"], [], ["订单号", "收件人", "收件人电话", "金额"]]
+    phones = ["13812345678", "138 1234 5678", "0755-26543210", "n/a", 13912345678]
+    row = 4
+    for i in range(60):
+        if i % 7 == 3:
+            row += 2  # two rows left out of the XML
+            shown += [[], []]
+        values = [f"SO{i:04d}", "张三" if i % 2 else "李四", phones[i % len(phones)], i * 1.5]
+        for col, value in enumerate(values, start=1):
+            ws.cell(row=row, column=col, value=value)
+        shown.append(values)
+        row += 1
+    book.save(path)
+    return shown
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_xlsx_cut_into_pieces_gives_what_the_same_list_as_csv_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+
+    shown = _orders_with_gaps(tmp_path / "orders.xlsx")
+    as_text = [[cell_text(v) for v in r] + [""] * (4 - len(r)) for r in shown]
+    write_csv(tmp_path / "orders.csv", as_text)
+    monkeypatch.setattr(module, "FRAGMENT_BYTES", 300)  # a piece holds a row or two
+
+    options = Options(workers=workers)
+    from_xlsx = process_file(tmp_path / "orders.xlsx", tmp_path / "x", options)
+    from_csv = process_file(tmp_path / "orders.csv", tmp_path / "c", options)
+
+    assert from_xlsx.csv.read_bytes() == from_csv.csv.read_bytes()
+    assert from_xlsx.summary == from_csv.summary
+    assert from_xlsx.summary["rejected"] == {"empty row": 18}
+    assert from_xlsx.summary["duplicates"] > 0  # repeats across pieces were found
+
+
+def test_pieces_of_a_sheet_without_row_and_cell_references(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # References are optional in SpreadsheetML; some writers leave them out.
+
+    plain = tmp_path / "plain.xlsx"
+    book = xlsxwriter.Workbook(str(plain))
+    ws = book.add_worksheet()
+    for r in range(40):
+        ws.write_row(r, 0, ["手机号", "n"] if r == 0 else [f"1381234{r:04d}", str(r)])
+    book.close()
+    bare = tmp_path / "bare.xlsx"
+    with zipfile.ZipFile(plain) as src, zipfile.ZipFile(bare, "w") as out:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename.startswith("xl/worksheets/"):
+                data = re.sub(rb' r="[A-Z]*[0-9]+"', b"", data)
+            out.writestr(info, data)
+
+    workbook = openpyxl.load_workbook(bare, read_only=True)
+    try:
+        source = SheetSource.of(workbook.worksheets[0])
+        assert source is not None
+        whole = list(sheet_rows(source))
+        monkeypatch.setattr(module, "FRAGMENT_BYTES", 200)
+        pieces = Fragments(bare, source, width=2, header_row=1, max_cell=1000)
+        parsed = [fragment_rows(f, pieces.shape) for f in pieces]  # type: ignore[arg-type]
+    finally:
+        workbook.close()
+    assert len(parsed) > 3
+    assert [r for _, rows in parsed for r in rows] == whole[1:]
+    assert [first for first, _ in parsed][:2] == [2, 2 + len(parsed[0][1])]
+
+
+def test_a_huge_cell_deep_in_an_xlsx_is_refused_by_the_worker(tmp_path: Path) -> None:
+    # Beyond Excel's own limit of 32,767 characters, which the writers enforce: the cell is
+    # put into the sheet XML afterwards.
+
+    written = tmp_path / "written.xlsx"
+    book = xlsxwriter.Workbook(str(written), {"constant_memory": True})
+    ws = book.add_worksheet()
+    ws.write_row(0, 0, ["手机号", "备注"])
+    for r in range(1, 50):
+        ws.write_row(r, 0, ["13812345678", "HUGE" if r == 40 else "x"])
+    book.close()
+    path = tmp_path / "huge.xlsx"
+    with zipfile.ZipFile(written) as src, zipfile.ZipFile(path, "w") as out:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            out.writestr(info, data.replace(b"HUGE", b"x" * 140_000))
+
+    with pytest.raises(CellTooLargeError, match="Row 41"):
+        process_file(path, tmp_path / "out", Options(workers=2))
+    assert not list((tmp_path / "out").glob("*"))

@@ -33,8 +33,15 @@ from .phones import cell_text
 
 if TYPE_CHECKING:
     import io
-    from collections.abc import Iterator
+    from collections.abc import Callable, Generator, Iterator
     from pathlib import Path
+
+    from .sheet_rows import Fragments
+
+
+def _nothing() -> None:
+    pass
+
 
 #: Header names of the phone column, best first, compared without spaces and case.
 PHONE_HEADERS = (
@@ -78,6 +85,11 @@ class Table:
     total_rows: int | None  # an estimate for progress, None when unknown
     encoding: str | None = None
     delimiter: str | None = None
+    #: XLSX: the rows as XML pieces for the workers to parse (see sheet_rows.Fragments),
+    #: read from the file again, so ``rows`` need not be read past the header.
+    fragments: Fragments | None = None
+    #: Releases what ``rows`` holds open.
+    close: Callable[[], None] = _nothing
 
 
 def open_table(path: Path, *, phone_column: str | None = None, sheet: str | None = None) -> Table:
@@ -227,20 +239,26 @@ def _open_xlsx(path: Path, phone_column: str | None, sheet: str | None) -> Table
         raise UnknownSheetError(
             f"The workbook has no sheet {sheet!r}; its sheets are {', '.join(book.sheetnames)}."
         )
+    from .sheet_rows import Fragments, SheetSource  # with openpyxl: for XLSX only
+
     ws = book[sheet] if sheet is not None else book.worksheets[0]
     total = ws.max_row if isinstance(ws.max_row, int) and ws.max_row > 1 else None
-    rows = _xlsx_rows(book, ws)
-    header_row, headers, index, rest = _find_header(rows, phone_column)
-    return Table("xlsx", headers, index, header_row, rest, total and total - header_row)
-
-
-def _xlsx_rows(book: Any, ws: Any) -> Iterator[list[str]]:
     # Rows as wide as the sheet says it is, as openpyxl's iter_rows gives them, so that
     # cells right of the last header still reach the export (as "column N").
-    from .sheet_rows import SheetSource, sheet_rows  # with openpyxl: for XLSX only
-
     width = ws.max_column if isinstance(ws.max_column, int) else 0
     source = SheetSource.of(ws)
+    rows = _xlsx_rows(book, ws, source, width)
+    header_row, headers, index, rest = _find_header(rows, phone_column)
+    table = Table("xlsx", headers, index, header_row, rest, total and total - header_row)
+    table.close = rows.close
+    if source is not None:
+        table.fragments = Fragments(path, source, width, header_row, MAX_CELL_CHARS)
+    return table
+
+
+def _xlsx_rows(book: Any, ws: Any, source: Any, width: int) -> Generator[list[str]]:
+    from .sheet_rows import sheet_rows
+
     rows = (
         sheet_rows(source)
         if source is not None

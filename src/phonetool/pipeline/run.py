@@ -28,7 +28,7 @@ from .read import Table, open_table
 from .regions import PROVINCES, find_province
 from .seen import FirstRows
 from .summary import Summary
-from .work import Chunk, Layout, process_chunk
+from .work import Chunk, Layout, process_chunk, process_fragment
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -110,10 +110,10 @@ def process_file(
     done = 0
     try:
         with FirstRows(out_dir) as first_rows:
-            for first_row, chunk in _processed(table, layout, options):
+            for chunk in _processed(table, layout, options):
                 summary.add(chunk.summary)
                 summary.duplicates += exporter.add(
-                    chunk, first_rows.duplicates_of(chunk.keys, first_row)
+                    chunk, first_rows.duplicates_of(chunk.keys, chunk.first_row)
                 )
                 done += len(chunk.keys)
                 if progress is not None:
@@ -122,6 +122,8 @@ def process_file(
     except BaseException:
         exporter.abort()
         raise
+    finally:
+        table.close()
     if progress is not None:
         progress(done, done)
     return Result(
@@ -143,31 +145,44 @@ def _chunks(table: Table, size: int) -> Iterator[tuple[int, list[list[str]]]]:
         first_row += len(rows)
 
 
-def _processed(table: Table, layout: Layout, options: Options) -> Iterator[tuple[int, Chunk]]:
+Work = tuple[Callable[..., Chunk], tuple[Any, ...]]
+
+
+def _work(table: Table, layout: Layout, options: Options) -> Iterator[Work]:
+    """What to hand the workers: XLSX pieces to parse there, or rows read here."""
+    fragments = table.fragments
+    if fragments is not None:
+        table.close()  # the header is found; the pieces are read from the file again
+        for fragment in fragments:
+            yield process_fragment, (fragment, fragments.shape, layout)
+        return
+    for first_row, rows in _chunks(table, options.chunk_size):
+        yield process_chunk, (rows, first_row, layout)
+
+
+def _processed(table: Table, layout: Layout, options: Options) -> Iterator[Chunk]:
     """Chunks annotated and rendered, on all cores, in file order; at most two chunks a
     worker in flight, so memory does not depend on the file's length."""
     workers = options.workers or os.cpu_count() or 1
-    chunks = _chunks(table, options.chunk_size)
+    work = _work(table, layout, options)
     if workers == 1:
-        for first_row, rows in chunks:
-            yield first_row, process_chunk(rows, first_row, layout)
+        for function, args in work:
+            yield function(*args)
         return
     pool = _pool(workers)
-    inflight: deque[tuple[int, Future[Chunk]]] = deque()
+    inflight: deque[Future[Chunk]] = deque()
     try:
-        for first_row, rows in chunks:
-            inflight.append((first_row, pool.submit(process_chunk, rows, first_row, layout)))
+        for function, args in work:
+            inflight.append(pool.submit(function, *args))
             if len(inflight) >= 2 * workers:
-                done_first, future = inflight.popleft()
-                yield done_first, future.result()
+                yield inflight.popleft().result()
         while inflight:
-            done_first, future = inflight.popleft()
-            yield done_first, future.result()
+            yield inflight.popleft().result()
     except BrokenProcessPool:
         _POOLS.pop(workers, None)
         raise
     finally:
-        for _, future in inflight:
+        for future in inflight:
             future.cancel()
 
 

@@ -10,15 +10,23 @@ conversions of its cell parser, and drops each row's elements once read.
 
 from __future__ import annotations
 
+import io
+import re
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from xml.etree.ElementTree import iterparse
+from xml.etree.ElementTree import ParseError, iterparse
 
 from openpyxl.utils.datetime import from_excel, from_ISO8601
 
+from .errors import CellTooLargeError, CorruptFileError
 from .phones import cell_text
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from datetime import datetime
+    from pathlib import Path
     from xml.etree.ElementTree import Element
 
 _NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
@@ -29,6 +37,19 @@ _INLINE = f"{_NS}is"
 _TEXT = f"{_NS}t"
 _RUN = f"{_NS}r"
 _DIGITS = "0123456789"
+
+#: The shared strings: the whole table, or a fragment's share of it.
+Shared = Sequence[str] | Mapping[int, str]
+
+
+@dataclass(frozen=True)
+class CellRules:
+    """How a number cell becomes text: which styles are dates or durations, and the
+    workbook's date epoch. Small and picklable, for the workers."""
+
+    dates: frozenset[int]
+    timedeltas: frozenset[int]
+    epoch: datetime
 
 
 class SheetSource:
@@ -42,10 +63,11 @@ class SheetSource:
     def __init__(self, ws: Any) -> None:
         book = ws.parent
         self.open = ws._get_source
-        self.shared = ws._shared_strings
-        self.dates = frozenset(book._date_formats)
-        self.timedeltas = frozenset(book._timedelta_formats)
-        self.epoch = book.epoch
+        self.member: str = ws._worksheet_path
+        self.shared: Sequence[str] = ws._shared_strings
+        self.rules = CellRules(
+            frozenset(book._date_formats), frozenset(book._timedelta_formats), book.epoch
+        )
 
     @classmethod
     def of(cls, ws: Any) -> SheetSource | None:
@@ -72,7 +94,7 @@ def sheet_rows(source: SheetSource) -> Iterator[list[str]]:
             while expected < number:
                 yield []
                 expected += 1
-            yield _row(element, source, columns)
+            yield _row(element, source.shared, source.rules, columns)
             expected = number + 1
             if sheet_data is not None:
                 sheet_data.remove(element)  # read rows leave nothing behind
@@ -85,7 +107,7 @@ def _row_number(ref: str | None, expected: int) -> int:
     return int(float(ref)) if "." in ref else int(ref)
 
 
-def _row(row: Element, source: SheetSource, columns: dict[str, int]) -> list[str]:
+def _row(row: Element, shared: Shared, rules: CellRules, columns: dict[str, int]) -> list[str]:
     values: list[str] = []
     for cell in row:
         ref = cell.get("r")
@@ -96,7 +118,7 @@ def _row(row: Element, source: SheetSource, columns: dict[str, int]) -> list[str
                 index = columns[letters] = _column_index(letters)
             if index > len(values):
                 values.extend([""] * (index - len(values)))
-        values.append(_cell(cell, source))
+        values.append(_cell(cell, shared, rules))
     return values
 
 
@@ -107,7 +129,7 @@ def _column_index(letters: str) -> int:
     return index - 1
 
 
-def _cell(cell: Element, source: SheetSource) -> str:
+def _cell(cell: Element, shared: Shared, rules: CellRules) -> str:
     kind = cell.get("t", "n")
     if kind == "inlineStr":
         inline = cell.find(_INLINE)
@@ -116,14 +138,14 @@ def _cell(cell: Element, source: SheetSource) -> str:
     if not value:
         return ""
     if kind == "s":
-        return str(source.shared[int(value)])
+        return str(shared[int(value)])
     if kind == "n":
         number: int | float = (
             float(value) if "." in value or "E" in value or "e" in value else int(value)
         )
         style = cell.get("s")
-        if style and int(style) in source.dates:
-            return _date_text(number, int(style), source)
+        if style and int(style) in rules.dates:
+            return _date_text(number, int(style), rules)
         return cell_text(number)
     if kind == "b":
         return cell_text(bool(int(value)))
@@ -145,9 +167,159 @@ def _inline_text(inline: Element) -> str:
     return "".join(parts)
 
 
-def _date_text(number: float, style: int, source: SheetSource) -> str:
+def _date_text(number: float, style: int, rules: CellRules) -> str:
     try:
-        moment = from_excel(number, source.epoch, timedelta=style in source.timedeltas)
+        moment = from_excel(number, rules.epoch, timedelta=style in rules.timedeltas)
     except (OverflowError, ValueError):
         return "#VALUE!"  # a date style on a serial outside the dates: openpyxl's answer
     return cell_text(moment)
+
+
+# -- fragments: the sheet's rows cut into pieces for the workers to parse ------------------
+
+#: Bytes of row XML in one fragment (~3,000 rows of a typical order list).
+FRAGMENT_BYTES = 1 << 20
+
+_SHEET_DATA_TAG = re.compile(rb"<((?:[\w.-]+:)?)sheetData\b[^>]*?(/?)>")
+_ROW_NUMBER = re.compile(rb'\sr="([0-9.]+)"')
+_SHARED_VALUE = re.compile(rb'<(?:[\w.-]+:)?c\b[^>]*?\st="s"[^>]*>\s*<(?:[\w.-]+:)?v>(\d+)<')
+
+
+@dataclass(frozen=True)
+class SheetShape:
+    """What every fragment of one sheet shares; picklable."""
+
+    head: bytes  # the sheet XML up to and including the <sheetData> start tag
+    tail: bytes  # closes what ``head`` opened
+    rules: CellRules
+    width: int  # the sheet's column count: rows are padded to it, as openpyxl pads them
+    header_row: int  # rows up to this one are the header and what is above it
+    max_cell: int  # characters a cell may hold
+
+
+@dataclass(frozen=True)
+class Fragment:
+    """Whole ``<row>`` elements, the row number its first row has unless it says, and
+    the shared strings it refers to."""
+
+    xml: bytes
+    expected_row: int
+    shared: dict[int, str]
+
+
+class Fragments:
+    """The sheet's rows in pieces of about :data:`FRAGMENT_BYTES`, cut between rows by
+    byte searches in the reading process; the workers parse the pieces. Opens its own
+    handle on the file, so the workbook openpyxl opened may be closed."""
+
+    def __init__(
+        self, path: Path, source: SheetSource, width: int, header_row: int, max_cell: int
+    ) -> None:
+        self._path = path
+        self._member = source.member
+        self._shared = source.shared
+        self._rules = source.rules
+        self._width = width
+        self._header_row = header_row
+        self._max_cell = max_cell
+        #: Set once the first piece is read: what every piece is parsed with.
+        self.shape: SheetShape | None = None
+
+    def __iter__(self) -> Iterator[Fragment]:
+        self.shape = None
+        with zipfile.ZipFile(self._path) as archive, archive.open(self._member) as xml:
+            buffer = b""
+            while self.shape is None:
+                block = xml.read(FRAGMENT_BYTES)
+                if not block:
+                    return  # no sheetData: no rows
+                buffer += block
+                found = _SHEET_DATA_TAG.search(buffer)
+                if found is None:
+                    continue
+                prefix, empty = found.group(1), found.group(2)
+                if empty:
+                    return
+                self.shape = SheetShape(
+                    head=buffer[: found.end()],
+                    tail=b"</%ssheetData></%sworksheet>" % (prefix, prefix),
+                    rules=self._rules,
+                    width=self._width,
+                    header_row=self._header_row,
+                    max_cell=self._max_cell,
+                )
+                buffer = buffer[found.end() :]
+                row_end = b"</%srow>" % prefix
+                row_starts = (b"<%srow " % prefix, b"<%srow>" % prefix, b"<%srow/" % prefix)
+                data_end = b"</%ssheetData>" % prefix
+            expected = 1
+            while True:
+                block = xml.read(FRAGMENT_BYTES)
+                buffer += block
+                if block:
+                    cut = buffer.rfind(row_end)
+                    if cut < 0:
+                        continue
+                    cut += len(row_end)
+                else:
+                    cut = buffer.find(data_end)
+                    cut = len(buffer) if cut < 0 else cut
+                piece, buffer = buffer[:cut], buffer[cut:]
+                if piece.strip():
+                    yield Fragment(piece, expected, self._shared_part(piece))
+                    expected = _after_last_row(piece, row_starts, expected)
+                if not block:
+                    return
+
+    def _shared_part(self, piece: bytes) -> dict[int, str]:
+        if not self._shared:
+            return {}
+        found = {int(i) for i in _SHARED_VALUE.findall(piece)}
+        return {i: str(self._shared[i]) for i in found if i < len(self._shared)}
+
+
+def _after_last_row(piece: bytes, row_starts: tuple[bytes, ...], expected: int) -> int:
+    """The row number after the last row of ``piece``."""
+    last = max(piece.rfind(start) for start in row_starts)
+    tag = piece[last : piece.find(b">", last) + 1]
+    number = _ROW_NUMBER.search(tag)
+    if number is not None:
+        return int(float(number.group(1))) + 1
+    return expected + sum(piece.count(start) for start in row_starts)
+
+
+def fragment_rows(fragment: Fragment, shape: SheetShape) -> tuple[int, list[list[str]]]:
+    """Parse a fragment: its data rows (below the header, skipped rows as empty ones,
+    padded to the sheet's width) and the row number of the first."""
+    document = io.BytesIO(shape.head + fragment.xml + shape.tail)
+    start = max(fragment.expected_row, shape.header_row + 1)
+    rows: list[list[str]] = []
+    columns: dict[str, int] = {}
+    expected = fragment.expected_row
+    next_row = start
+    try:
+        for _, element in iterparse(document):
+            if element.tag != _ROW:
+                continue
+            number = _row_number(element.get("r"), expected)
+            expected = number + 1
+            if number >= start:
+                while next_row < number:
+                    rows.append([""] * shape.width)
+                    next_row += 1
+                values = _row(element, fragment.shared, shape.rules, columns)
+                if any(len(cell) > shape.max_cell for cell in values):
+                    raise CellTooLargeError(
+                        f"Row {number} has a cell longer than {shape.max_cell:,} characters;"
+                        " a phone list never needs one. Check that the file is the right one."
+                    )
+                if len(values) < shape.width:
+                    values += [""] * (shape.width - len(values))
+                rows.append(values)
+                next_row = number + 1
+            element.clear()
+    except (ParseError, ValueError, KeyError, IndexError) as exc:
+        raise CorruptFileError(
+            f"The XLSX file is damaged ({type(exc).__name__}). Save it again and upload it."
+        ) from None
+    return start, rows

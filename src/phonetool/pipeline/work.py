@@ -8,6 +8,7 @@ the main process, which sees the chunks in file order.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .phones import PhoneInfo, annotate_chunk
 from .render import (
@@ -21,6 +22,9 @@ from .render import (
     string_cell,
 )
 from .summary import Summary
+
+if TYPE_CHECKING:
+    from .sheet_rows import Fragment, SheetShape
 
 REJECT_EMPTY = "empty row"
 REJECT_OUTSIDE = "outside the selected provinces"
@@ -42,6 +46,7 @@ class Layout:
 class Chunk:
     """One chunk's rows, rendered, in file order."""
 
+    first_row: int = 0  # the first row's number in the upload
     keys: list[int] = field(default_factory=list)  # per row: E.164 digits, 0 when none
     kept: list[int] = field(default_factory=list)  # position in the chunk of each kept row
     # UTF-8 already: encoding is spread over the workers, and the main process's
@@ -55,6 +60,14 @@ class Chunk:
     summary: Summary = field(default_factory=Summary)
 
 
+def process_fragment(fragment: Fragment, shape: SheetShape, layout: Layout) -> Chunk:
+    """An XLSX piece: parse its rows here, on all cores, then as any chunk."""
+    from .sheet_rows import fragment_rows  # openpyxl's date helpers: for XLSX only
+
+    first_row, rows = fragment_rows(fragment, shape)
+    return process_chunk(rows, first_row, layout)
+
+
 def process_chunk(rows: list[list[str]], first_row: int, layout: Layout) -> Chunk:
     """Annotate and render ``rows``; ``first_row`` is the first one's row number in the
     upload, as a spreadsheet shows it (the rejected sheet refers to it)."""
@@ -63,7 +76,7 @@ def process_chunk(rows: list[list[str]], first_row: int, layout: Layout) -> Chun
     wanted = layout.wanted
     phones = [r[idx] if idx < len(r) else "" for r in rows]
     annotations = annotate_chunk(phones, layout.region)
-    chunk = Chunk(keys=[a.number for a in annotations])
+    chunk = Chunk(first_row=first_row, keys=[a.number for a in annotations])
     renderer = RowRenderer(layout.refs)
     csv_lines = LineWriter()
     kept_cells: list[list[str]] = []
