@@ -7,12 +7,12 @@ while the request is alive and keeps no file descriptor open.
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.datastructures import FileStorage
-from werkzeug.utils import secure_filename
 
 from .context import SpooledFile
 from .errors import JobArgumentError
@@ -82,6 +82,13 @@ class Spool:
 
 
 def _suffix(filename: str | None) -> str:
-    """Keep the extension (readers sniff by it) but never the user's path or name."""
-    safe = secure_filename(filename or "")
-    return Path(safe).suffix.lower()[:16] if safe else ""
+    """Keep the extension (readers sniff by it) but never the user's path or name.
+
+    Taken from the name as sent: ``secure_filename`` drops non-ASCII letters, and with
+    them the dot of a name such as "订单.xlsx".
+    """
+    suffix = Path((filename or "").replace("\\", "/")).suffix.lower()
+    return suffix if _SAFE_SUFFIX.fullmatch(suffix) else ""
+
+
+_SAFE_SUFFIX = re.compile(r"\.[a-z0-9]{1,15}")

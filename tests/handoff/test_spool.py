@@ -85,3 +85,14 @@ def test_stored_name_never_uses_the_users_path(app: Flask) -> None:
     assert stored.parent == Path(app.config["HANDOFF_SPOOL_DIR"]) / job.id
     assert stored.name == "upload.csv"
     assert job.files["upload"]["filename"] == "../../etc/passwd.csv"  # kept for display only
+
+
+def test_spooled_files_keep_a_safe_extension_of_any_name() -> None:
+    from flask_handoff.spool import _suffix
+
+    assert _suffix("订单.xlsx") == ".xlsx"  # the dot survives a name of Chinese letters
+    assert _suffix("Orders.CSV") == ".csv"
+    assert _suffix("..\\..\\windows\\名单.xlsx") == ".xlsx"
+    assert _suffix("../../etc/passwd") == ""
+    assert _suffix("notes.<script>") == ""
+    assert _suffix(None) == ""

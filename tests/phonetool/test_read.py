@@ -157,3 +157,12 @@ def test_old_xls_is_refused_with_the_fix(tmp_path: Path) -> None:
     path.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 512)
     with pytest.raises(errors.UnsupportedFileError, match=r"\.xlsx or \.csv"):
         open_table(path)
+
+
+def test_xlsx_is_known_by_its_content_whatever_its_name(tmp_path: Path) -> None:
+    path = write_xlsx_xlsxwriter(tmp_path / "upload", [HEADER, *ROWS])  # no extension
+
+    table = open_table(path)
+    assert table.kind == "xlsx"
+    assert next(table.rows)[:3] == ROWS[0][:3]
+    table.close()

@@ -21,7 +21,7 @@ from flask_handoff.testing import wait_for_job
 from phonetool.models import ApiToken, MemberOperationLog, db
 
 from .conftest import AppFactory, MemberHandle
-from .files import HEADER, ROWS, write_csv
+from .files import HEADER, ROWS, write_csv, write_xlsx_xlsxwriter
 
 GOOD = "订单号,收件人电话\nA1,13812345678\nA2,0755-26543210\nA3,abc\n".encode("gbk")
 
@@ -281,6 +281,19 @@ def test_a_database_failure_of_the_operation_log_loses_no_entry(
     entries = trail(client, member)
     assert [e["operation_type"] for e in entries] == ["during_outage", "after_outage"]
     assert not pending.exists()
+
+
+def test_an_xlsx_with_a_chinese_name_is_processed(
+    app: Flask, client: FlaskClient, member: MemberHandle, tmp_path: Path
+) -> None:
+    data = write_xlsx_xlsxwriter(tmp_path / "x.xlsx", [HEADER, *ROWS]).read_bytes()
+    job_id = upload(client, member, data=data, name="六月订单.xlsx").get_json()["job_id"]
+    job = wait_for_job(app, job_id)
+
+    assert job.state == "succeeded", job.error_message
+    result = client.get(f"/api/jobs/{job_id}/result?format=xlsx", headers=member.headers)
+    book = openpyxl.load_workbook(io.BytesIO(result.data))
+    assert [c.value for c in book["data"][2]][:3] == ROWS[0][:3]
 
 
 # -- a real server ------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import csv
 import itertools
 import zipfile
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 from xml.etree.ElementTree import ParseError
 
 import charset_normalizer
@@ -227,15 +227,20 @@ def _open_xlsx(path: Path, phone_column: str | None, sheet: str | None) -> Table
     import openpyxl  # imported here: only XLSX uploads pay for it
 
     _check_zip(path)
+    # A file object, not the path: openpyxl refuses paths without an Excel extension, and
+    # what the file is was decided by its content.
+    handle = path.open("rb")
     try:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        book = openpyxl.load_workbook(handle, read_only=True, data_only=True)
     except Exception as exc:
+        handle.close()
         raise CorruptFileError(
             f"The XLSX file cannot be opened ({type(exc).__name__}). Save it again in Excel"
             " or LibreOffice as .xlsx and upload the new file."
         ) from None
     if sheet is not None and sheet not in book.sheetnames:
         book.close()
+        handle.close()
         raise UnknownSheetError(
             f"The workbook has no sheet {sheet!r}; its sheets are {', '.join(book.sheetnames)}."
         )
@@ -247,7 +252,7 @@ def _open_xlsx(path: Path, phone_column: str | None, sheet: str | None) -> Table
     # cells right of the last header still reach the export (as "column N").
     width = ws.max_column if isinstance(ws.max_column, int) else 0
     source = SheetSource.of(ws)
-    rows = _xlsx_rows(book, ws, source, width)
+    rows = _xlsx_rows(book, handle, ws, source, width)
     header_row, headers, index, rest = _find_header(rows, phone_column)
     table = Table("xlsx", headers, index, header_row, rest, total and total - header_row)
     table.close = rows.close
@@ -256,7 +261,9 @@ def _open_xlsx(path: Path, phone_column: str | None, sheet: str | None) -> Table
     return table
 
 
-def _xlsx_rows(book: Any, ws: Any, source: Any, width: int) -> Generator[list[str]]:
+def _xlsx_rows(
+    book: Any, handle: BinaryIO, ws: Any, source: Any, width: int
+) -> Generator[list[str]]:
     from .sheet_rows import sheet_rows
 
     rows = (
@@ -280,6 +287,7 @@ def _xlsx_rows(book: Any, ws: Any, source: Any, width: int) -> Generator[list[st
         ) from None
     finally:
         book.close()
+        handle.close()
 
 
 # -- header -------------------------------------------------------------------------------
