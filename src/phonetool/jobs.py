@@ -7,9 +7,12 @@ retries: a mail server that is down delays the mail, never the result.
 
 from __future__ import annotations
 
+import re
 import shutil
+import unicodedata
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from flask import Blueprint, Flask, current_app, jsonify, request, send_file
 
@@ -296,4 +299,17 @@ def download_result(job_id: str) -> Any:
     path = Path(up.result_dir) / f"{up.result_stem}.{fmt}"
     if not path.exists():
         return jsonify(error="gone", message="The result was removed by the retention policy."), 410
-    return send_file(path, as_attachment=True, download_name=path.name)
+    response = send_file(path, as_attachment=True, download_name=path.name)
+    response.headers["Content-Disposition"] = _attachment(path.name, up.original_name, fmt)
+    return response
+
+
+def _attachment(name: str, original: str, fmt: str) -> str:
+    """Name the download for browsers (``filename*``, UTF-8) and for clients that read
+    only ``filename`` (curl -OJ): there, the ASCII letters of the upload's name, else
+    "result", rather than what is left of "订单-checked.xlsx" without its Chinese."""
+    stem = original.rsplit(".", 1)[0]
+    ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
+    ascii_stem = re.sub(r"[^A-Za-z0-9_-]+", "_", ascii_stem).strip("_-")
+    fallback = f"{ascii_stem or 'result'}-checked.{fmt}"
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name)}"

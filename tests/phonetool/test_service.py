@@ -114,7 +114,9 @@ def test_results_download_with_the_original_name(
     csv_ = client.get(f"/api/jobs/{job_id}/result?format=csv", headers=member.headers)
 
     assert xlsx.status_code == 200
-    assert "filename*=UTF-8''%E8%AE%A2%E5%8D%95-checked.xlsx" in xlsx.headers["Content-Disposition"]
+    disposition = xlsx.headers["Content-Disposition"]
+    assert "filename*=UTF-8''%E8%AE%A2%E5%8D%95-checked.xlsx" in disposition  # browsers
+    assert 'filename="result-checked.xlsx"' in disposition  # curl -OJ and other ASCII-only
     book = openpyxl.load_workbook(io.BytesIO(xlsx.data))
     assert book["data"]["C2"].value == "+8613812345678"
     assert csv_.data.decode("utf-8-sig").splitlines()[1].startswith("A1,13812345678,+8613812345678")
@@ -349,3 +351,20 @@ def _wait_for_mail(client: FlaskClient, who: MemberHandle, job_id: str, timeout:
             return state
         time.sleep(0.05)
     return state
+
+
+@pytest.mark.parametrize(
+    ("original", "fallback"),
+    [
+        ("订单.xlsx", "result-checked.xlsx"),
+        ("orders 六月.xlsx", "orders-checked.xlsx"),
+        ('Ünïcode "quoted".xlsx', "Unicode_quoted-checked.xlsx"),
+    ],
+)
+def test_downloads_have_an_ascii_name_for_clients_that_need_one(
+    original: str, fallback: str
+) -> None:
+    from phonetool.jobs import _attachment
+
+    name = original.rsplit(".", 1)[0] + "-checked.xlsx"
+    assert f'filename="{fallback}"' in _attachment(name, original, "xlsx")
