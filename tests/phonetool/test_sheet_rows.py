@@ -216,3 +216,28 @@ def test_a_huge_cell_deep_in_an_xlsx_is_refused_by_the_worker(tmp_path: Path) ->
     with pytest.raises(CellTooLargeError, match="Row 41"):
         process_file(path, tmp_path / "out", Options(workers=2))
     assert not list((tmp_path / "out").glob("*"))
+
+
+def test_pieces_of_a_sheet_whose_elements_carry_a_namespace_prefix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # <x:row> instead of <row>: the same namespace, named; some generators write it so.
+    plain = tmp_path / "plain.xlsx"
+    book = xlsxwriter.Workbook(str(plain), {"constant_memory": True})
+    ws = book.add_worksheet()
+    for r in range(30):
+        ws.write_row(r, 0, ["手机号", "n"] if r == 0 else [f"1391234{r:04d}", str(r)])
+    book.close()
+    prefixed = tmp_path / "prefixed.xlsx"
+    with zipfile.ZipFile(plain) as src, zipfile.ZipFile(prefixed, "w") as out:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename.startswith("xl/worksheets/"):
+                data = re.sub(rb"<(/?)(?=[a-zA-Z])", rb"<\1x:", data)
+                data = data.replace(b"<x:worksheet xmlns=", b"<x:worksheet xmlns:x=")
+            out.writestr(info, data)
+    monkeypatch.setattr(module, "FRAGMENT_BYTES", 150)
+
+    result = process_file(prefixed, tmp_path / "out", Options(workers=1))
+    assert result.summary["rows_in"] == 29
+    assert result.summary["valid"] == 29
