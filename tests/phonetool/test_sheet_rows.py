@@ -241,3 +241,33 @@ def test_pieces_of_a_sheet_whose_elements_carry_a_namespace_prefix(
     result = process_file(prefixed, tmp_path / "out", Options(workers=1))
     assert result.summary["rows_in"] == 29
     assert result.summary["valid"] == 29
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_damage_deep_in_the_sheet_is_a_clear_error(tmp_path: Path, workers: int) -> None:
+    from phonetool.pipeline.errors import CorruptFileError
+
+    path = tmp_path / "damaged.xlsx"
+    book = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    ws = book.add_worksheet()
+    ws.write_row(0, 0, ["手机号", "备注"])
+    for r in range(1, 20_000):
+        ws.write_row(r, 0, [f"138{r:08d}", f"note {r * 7919 % 104729}"])
+    book.close()
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo("xl/worksheets/sheet1.xml")
+    data = bytearray(path.read_bytes())
+    name_and_extra = int.from_bytes(
+        data[info.header_offset + 26 : info.header_offset + 28], "little"
+    )
+    name_and_extra += int.from_bytes(
+        data[info.header_offset + 28 : info.header_offset + 30], "little"
+    )
+    start = info.header_offset + 30 + name_and_extra
+    middle = start + info.compress_size * 3 // 4
+    data[middle : middle + 64] = bytes(64)  # zeros in the deflate stream, past the header
+    path.write_bytes(bytes(data))
+
+    with pytest.raises(CorruptFileError, match="damaged"):
+        process_file(path, tmp_path / "out", Options(workers=workers))
+    assert not list((tmp_path / "out").glob("*"))

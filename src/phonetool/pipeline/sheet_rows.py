@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -228,6 +229,14 @@ class Fragments:
         self.shape: SheetShape | None = None
 
     def __iter__(self) -> Iterator[Fragment]:
+        try:
+            yield from self._pieces()
+        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+            raise CorruptFileError(
+                f"The XLSX file is damaged ({type(exc).__name__}). Save it again and upload it."
+            ) from None
+
+    def _pieces(self) -> Iterator[Fragment]:
         self.shape = None
         with zipfile.ZipFile(self._path) as archive, archive.open(self._member) as xml:
             buffer = b""
