@@ -6,6 +6,7 @@ import datetime as dt
 import re
 import tracemalloc
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from openpyxl.cell.text import InlineFont
 
 from phonetool.pipeline import Options, process_file
 from phonetool.pipeline import sheet_rows as module
-from phonetool.pipeline.errors import CellTooLargeError
+from phonetool.pipeline.errors import CellTooLargeError, CorruptFileError
 from phonetool.pipeline.phones import cell_text
 from phonetool.pipeline.sheet_rows import Fragments, SheetSource, fragment_rows, sheet_rows
 
@@ -162,24 +163,30 @@ def test_xlsx_cut_into_pieces_gives_what_the_same_list_as_csv_gives(
     assert from_xlsx.summary["duplicates"] > 0  # repeats across pieces were found
 
 
+def _phone_sheet_rewritten(folder: Path, rows: int, change: Callable[[bytes], bytes]) -> Path:
+    """A phone list written by xlsxwriter, its sheet XML then changed as another writer
+    would have written it."""
+    plain = folder / "plain.xlsx"
+    book = xlsxwriter.Workbook(str(plain))
+    ws = book.add_worksheet()
+    for r in range(rows):
+        ws.write_row(r, 0, ["手机号", "n"] if r == 0 else [f"1381234{r:04d}", str(r)])
+    book.close()
+    changed = folder / "changed.xlsx"
+    with zipfile.ZipFile(plain) as src, zipfile.ZipFile(changed, "w") as out:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename.startswith("xl/worksheets/"):
+                data = change(data)
+            out.writestr(info, data)
+    return changed
+
+
 def test_pieces_of_a_sheet_without_row_and_cell_references(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # References are optional in SpreadsheetML; some writers leave them out.
-
-    plain = tmp_path / "plain.xlsx"
-    book = xlsxwriter.Workbook(str(plain))
-    ws = book.add_worksheet()
-    for r in range(40):
-        ws.write_row(r, 0, ["手机号", "n"] if r == 0 else [f"1381234{r:04d}", str(r)])
-    book.close()
-    bare = tmp_path / "bare.xlsx"
-    with zipfile.ZipFile(plain) as src, zipfile.ZipFile(bare, "w") as out:
-        for info in src.infolist():
-            data = src.read(info.filename)
-            if info.filename.startswith("xl/worksheets/"):
-                data = re.sub(rb' r="[A-Z]*[0-9]+"', b"", data)
-            out.writestr(info, data)
+    bare = _phone_sheet_rewritten(tmp_path, 40, lambda xml: re.sub(rb' r="[A-Z]*[0-9]+"', b"", xml))
 
     workbook = openpyxl.load_workbook(bare, read_only=True)
     try:
@@ -222,20 +229,11 @@ def test_pieces_of_a_sheet_whose_elements_carry_a_namespace_prefix(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # <x:row> instead of <row>: the same namespace, named; some generators write it so.
-    plain = tmp_path / "plain.xlsx"
-    book = xlsxwriter.Workbook(str(plain), {"constant_memory": True})
-    ws = book.add_worksheet()
-    for r in range(30):
-        ws.write_row(r, 0, ["手机号", "n"] if r == 0 else [f"1391234{r:04d}", str(r)])
-    book.close()
-    prefixed = tmp_path / "prefixed.xlsx"
-    with zipfile.ZipFile(plain) as src, zipfile.ZipFile(prefixed, "w") as out:
-        for info in src.infolist():
-            data = src.read(info.filename)
-            if info.filename.startswith("xl/worksheets/"):
-                data = re.sub(rb"<(/?)(?=[a-zA-Z])", rb"<\1x:", data)
-                data = data.replace(b"<x:worksheet xmlns=", b"<x:worksheet xmlns:x=")
-            out.writestr(info, data)
+    def prefix(xml: bytes) -> bytes:
+        xml = re.sub(rb"<(/?)(?=[a-zA-Z])", rb"<\1x:", xml)
+        return xml.replace(b"<x:worksheet xmlns=", b"<x:worksheet xmlns:x=")
+
+    prefixed = _phone_sheet_rewritten(tmp_path, 30, prefix)
     monkeypatch.setattr(module, "FRAGMENT_BYTES", 150)
 
     result = process_file(prefixed, tmp_path / "out", Options(workers=1))
@@ -245,7 +243,6 @@ def test_pieces_of_a_sheet_whose_elements_carry_a_namespace_prefix(
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_damage_deep_in_the_sheet_is_a_clear_error(tmp_path: Path, workers: int) -> None:
-    from phonetool.pipeline.errors import CorruptFileError
 
     path = tmp_path / "damaged.xlsx"
     book = xlsxwriter.Workbook(str(path), {"constant_memory": True})
