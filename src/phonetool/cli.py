@@ -85,4 +85,9 @@ def process(
     click.echo(f"valid {s['valid']:,} · invalid {s['invalid']:,} · duplicates {s['duplicates']:,}")
     for reason, count in s["rejected"].items():
         click.echo(f"rejected ({reason}): {count:,}")
+    if s["rows_with_extra_cells"]:
+        click.echo(
+            f"{s['rows_with_extra_cells']:,} rows had more cells than the header;"
+            " the extra cells are left out"
+        )
     click.echo(f"wrote {result.xlsx}\nwrote {result.csv}")

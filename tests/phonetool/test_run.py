@@ -173,3 +173,27 @@ def test_every_input_row_is_exported_or_reported_once(
     assert exported == s["rows_out"]
     assert reported == sum(s["rejected"].values())
     assert exported + reported == s["rows_in"] == len(rows)
+
+
+def test_cells_beyond_the_header_are_kept_or_counted_never_dropped_silently(
+    tmp_path: Path,
+) -> None:
+    # An address with a stray comma makes a row one cell wider than the header.
+    early = [["A1", "张三", "13812345678", "深圳", "南山区"]]  # within the sample: kept
+    filler = [[f"B{i}", "李四", f"1391234{i % 10000:04d}", "上海"] for i in range(12_000)]
+    late = [["C1", "王五", "13712345678", "北京", "朝阳区"]]  # far past the sample: counted
+    src = write_csv(tmp_path / "o.csv", [HEADER, *early, *filler, *late])
+
+    result = process_file(src, tmp_path / "out", Options(workers=1))
+
+    rows = _csv_rows(result.csv)
+    assert rows[0][:5] == [*HEADER, "column 5"]
+    assert rows[1][:5] == early[0]
+    assert rows[-1][:5] == late[0]
+    assert result.summary["rows_with_extra_cells"] == 0  # the sample made room for it
+
+    src = write_csv(tmp_path / "p.csv", [HEADER, *filler, *late])  # no wide row early on
+    result = process_file(src, tmp_path / "out2", Options(workers=1))
+    assert result.summary["rows_with_extra_cells"] == 1
+    summary = {r[0]: r[1] for r in _sheet_rows(result.xlsx, "summary") if r[0]}
+    assert summary["rows with more cells than the header (extra cells left out)"] == 1

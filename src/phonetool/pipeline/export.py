@@ -149,6 +149,11 @@ def _write_summary(book: xlsxwriter.Workbook, header: object, summary: Summary) 
             ("valid numbers", summary.valid),
             ("invalid numbers", summary.invalid),
             ("duplicates", summary.duplicates),
+            *(
+                [("rows with more cells than the header (extra cells left out)", summary.rows_cut)]
+                if summary.rows_cut
+                else []
+            ),
             *((f"rejected: {k}", v) for k, v in summary.rejected.most_common()),
         ],
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import itertools
 import zipfile
 from dataclasses import dataclass
@@ -32,7 +33,6 @@ from .errors import (
 from .phones import cell_text
 
 if TYPE_CHECKING:
-    import io
     from collections.abc import Callable, Generator, Iterator
     from pathlib import Path
 
@@ -160,8 +160,23 @@ def _open_csv(path: Path, phone_column: str | None) -> Table:
     reader = csv.reader(handle, delimiter=delimiter)
     rows = _csv_rows(reader, handle, encoding)
     header_row, headers, index, rest = _find_header(rows, phone_column)
+    # Rows wider than the header (a stray delimiter in an address, say) keep their extra
+    # cells as "column N", as far as the sample shows them; the workers count any cut.
+    width = _widest_row(text_sample, delimiter)
+    headers += [""] * (width - len(headers))
     total = max(_count_lines(path) - header_row, 0)
     return Table("csv", headers, index, header_row, rest, total, encoding, delimiter)
+
+
+def _widest_row(sample: str, delimiter: str) -> int:
+    widest = 0
+    reader = csv.reader(io.StringIO(sample), delimiter=delimiter)
+    try:
+        for row in reader:
+            widest = max(widest, len(row))
+    except csv.Error:
+        pass  # the sample ends inside a cell, or a cell is too large: the rows before count
+    return widest
 
 
 def _sniff_delimiter(sample: str) -> str:

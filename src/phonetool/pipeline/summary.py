@@ -16,6 +16,7 @@ class Summary:
         self.valid = 0
         self.invalid = 0
         self.duplicates = 0
+        self.rows_cut = 0  # rows with more cells than the header: the extra ones left out
         self.rejected: Counter[str] = Counter()
         self.by_type: Counter[str] = Counter()
         self.by_province: Counter[str] = Counter()
@@ -28,6 +29,7 @@ class Summary:
         self.valid += other.valid
         self.invalid += other.invalid
         self.duplicates += other.duplicates
+        self.rows_cut += other.rows_cut
         self.rejected.update(other.rejected)
         self.by_type.update(other.by_type)
         self.by_province.update(other.by_province)
@@ -41,6 +43,7 @@ class Summary:
             "valid": self.valid,
             "invalid": self.invalid,
             "duplicates": self.duplicates,
+            "rows_with_extra_cells": self.rows_cut,
             "rejected": dict(self.rejected.most_common()),
             "invalid_reasons": dict(self.invalid_reasons.most_common()),
             "by_type": dict(self.by_type.most_common()),

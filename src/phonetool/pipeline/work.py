@@ -97,6 +97,8 @@ def process_chunk(rows: list[list[str]], first_row: int, layout: Layout) -> Chun
         cells = [("'" + c) if c.startswith(FORMULA_TRIGGERS) else c for c in row[:original]]
         if len(cells) < original:
             cells += [""] * (original - len(cells))
+        elif len(row) > original and any(row[original:]):
+            chunk.summary.rows_cut += 1
         cells += texts
         kept_cells.append(cells)
         kept_infos.append(info)
