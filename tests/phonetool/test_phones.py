@@ -191,3 +191,21 @@ def test_the_national_format_shortcut_gives_what_phonenumbers_gives() -> None:
             )
             expected = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
             assert national_format(number) == expected
+
+
+def test_the_number_type_shortcut_gives_what_phonenumbers_gives() -> None:
+    # Every six-digit prefix the shortcut covers, with suffixes at both ends and between.
+    import random
+
+    import phonenumbers
+
+    from phonetool.pipeline import phones
+
+    rng = random.Random(11)
+    for prefix in range(130_000, 200_000):
+        phones._types.clear()  # each number is looked up fresh, then from the cache
+        for suffix in (0, 99_999, rng.randrange(100_000)):
+            number = phonenumbers.PhoneNumber(
+                country_code=86, national_number=prefix * 100_000 + suffix
+            )
+            assert phones.type_of(number) == phonenumbers.number_type(number), number
