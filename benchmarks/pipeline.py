@@ -106,20 +106,21 @@ def floor_rate(rows: list[list[str]], sample: int = 20_000) -> float:
     return len(phones) / (time.perf_counter() - started)
 
 
-def _peak_kb(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
+def _proc_kb(pid: int, file: str, field: str) -> int:
+    """A kB figure of /proc/<pid>/<file>, e.g. status VmHWM: (peak RSS)."""
+    with open(f"/proc/{pid}/{file}") as f:
         for line in f:
-            if line.startswith("VmHWM:"):
+            if line.startswith(field):
                 return int(line.split()[1])
     return 0
+
+
+def _peak_kb(pid: int) -> int:
+    return _proc_kb(pid, "status", "VmHWM:")
 
 
 def _pss_kb(pid: int) -> int:
-    with open(f"/proc/{pid}/smaps_rollup") as f:
-        for line in f:
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    return 0
+    return _proc_kb(pid, "smaps_rollup", "Pss:")
 
 
 def run_child(path: str, workers: int) -> dict[str, Any]:
