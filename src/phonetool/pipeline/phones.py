@@ -13,8 +13,6 @@ from typing import Any, NamedTuple
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
 
-from .regions import split_description
-
 #: Column headers of the annotation, in output order.
 FIELDS = (
     "e164",
@@ -174,8 +172,10 @@ def normalise(raw: str, region: str = "CN") -> PhoneInfo:
     number_type = type_of(number)
     if number_type == PhoneNumberType.UNKNOWN:
         return _invalid(_invalid_reason(number), e164)
+    from .places import place_of  # the geocoder's data: only where numbers are parsed
+
     region_code = phonenumbers.region_code_for_number(number)
-    place = _place(number, number_type, region_code, e164)
+    place = place_of(number, number_type, region_code, e164)
     return PhoneInfo(
         e164,
         national_format(number),
@@ -185,80 +185,6 @@ def normalise(raw: str, region: str = "CN") -> PhoneInfo:
         *place,
         None,
     )
-
-
-class _Place(NamedTuple):
-    province: str | None
-    city: str | None
-    province_en: str | None
-    city_en: str | None
-    carrier: str | None
-    carrier_en: str | None
-
-
-_MOBILE_TYPES = frozenset(
-    {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE, PhoneNumberType.PAGER}
-)
-
-
-_places: dict[tuple[int, str], _Place] = {}
-_PLACES_LIMIT = 100_000
-
-
-def _place(
-    number: phonenumbers.PhoneNumber, number_type: int, region: str | None, e164: str
-) -> _Place:
-    """Province, city and carrier, looked up once per block of numbers.
-
-    phonenumbers answers both from the longest prefix of the E.164 digits found in its
-    data (at most nine digits), given the number's type: every number of one block of a
-    Chinese mobile range (+86 138 1234 xxxx) gets the same answer.
-    """
-    key = (number_type, e164[: 1 + _prefix_digits()])
-    found = _places.get(key)
-    if found is None:
-        found = _look_up_place(number, number_type, region)
-        if len(_places) >= _PLACES_LIMIT:
-            _places.clear()
-        _places[key] = found
-    return found
-
-
-def _look_up_place(
-    number: phonenumbers.PhoneNumber, number_type: int, region: str | None
-) -> _Place:
-    """Calls the ``*_for_valid_number`` lookups under the same conditions as the
-    ``*_for_number`` ones, which would each work out the number's type again."""
-    # Imported on first use: the geocoder's data is large, and only the processes that
-    # parse (the workers, or a one-process run) should pay for it.
-    from phonenumbers import carrier as carriers
-    from phonenumbers import geocoder
-
-    province = city = province_en = city_en = carrier = carrier_en = None
-    if region == "CN" and phonenumbers.is_number_type_geographical(number_type, 86):
-        found, city = split_description(geocoder.description_for_valid_number(number, "zh"))
-        if found:
-            province, province_en = found.name, found.name_en
-            en = geocoder.description_for_valid_number(number, "en")
-            city_en = en.rpartition(", ")[0] or en
-    if number_type in _MOBILE_TYPES:
-        carrier = carriers.name_for_valid_number(number, "zh") or None
-        carrier_en = carriers.name_for_valid_number(number, "en") or None
-    return _Place(province, city, province_en, city_en, carrier, carrier_en)
-
-
-_PREFIX_DIGITS = 0
-
-
-def _prefix_digits() -> int:
-    """The longest number prefix in the geocoder's and the carrier's data."""
-    global _PREFIX_DIGITS
-    if not _PREFIX_DIGITS:
-        from phonenumbers.carrierdata import CARRIER_LONGEST_PREFIX
-        from phonenumbers.geodata import GEOCODE_LONGEST_PREFIX
-
-        _PREFIX_DIGITS = max(CARRIER_LONGEST_PREFIX, GEOCODE_LONGEST_PREFIX)
-    return _PREFIX_DIGITS
 
 
 def _invalid_reason(number: phonenumbers.PhoneNumber) -> str:
