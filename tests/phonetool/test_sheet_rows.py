@@ -110,10 +110,10 @@ def test_read_rows_are_not_kept(tmp_path: Path) -> None:
 def test_column_letters(ref: str) -> None:
     from openpyxl.utils.cell import coordinate_to_tuple
 
-    from phonetool.pipeline.sheet_rows import _column_index
+    from phonetool.pipeline.cells import column_index
 
     expected: Any = coordinate_to_tuple(ref)[1] - 1
-    assert _column_index(ref.rstrip("0123456789")) == expected
+    assert column_index(ref.rstrip("0123456789")) == expected
 
 
 # -- pieces for the workers -----------------------------------------------------------------

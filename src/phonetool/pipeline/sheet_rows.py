@@ -14,19 +14,16 @@ import io
 import re
 import zipfile
 import zlib
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from xml.etree.ElementTree import ParseError, iterparse
 
-from openpyxl.utils.datetime import from_excel, from_ISO8601
-
+from .cells import CellRules, Shared, column_index, stored_text
 from .errors import CellTooLargeError, CorruptFileError
-from .phones import cell_text
+from .plain_rows import plain_head, plain_rows
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-    from datetime import datetime
+    from collections.abc import Iterator, Sequence
     from pathlib import Path
     from xml.etree.ElementTree import Element
 
@@ -38,19 +35,6 @@ _INLINE = f"{_NS}is"
 _TEXT = f"{_NS}t"
 _RUN = f"{_NS}r"
 _DIGITS = "0123456789"
-
-#: The shared strings: the whole table, or a fragment's share of it.
-Shared = Sequence[str] | Mapping[int, str]
-
-
-@dataclass(frozen=True)
-class CellRules:
-    """How a number cell becomes text: which styles are dates or durations, and the
-    workbook's date epoch. Small and picklable, for the workers."""
-
-    dates: frozenset[int]
-    timedeltas: frozenset[int]
-    epoch: datetime
 
 
 class SheetSource:
@@ -116,18 +100,11 @@ def _row(row: Element, shared: Shared, rules: CellRules, columns: dict[str, int]
             letters = ref.rstrip(_DIGITS)
             index = columns.get(letters)
             if index is None:
-                index = columns[letters] = _column_index(letters)
+                index = columns[letters] = column_index(letters)
             if index > len(values):
                 values.extend([""] * (index - len(values)))
         values.append(_cell(cell, shared, rules))
     return values
-
-
-def _column_index(letters: str) -> int:
-    index = 0
-    for ch in letters.upper():
-        index = index * 26 + ord(ch) - 64
-    return index - 1
 
 
 def _cell(cell: Element, shared: Shared, rules: CellRules) -> str:
@@ -135,24 +112,7 @@ def _cell(cell: Element, shared: Shared, rules: CellRules) -> str:
     if kind == "inlineStr":
         inline = cell.find(_INLINE)
         return _inline_text(inline) if inline is not None else ""
-    value = cell.findtext(_VALUE)
-    if not value:
-        return ""
-    if kind == "s":
-        return str(shared[int(value)])
-    if kind == "n":
-        number: int | float = (
-            float(value) if "." in value or "E" in value or "e" in value else int(value)
-        )
-        style = cell.get("s")
-        if style and int(style) in rules.dates:
-            return _date_text(number, int(style), rules)
-        return cell_text(number)
-    if kind == "b":
-        return cell_text(bool(int(value)))
-    if kind == "d":
-        return cell_text(from_ISO8601(value))
-    return value  # "str" (a formula's text result) and "e" (an error such as #N/A)
+    return stored_text(kind, cell.findtext(_VALUE), cell.get("s"), shared, rules)
 
 
 def _inline_text(inline: Element) -> str:
@@ -166,14 +126,6 @@ def _inline_text(inline: Element) -> str:
         if text:
             parts.append(text)
     return "".join(parts)
-
-
-def _date_text(number: float, style: int, rules: CellRules) -> str:
-    try:
-        moment = from_excel(number, rules.epoch, timedelta=style in rules.timedeltas)
-    except (OverflowError, ValueError):
-        return "#VALUE!"  # a date style on a serial outside the dates: openpyxl's answer
-    return cell_text(moment)
 
 
 # -- fragments: the sheet's rows cut into pieces for the workers to parse ------------------
@@ -198,6 +150,9 @@ class SheetShape:
     width: int  # the sheet's column count: rows are padded to it, as openpyxl pads them
     header_row: int  # rows up to this one are the header and what is above it
     max_cell: int  # characters a cell may hold
+    #: Prefixes declared above the rows when pieces may be read by
+    #: :func:`.plain_rows.plain_rows`; None leaves them to the element parser.
+    plain: frozenset[str] | None
 
 
 @dataclass(frozen=True)
@@ -258,6 +213,7 @@ class Fragments:
                     width=self._width,
                     header_row=self._header_row,
                     max_cell=self._max_cell,
+                    plain=plain_head(buffer[: found.end()]),
                 )
                 buffer = buffer[found.end() :]
                 row_end = b"</%srow>" % prefix
@@ -302,35 +258,44 @@ def _after_last_row(piece: bytes, row_starts: tuple[bytes, ...], expected: int) 
 def fragment_rows(fragment: Fragment, shape: SheetShape) -> tuple[int, list[list[str]]]:
     """Parse a fragment: its data rows (below the header, skipped rows as empty ones,
     padded to the sheet's width) and the row number of the first."""
-    document = io.BytesIO(shape.head + fragment.xml + shape.tail)
     start = max(fragment.expected_row, shape.header_row + 1)
     rows: list[list[str]] = []
-    columns: dict[str, int] = {}
-    expected = fragment.expected_row
     next_row = start
     try:
-        for _, element in iterparse(document):
-            if element.tag != _ROW:
+        numbered = None
+        if shape.plain is not None:
+            numbered = plain_rows(fragment.xml, shape.plain, fragment.shared, shape.rules)
+        for number, values in numbered if numbered is not None else _parsed(fragment, shape):
+            if number < start:
                 continue
-            number = _row_number(element.get("r"), expected)
-            expected = number + 1
-            if number >= start:
-                while next_row < number:
-                    rows.append([""] * shape.width)
-                    next_row += 1
-                values = _row(element, fragment.shared, shape.rules, columns)
-                if any(len(cell) > shape.max_cell for cell in values):
-                    raise CellTooLargeError(
-                        f"Row {number} has a cell longer than {shape.max_cell:,} characters;"
-                        " a phone list never needs one. Check that the file is the right one."
-                    )
-                if len(values) < shape.width:
-                    values += [""] * (shape.width - len(values))
-                rows.append(values)
-                next_row = number + 1
-            element.clear()
+            while next_row < number:
+                rows.append([""] * shape.width)
+                next_row += 1
+            if max(map(len, values), default=0) > shape.max_cell:
+                raise CellTooLargeError(
+                    f"Row {number} has a cell longer than {shape.max_cell:,} characters;"
+                    " a phone list never needs one. Check that the file is the right one."
+                )
+            if len(values) < shape.width:
+                values += [""] * (shape.width - len(values))
+            rows.append(values)
+            next_row = number + 1
     except (ParseError, ValueError, KeyError, IndexError) as exc:
         raise CorruptFileError(
             f"The XLSX file is damaged ({type(exc).__name__}). Save it again and upload it."
         ) from None
     return start, rows
+
+
+def _parsed(fragment: Fragment, shape: SheetShape) -> Iterator[tuple[int, list[str]]]:
+    """Each row's number and cells, by the element parser: any shape of sheet XML."""
+    document = io.BytesIO(shape.head + fragment.xml + shape.tail)
+    columns: dict[str, int] = {}
+    expected = fragment.expected_row
+    for _, element in iterparse(document):
+        if element.tag != _ROW:
+            continue
+        number = _row_number(element.get("r"), expected)
+        expected = number + 1
+        yield number, _row(element, fragment.shared, shape.rules, columns)
+        element.clear()
