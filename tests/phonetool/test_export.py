@@ -8,9 +8,12 @@ from typing import Any
 
 import openpyxl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from openpyxl.utils.escape import unescape
 
 from phonetool.pipeline import Options, process_file, sheets
+from phonetool.pipeline.render import ROW_MARK, GeneratedCells, LineWriter, RowRenderer
 from phonetool.pipeline.seen import FirstRows
 
 from .files import write_csv
@@ -99,3 +102,24 @@ def test_first_rows_remembers_across_calls(tmp_path: Path) -> None:
         assert first_rows.duplicates_of(many, 10) == [0] * 3000
         assert first_rows.duplicates_of(many[::-1], 5000) == list(range(3009, 9, -1))
     assert list(tmp_path.iterdir()) == []
+
+
+@given(
+    texts=st.lists(
+        st.sampled_from(["", "+8613812345678", "138 1234 5678", " edge ", "a,b", 'q"', "<&>"])
+        | st.text(max_size=6),
+        min_size=12,
+        max_size=12,
+    ).map(tuple)
+)
+@settings(max_examples=300, deadline=None)
+def test_generated_cells_are_rendered_as_any_cells(texts: tuple[str, ...]) -> None:
+    # The number's own cells take a shortcut for plain text and the block's cells are
+    # reused: both must give what rendering the twelve cells afresh gives.
+    refs = tuple(f"{c}{ROW_MARK}" for c in "FGHIJKLMNOPQ")
+    generated = GeneratedCells(refs)
+    own_xml, own_csv = generated.own(texts)
+    for _ in range(2):  # rendered, then reused
+        rest = generated.rest(texts)
+        assert own_xml + rest.xml == RowRenderer(refs).cells(texts)
+        assert f"{own_csv},{rest.csv}" == LineWriter().line(texts)

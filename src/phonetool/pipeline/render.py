@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 #: Stands for the row number in a rendered row. Control characters never survive
 #: :func:`xml_text`, so the mark cannot collide with a cell's text.
@@ -91,13 +91,17 @@ class RowRenderer:
         self._plain = [f'<c r="{ref}" t="inlineStr"><is><t>' for ref in refs]
         self._spaced = [f'<c r="{ref}" t="inlineStr"><is><t xml:space="preserve">' for ref in refs]
 
-    def row(self, cells: list[str]) -> str:
+    def row(self, cells: list[str] | tuple[str, ...]) -> str:
         """A ``<row>``, empty cells left out, without its closing tag (the main process
         may still add a cell). The row number is :data:`ROW_MARK`."""
+        return _ROW_START + self.cells(cells)
+
+    def cells(self, cells: list[str] | tuple[str, ...]) -> str:
+        """The cells alone, empty ones left out."""
         text = "".join(cells)
         if "_x" in text or _SPECIAL.search(text) is not None:  # rare: escape cell by cell
             cells = [xml_text(c) for c in cells]
-        return _ROW_START + "".join(
+        return "".join(
             [
                 (plain if t.strip(_XML_SPACE) is t else spaced) + t + _CELL_END
                 for plain, spaced, t in zip(self._plain, self._spaced, cells, strict=True)
@@ -109,7 +113,7 @@ class RowRenderer:
 _ROW_START = f'<row r="{ROW_MARK}">'
 
 
-def column_widths(rows: list[list[str]], columns: int) -> list[int]:
+def column_widths(rows: list[list[str]] | list[tuple[str, ...]], columns: int) -> list[int]:
     """Per column, at least the widest cell's :func:`width`: from the longest cell in
     characters and the longest in UTF-8 bytes, which C counts for a whole chunk at once."""
     widths = [0] * columns
@@ -134,6 +138,69 @@ class LineWriter:
     def write(self, line: str) -> None:
         self.lines.append(line)
 
-    def line(self, cells: list[str]) -> str:
+    def line(self, cells: list[str] | tuple[str, ...]) -> str:
         self._writer.writerow(cells)
         return self.lines.pop()[:-2]
+
+
+class GeneratedCells:
+    """The generated columns of rows, as both exports hold them, and their widths.
+
+    Two belong to the number itself (E.164, national format). The other ten (validity,
+    type, region, places, carrier, reason) are the same for every number of a block, so
+    they are rendered once per distinct set of values and reused: they were most of the
+    rendering of a row. One per worker and set of column references.
+    """
+
+    _LIMIT = 20_000  # distinct blocks' values kept; cleared when full
+
+    def __init__(self, refs: tuple[str, ...]) -> None:
+        self._own = RowRenderer(refs[:2])
+        self._e164, self._national = (f'<c r="{ref}" t="inlineStr"><is><t>' for ref in refs[:2])
+        self._rest = RowRenderer(refs[2:])
+        self._lines = LineWriter()
+        self._rendered: dict[tuple[str, ...], Rendered] = {}
+
+    def own(self, texts: tuple[str, ...]) -> tuple[str, str]:
+        """The number's own cells: SpreadsheetML and CSV. phonenumbers writes both as
+        digits, spaces and a little ASCII punctuation, which need no escaping or quoting;
+        anything else takes the general path."""
+        e164, national = texts[0], texts[1]
+        if _plain(e164) and _plain(national):
+            xml = (self._e164 + e164 + _CELL_END if e164 else "") + (
+                self._national + national + _CELL_END if national else ""
+            )
+            return xml, f"{e164},{national}"
+        return self._own.cells(texts[:2]), self._lines.line(texts[:2])
+
+    def rest(self, texts: tuple[str, ...]) -> Rendered:
+        """The ten cells shared by the numbers of a block."""
+        rest = texts[2:]
+        found = self._rendered.get(rest)
+        if found is None:
+            if len(self._rendered) >= self._LIMIT:
+                self._rendered.clear()
+            found = self._rendered[rest] = Rendered(
+                self._rest.cells(rest), self._lines.line(rest), column_widths([rest], len(rest))
+            )
+        return found
+
+
+class Rendered(NamedTuple):
+    xml: str
+    csv: str
+    widths: list[int]
+
+
+_NEEDS_CARE = frozenset('&<>",_')  # escaping, quoting, or an _xHHHH_ look-alike
+
+
+def _plain(text: str) -> bool:
+    """Text that goes into both exports as it is: printable ASCII without characters
+    that need escaping or quoting, and no spaces at its ends."""
+    return (
+        text.isascii()
+        and text.isprintable()
+        and text.strip() == text
+        and _NEEDS_CARE.isdisjoint(text)
+    )

@@ -14,7 +14,9 @@ from .phones import PhoneInfo, annotate_chunk
 from .render import (
     FORMULA_TRIGGERS,
     ROW_MARK,
+    GeneratedCells,
     LineWriter,
+    Rendered,
     RowRenderer,
     column_widths,
     neutralise,
@@ -77,10 +79,13 @@ def process_chunk(rows: list[list[str]], first_row: int, layout: Layout) -> Chun
     phones = [r[idx] if idx < len(r) else "" for r in rows]
     annotations = annotate_chunk(phones, layout.region)
     chunk = Chunk(first_row=first_row, keys=[a.number for a in annotations])
-    renderer = RowRenderer(layout.refs)
+    renderer = RowRenderer(layout.refs[:original])
+    generated = _generated(layout.refs[original:])
     csv_lines = LineWriter()
     kept_cells: list[list[str]] = []
+    kept_own: list[tuple[str, ...]] = []
     kept_infos: list[PhoneInfo] = []
+    shared: dict[int, Rendered] = {}  # the blocks' cells used, by identity
     for position, (row, phone, (info, texts, _)) in enumerate(
         zip(rows, phones, annotations, strict=True)
     ):
@@ -99,16 +104,38 @@ def process_chunk(rows: list[list[str]], first_row: int, layout: Layout) -> Chun
             cells += [""] * (original - len(cells))
         elif len(row) > original and any(row[original:]):
             chunk.summary.rows_cut += 1
-        cells += texts
+        own_xml, own_csv = generated.own(texts)
+        rest = generated.rest(texts)
+        shared[id(rest)] = rest
         kept_cells.append(cells)
+        kept_own.append(texts[:2])
         kept_infos.append(info)
         chunk.kept.append(position)
-        chunk.kept_xml.append(renderer.row(cells).encode() + b"</row>")
-        chunk.kept_csv.append(csv_lines.line(cells).encode() + b",\r\n")
-    chunk.widths = column_widths(kept_cells, len(layout.refs)) if kept_cells else []
+        chunk.kept_xml.append((renderer.row(cells) + own_xml + rest.xml).encode() + b"</row>")
+        chunk.kept_csv.append(f"{csv_lines.line(cells)},{own_csv},{rest.csv},\r\n".encode())
+    if kept_cells:
+        chunk.widths = [
+            *column_widths(kept_cells, original),
+            *column_widths(kept_own, 2),
+            *map(max, zip(*(r.widths for r in shared.values()), strict=True)),
+        ]
     chunk.summary.rows_in = len(rows)
     _count(chunk.summary, kept_infos)
     return chunk
+
+
+_GENERATED: dict[tuple[str, ...], GeneratedCells] = {}
+
+
+def _generated(refs: tuple[str, ...]) -> GeneratedCells:
+    """This worker's renderer of the generated columns at these references: kept across
+    chunks, so a block's cells are rendered once per worker, not once per chunk."""
+    found = _GENERATED.get(refs)
+    if found is None:
+        if len(_GENERATED) >= 16:
+            _GENERATED.clear()
+        found = _GENERATED[refs] = GeneratedCells(refs)
+    return found
 
 
 def _rejected_row(row_number: int, reason: str, phone: str) -> str:
