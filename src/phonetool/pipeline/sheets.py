@@ -9,11 +9,13 @@ skeleton is copied into the final ZIP. Memory stays at one read buffer.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import re
-import shutil
 import zipfile
 from typing import TYPE_CHECKING, BinaryIO
 
+from .archive import ZipWriter
 from .render import ROW_MARK
 
 _MARK = ROW_MARK.encode()
@@ -97,31 +99,26 @@ def splice(skeleton: Path, target: Path, sheets: dict[str, tuple[Path, str]]) ->
     ``sheets`` maps a member name (``xl/worksheets/sheet1.xml``) to the rows file and the
     sheet's new used range (``A1:S1000``).
     """
-    with (
-        zipfile.ZipFile(skeleton) as src,
-        zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED, compresslevel=_LEVEL) as out,
-    ):
+    with zipfile.ZipFile(skeleton) as src, ZipWriter(target) as out:
         for info in src.infolist():
             spooled = sheets.get(info.filename)
             if spooled is None:
-                out.writestr(info, src.read(info.filename))
+                out.add(info.filename, [src.read(info.filename)], info.date_time)
                 continue
             rows, used_range = spooled
             xml = src.read(info.filename).decode("utf-8")
             cut = xml.index("</sheetData>")
             head = _DIMENSION.sub(f'<dimension ref="{used_range}"/>', xml[:cut], count=1)
-            head_bytes, tail_bytes = head.encode("utf-8"), xml[cut:].encode("utf-8")
-            size = len(head_bytes) + rows.stat().st_size + len(tail_bytes)
-            with (
-                out.open(info.filename, "w", force_zip64=size > _ZIP64_FROM) as dst,
-                rows.open("rb") as body,
-            ):
-                dst.write(head_bytes)
-                shutil.copyfileobj(body, dst, _COPY_BUFFER)
-                dst.write(tail_bytes)
+            with rows.open("rb") as body:
+                parts = itertools.chain(
+                    [head.encode("utf-8")],
+                    iter(functools.partial(body.read, _COPY_BUFFER), b""),
+                    [xml[cut:].encode("utf-8")],
+                )
+                large = rows.stat().st_size > _LARGE_FROM
+                out.add(info.filename, parts, info.date_time, large=large)
 
 
-#: zlib level 1: XML of repeated tags compresses nearly as well as at 6, several times faster.
-_LEVEL = 1
-#: Below ZIP's 4 GiB limit with room for deflate's worst case; ZIP64 only when needed.
-_ZIP64_FROM = 3 << 30
+#: Rows files from this size on get room for ZIP64 sizes: below 4 GiB with room for the
+#: sheet's head and tail.
+_LARGE_FROM = 3 << 30
