@@ -211,16 +211,10 @@ class Annotation(NamedTuple):
 
 def annotate(raw: str, region: str) -> Annotation:
     info = normalise(raw, region)
-    texts = tuple(_as_text(value) for value in info)
+    # Every field is text or None but ``valid``, the third.
+    e164, national, _, *rest = ["" if v is None else v for v in info]
+    texts: tuple[Any, ...] = (e164, national, "yes" if info.valid else "no", *rest)
     return Annotation(info, texts, int(info.e164[1:]) if info.e164 else 0)
-
-
-def _as_text(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    return str(value)
 
 
 _cache: dict[tuple[str, str], Annotation] = {}
