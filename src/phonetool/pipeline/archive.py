@@ -106,6 +106,7 @@ class ZipWriter:
 class _Entry:
     def __init__(self, name: bytes, dos_time: tuple[int, int], offset: int) -> None:
         self.name = name
+        self.flags = 0 if name.isascii() else 0x800  # bit 11: the name is UTF-8
         self.time, self.date = dos_time
         self.offset = offset
         self.crc = 0
@@ -114,7 +115,6 @@ class _Entry:
 
 
 def _local_header(entry: _Entry, large: bool) -> bytes:
-    flags = 0x800 if not entry.name.isascii() else 0
     if large:
         extra = struct.pack("<2H2Q", _ZIP64_EXTRA, 16, entry.size, entry.compressed)
         sizes = (0xFFFFFFFF, 0xFFFFFFFF)
@@ -124,7 +124,7 @@ def _local_header(entry: _Entry, large: bool) -> bytes:
         b"PK\x03\x04",
         _VERSION64 if large else _VERSION,
         0,
-        flags,
+        entry.flags,
         _DEFLATED,
         entry.time,
         entry.date,
@@ -148,7 +148,7 @@ def _central_record(entry: _Entry) -> bytes:
             _UNIX,
             version,
             0,
-            0x800 if not entry.name.isascii() else 0,
+            entry.flags,
             _DEFLATED,
             entry.time,
             entry.date,
