@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import xlsxwriter
 
-from .render import ROW_MARK, column_letters, neutralise, width
+from .render import ROW_MARK, column_letters, inline_start, neutralise, width
 from .sheets import SheetStream, splice
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ class Exporter:
         letters = column_letters(len(self._headers))
         #: Cell references of every column but the last, for the workers to render with.
         self.refs = tuple(f"{col}{ROW_MARK}" for col in letters[:-1])
-        self._duplicate_cell = f'<c r="{letters[-1]}{ROW_MARK}" t="inlineStr"><is><t>'.encode()
+        self._duplicate_cell = inline_start(f"{letters[-1]}{ROW_MARK}").encode()
         self._widths = [width(h) for h in self._headers]
         self._data = SheetStream(out_dir, stem, "data")
         self._rejected = SheetStream(out_dir, stem, "rejected")

@@ -3,8 +3,8 @@
 ``geocoder.description_for_valid_number`` and ``carrier.name_for_valid_number`` each
 format the number as E.164 and walk its digits from the longest prefix in their table
 down to the first one that has the language asked for: four walks for the two languages
-of the two tables, ~29 µs a number, the largest part of an annotation. Here one walk a
-table answers both languages. Tests hold the answers to the library's for every Chinese
+of the two tables, 8.8 µs for a number of a block not seen before. Here one walk a table
+answers both languages: 3.8 µs. Tests hold the answers to the library's for every Chinese
 prefix in its data.
 
 Imported on first use: the geocoder's table is large, and only the processes that parse

@@ -70,9 +70,13 @@ def string_cell(ref: str, text: str) -> str:
 
 
 def _cell_start(ref: str, text: str) -> str:
-    if text.strip(_XML_SPACE) is text:
-        return f'<c r="{ref}" t="inlineStr"><is><t>'
-    return f'<c r="{ref}" t="inlineStr"><is><t xml:space="preserve">'
+    return inline_start(ref, spaced=text.strip(_XML_SPACE) is not text)
+
+
+def inline_start(ref: str, *, spaced: bool = False) -> str:
+    """The markup before an inline string's text; ``spaced`` keeps its edge spaces."""
+    space = ' xml:space="preserve"' if spaced else ""
+    return f'<c r="{ref}" t="inlineStr"><is><t{space}>'
 
 
 _CELL_END = "</t></is></c>"
@@ -88,8 +92,8 @@ class RowRenderer:
     one comprehension, checked by two scans in C."""
 
     def __init__(self, refs: tuple[str, ...]) -> None:
-        self._plain = [f'<c r="{ref}" t="inlineStr"><is><t>' for ref in refs]
-        self._spaced = [f'<c r="{ref}" t="inlineStr"><is><t xml:space="preserve">' for ref in refs]
+        self._plain = [inline_start(ref) for ref in refs]
+        self._spaced = [inline_start(ref, spaced=True) for ref in refs]
 
     def row(self, cells: list[str] | tuple[str, ...]) -> str:
         """A ``<row>``, empty cells left out, without its closing tag (the main process
@@ -156,7 +160,7 @@ class GeneratedCells:
 
     def __init__(self, refs: tuple[str, ...]) -> None:
         self._own = RowRenderer(refs[:2])
-        self._e164, self._national = (f'<c r="{ref}" t="inlineStr"><is><t>' for ref in refs[:2])
+        self._e164, self._national = (inline_start(ref) for ref in refs[:2])
         self._rest = RowRenderer(refs[2:])
         self._lines = LineWriter()
         self._rendered: dict[tuple[str, ...], Rendered] = {}
