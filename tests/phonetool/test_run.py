@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gc
 import io
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 
 from phonetool.pipeline import InputError, Options, process_file
 from phonetool.pipeline.errors import UnknownProvinceError
-from phonetool.pipeline.run import EXTRA_COLUMNS
+from phonetool.pipeline.run import EXTRA_COLUMNS, _pool
 
 from .files import HEADER, ROWS, write_csv, write_xlsx_xlsxwriter
 
@@ -134,6 +135,17 @@ def test_worker_processes_give_the_same_result_as_one_process(tmp_path: Path) ->
     assert one.summary == two.summary
     assert seen[-1] == (5000, 5000)
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+def test_workers_leave_the_shared_phone_data_to_the_fork_server() -> None:
+    # The workers inherit the fork server's frozen objects (the phone data it loaded)
+    # and its collector threshold; a worker that loaded its own would show neither.
+    pool = _pool(2)
+    frozen = pool.submit(gc.get_freeze_count).result()
+    threshold = pool.submit(gc.get_threshold).result()
+
+    assert frozen > 10_000
+    assert threshold[0] > gc.get_threshold()[0]
 
 
 def test_bad_input_leaves_no_half_written_files(tmp_path: Path) -> None:

@@ -187,7 +187,6 @@ def _processed(table: Table, layout: Layout, options: Options) -> Iterator[Chunk
 
 
 _POOLS: dict[int, ProcessPoolExecutor] = {}
-_PRELOAD = ("phonenumbers.geocoder", "phonenumbers.carrier", "phonetool.pipeline.work")
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:
@@ -200,7 +199,7 @@ def _pool(workers: int) -> ProcessPoolExecutor:
         context = multiprocessing.get_context("forkserver")
         # The fork server loads the phone data once; the workers it forks share those
         # pages instead of each parsing ~110 MB of its own.
-        context.set_forkserver_preload(list(_PRELOAD))
+        context.set_forkserver_preload(["phonetool.pipeline.preload"])
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
         _POOLS[workers] = pool
     return pool
