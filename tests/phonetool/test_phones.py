@@ -209,3 +209,38 @@ def test_the_number_type_shortcut_gives_what_phonenumbers_gives() -> None:
                 country_code=86, national_number=prefix * 100_000 + suffix
             )
             assert phones.type_of(number) == phonenumbers.number_type(number), number
+
+
+def test_numbers_of_a_mobile_block_get_what_their_own_annotation_says() -> None:
+    # annotate keeps the first number's answer for the rest of its seven-digit block;
+    # each number must still get what normalise, without that shortcut, says of it.
+    import random
+
+    from phonetool.pipeline import phones
+
+    rng = random.Random(5)
+    phones._mobile_blocks.clear()
+    for prefix in range(1300, 2000):
+        block = f"{prefix}{rng.randrange(1000):03d}"
+        for suffix in (rng.randrange(10_000), rng.randrange(10_000), 9999):
+            raw = f"{block}{suffix:04d}"
+            assert phones.annotate(raw, "CN") == phones._annotation(normalise(raw)), raw
+    assert len(phones._mobile_blocks) == 700 - 10  # but 179x: the library parses those
+
+
+@given(
+    digits=st.from_regex(r"1[3-9][0-9]{9}", fullmatch=True),
+    form=st.sampled_from(["{}", "+86 {}", "0086{}", "+86-{}", " {} ", "８６{}", "{}转12"]),
+    spaced=st.booleans(),
+)
+@settings(max_examples=300, deadline=None)
+def test_annotate_agrees_with_normalise_in_every_form(digits: str, form: str, spaced: bool) -> None:
+    from phonetool.pipeline import phones
+
+    if spaced:
+        digits = f"{digits[:3]} {digits[3:7]}-{digits[7:]}"
+    raw = form.format(digits)
+    annotation = phones.annotate(raw, "CN")
+
+    assert annotation == phones._annotation(normalise(raw))
+    assert annotation.number == (int(annotation.info.e164[1:]) if annotation.info.e164 else 0)

@@ -167,15 +167,22 @@ def normalise(raw: str, region: str = "CN") -> PhoneInfo:
         number = parse(text, region)
     except NumberParseException as exc:
         return _invalid(_PARSE_REASONS.get(exc.error_type, "not a number"))
+    return describe(number)
+
+
+def describe(number: phonenumbers.PhoneNumber, *, cached_place: bool = True) -> PhoneInfo:
+    """Everything :func:`normalise` says of a parsed number. ``cached_place=False`` looks
+    the place up without the per-block cache, for callers that keep their own."""
     e164 = phonenumbers.format_number(number, PhoneNumberFormat.E164)
     # number_type is what is_valid_number computes too: UNKNOWN exactly when invalid.
     number_type = type_of(number)
     if number_type == PhoneNumberType.UNKNOWN:
         return _invalid(_invalid_reason(number), e164)
-    from .places import place_of  # the geocoder's data: only where numbers are parsed
+    from .places import look_up_place, place_of  # the geocoder's data: where numbers are parsed
 
     region_code = phonenumbers.region_code_for_number(number)
-    place = place_of(number, number_type, region_code, e164)
+    find_place = place_of if cached_place else look_up_place
+    place = find_place(number, number_type, region_code, e164)
     return PhoneInfo(
         e164,
         national_format(number),
@@ -210,11 +217,61 @@ class Annotation(NamedTuple):
 
 
 def annotate(raw: str, region: str) -> Annotation:
-    info = normalise(raw, region)
+    """:func:`normalise` and the texts of its fields; most rows by the mobile shortcut."""
+    if region == "CN":
+        text = clean(raw)
+        if len(text) <= _MAX_INPUT:
+            found = _CN_MOBILE.fullmatch(text.replace(" ", "").replace("-", ""))
+            if found is not None:
+                return _mobile(found[1])
+    return _annotation(normalise(raw, region))
+
+
+def _annotation(info: PhoneInfo) -> Annotation:
     # Every field is text or None but ``valid``, the third.
     e164, national, _, *rest = ["" if v is None else v for v in info]
     texts: tuple[Any, ...] = (e164, national, "yes" if info.valid else "no", *rest)
     return Annotation(info, texts, int(info.e164[1:]) if info.e164 else 0)
+
+
+#: Per block of Chinese mobile numbers (their first seven digits): whether they are
+#: valid, and the fields and texts after E.164 and national format, which the block
+#: decides. Each distinct answer is kept once.
+_mobile_blocks: dict[int, tuple[bool, tuple[Any, ...], tuple[str, ...]]] = {}
+_distinct_blocks: dict[tuple[Any, ...], tuple[bool, tuple[Any, ...], tuple[str, ...]]] = {}
+_BLOCKS_LIMIT = 100_000
+
+
+def _mobile(digits: str) -> Annotation:
+    """The annotation of an 11-digit Chinese mobile number, from its block's.
+
+    Everything :func:`normalise` says of such a number but its E.164 and national
+    format depends on its first seven digits alone: the type on the first six (see
+    :func:`type_of`), the place and carrier on the nine-digit E.164 prefix (see
+    ``places.place_of``), the reason it is invalid on its length. So the first number of
+    a block is described in full (the place without ``place_of``'s cache, which this one
+    replaces for these numbers) and the rest of the block is two string templates: ~3x
+    faster. A test holds the two paths to the same answers.
+    """
+    key = int(digits[:7])
+    block = _mobile_blocks.get(key)
+    if block is None:
+        number = phonenumbers.PhoneNumber(country_code=86, national_number=int(digits))
+        first = _annotation(describe(number, cached_place=False))
+        found = (first.info.valid, first.info[2:], first.texts[2:])
+        block = _distinct_blocks.setdefault(found[1:], found)
+        if len(_mobile_blocks) >= _BLOCKS_LIMIT:
+            _mobile_blocks.clear()  # bounded memory beats a perfect hit rate
+            _distinct_blocks.clear()
+        _mobile_blocks[key] = block
+    valid, fields, texts = block
+    e164 = "+86" + digits
+    if not valid:
+        return Annotation(PhoneInfo(e164, None, *fields), (e164, "", *texts), int("86" + digits))
+    national = f"{digits[:3]} {digits[3:7]} {digits[7:]}"
+    return Annotation(
+        PhoneInfo(e164, national, *fields), (e164, national, *texts), int("86" + digits)
+    )
 
 
 _cache: dict[tuple[str, str], Annotation] = {}

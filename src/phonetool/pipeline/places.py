@@ -63,7 +63,7 @@ def place_of(
     key = int(e164[1 : 1 + _BLOCK_DIGITS]) << 7 | number_type
     found = _places.get(key)
     if found is None:
-        found = _look_up(number, number_type, region, e164[1:])
+        found = look_up_place(number, number_type, region, e164)
         found = _distinct.setdefault(found, found)
         if len(_places) >= _PLACES_LIMIT:
             _places.clear()  # bounded memory beats a perfect hit rate
@@ -72,9 +72,11 @@ def place_of(
     return found
 
 
-def _look_up(
-    number: phonenumbers.PhoneNumber, number_type: int, region: str | None, digits: str
+def look_up_place(
+    number: phonenumbers.PhoneNumber, number_type: int, region: str | None, e164: str
 ) -> Place:
+    """:func:`place_of` without its cache."""
+    digits = e164[1:]
     province = city = province_en = city_en = None
     if region == "CN" and phonenumbers.is_number_type_geographical(number_type, 86):
         zh, en = _names(GEOCODE_DATA, GEOCODE_LONGEST_PREFIX, digits)
