@@ -60,11 +60,16 @@ def _column(index: int) -> str:
     return name
 
 
+ALL_KINDS = ("inlineStr", "s", "n", None, "b", "str", "e", "d")
+
+
 @st.composite
-def cells(draw: st.DrawFn, text: st.SearchStrategy[str]) -> str:
+def cells(
+    draw: st.DrawFn, text: st.SearchStrategy[str], kinds: tuple[str | None, ...] = ALL_KINDS
+) -> str:
     """One <c> of a kind Excel, LibreOffice, openpyxl or xlsxwriter writes."""
     style = draw(st.sampled_from(["", ' s="1"', ' s="2"', ' s="7"']))
-    kind = draw(st.sampled_from(["inlineStr", "s", "n", None, "b", "str", "e", "d"]))
+    kind = draw(st.sampled_from(kinds))
     t = "" if kind is None else f' t="{kind}"'
     if kind == "inlineStr":
         space = draw(st.sampled_from(["", ' xml:space="preserve"']))
@@ -92,7 +97,9 @@ def cells(draw: st.DrawFn, text: st.SearchStrategy[str]) -> str:
 
 
 @st.composite
-def pieces(draw: st.DrawFn, text: st.SearchStrategy[str]) -> str:
+def pieces(
+    draw: st.DrawFn, text: st.SearchStrategy[str], kinds: tuple[str | None, ...] = ALL_KINDS
+) -> str:
     """Rows with gaps between cells and between rows, and the attributes writers add."""
     out = []
     number = draw(st.integers(1, 5))
@@ -104,7 +111,7 @@ def pieces(draw: st.DrawFn, text: st.SearchStrategy[str]) -> str:
         )
         column = 0
         row = []
-        for cell in draw(st.lists(cells(text), max_size=5)):
+        for cell in draw(st.lists(cells(text, kinds), max_size=5)):
             column += draw(st.sampled_from([0, 0, 0, 1, 3]))
             row.append(cell.replace("<c", f'<c r="{_column(column)}{number}"', 1))
             column += 1
@@ -127,6 +134,14 @@ def test_plain_pieces_are_scanned_and_read_as_the_element_parser_reads_them(piec
     scanned = plain_rows(xml, PREFIXES, SHARED, RULES)
     assert scanned is not None  # the shapes writers use are taken by the fast path
     assert scanned == _element_parser(xml)
+
+
+@given(piece=pieces(PLAIN_TEXT, kinds=("inlineStr",)))
+@settings(max_examples=200, deadline=None)
+def test_rows_of_inline_strings_are_read_as_the_element_parser_reads_them(piece: str) -> None:
+    # Such rows in columns A, B, C, ... without references take a shorter path.
+    xml = piece.encode()
+    assert plain_rows(xml, PREFIXES, SHARED, RULES) == _element_parser(xml)
 
 
 @given(piece=pieces(TEXT))
@@ -156,6 +171,9 @@ def test_whatever_the_scanner_accepts_it_reads_as_the_element_parser(piece: str)
         '<row r="2"><c r="A2"><v>2</v></c></row><row r="3"><c r="A3"><v>3</v>',
         '<row r="2" y:height="3"><c r="A2"><v>2</v></c></row>',
         '<row r="2" ht="3" ht="4"><c r="A2"><v>2</v></c></row>',
+        '<row r="2"><c r="A2"><v>2</v></c></row>\n<row r="3"><c r="A3"><v>3</v></c></row>',
+        '<row r="2"><c r="A2"><v>2</v></c></row><!-- note -->',
+        '<?pi x?><row r="2"><c r="A2"><v>2</v></c></row>',
     ],
     ids=[
         "rich text",
@@ -171,6 +189,9 @@ def test_whatever_the_scanner_accepts_it_reads_as_the_element_parser(piece: str)
         "cut row",
         "undeclared prefix",
         "attribute twice",
+        "text between rows",
+        "after the last row",
+        "before the first row",
     ],
 )
 def test_other_shapes_are_left_to_the_element_parser(piece: str) -> None:
