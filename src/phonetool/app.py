@@ -1,0 +1,73 @@
+"""The service: the app factory, its blueprints, JSON errors and request ids."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import Any
+
+from flask import Flask, Response, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from .config import settings
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """The service, on embedded defaults unless the environment or ``config`` say otherwise."""
+    app = Flask(__name__, instance_path=os.environ.get("PHONETOOL_INSTANCE") or None)
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.from_mapping(settings(app.instance_path))
+    app.config.update(config or {})
+
+    from . import auth, jobs, logs, openapi, oplog_api, retention, uploads, users, web
+    from .models import db
+
+    logs.configure(app.config["PHONETOOL_LOG_FORMAT"])
+    db.init_app(app)
+    with app.app_context():
+        db.create_all()
+    jobs.handoff.init_app(app)
+    jobs.connect_signals(app)
+    app.register_blueprint(uploads.bp)
+    app.register_blueprint(jobs.bp)
+    app.register_blueprint(oplog_api.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(openapi.bp)
+    app.register_blueprint(web.bp)
+    app.cli.add_command(users.users_cli)
+    app.cli.add_command(retention.cleanup)
+    _json_errors(app)
+    _request_ids(app)
+    return app
+
+
+def _request_ids(app: Flask) -> None:
+    """Every request gets an id (the proxy's, or a new one) that its log entries and its
+    jobs carry, and that the member sees in ``X-Request-Id`` to quote in a question."""
+
+    @app.before_request
+    def _assign() -> None:
+        g.request_id = (request.headers.get("X-Request-Id") or uuid.uuid4().hex)[:64]
+
+    @app.after_request
+    def _expose(response: Response) -> Response:
+        response.headers["X-Request-Id"] = g.get("request_id", "")
+        return response
+
+
+def _json_errors(app: Flask) -> None:
+    from .jobs import NotFound
+    from .passport import AuthError
+
+    @app.errorhandler(AuthError)
+    def _auth(exc: AuthError) -> Any:
+        return jsonify(error=exc.reason, message=exc.message), 401
+
+    @app.errorhandler(NotFound)
+    def _not_found(exc: NotFound) -> Any:
+        return jsonify(error="not_found", message=f"No job {exc} among yours."), 404
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> Any:
+        name = (exc.name or "error").lower().replace(" ", "_")
+        return jsonify(error=name, message=exc.description), exc.code
