@@ -16,6 +16,7 @@ import csv
 import json
 import os
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -162,39 +163,71 @@ def run_child(path: str, workers: int) -> dict[str, Any]:
     }
 
 
-def measure(sizes: list[int], workers_list: list[int]) -> dict[str, Any]:
+def measure(sizes: list[int], workers_list: list[int], repeat: int) -> dict[str, Any]:
     """Each run beside a floor measured just before it: the machine is shared, and its
-    speed drifts between runs more than between a run and the one before."""
-    runs = []
+    speed drifts between runs more than between a run and the one before. Every run is
+    repeated; the report gives medians (and the worst memory)."""
+    trials = []
     with tempfile.TemporaryDirectory(prefix="pipeline-bench-") as tmp:
         for size in sizes:
             rows = generate_rows(size)
             sample = rows[:20_000]
             paths = write_inputs(rows, Path(tmp))
             del rows
-            for fmt, path in paths.items():
-                for workers in workers_list:
-                    floor = floor_rate(sample)
-                    done = subprocess.run(
-                        [sys.executable, __file__, "run-child", str(path), str(workers)],
-                        check=True,
-                        capture_output=True,
-                        text=True,
-                        cwd=ROOT,
-                    )
-                    result = json.loads(done.stdout.strip().splitlines()[-1])
-                    runs.append(
-                        {
-                            "size": size,
-                            "format": fmt,
-                            "workers": workers,
-                            "floor_rows_per_s": floor,
-                            **result,
-                        }
-                    )
-                    print(json.dumps(runs[-1]), file=sys.stderr)
-    floors = sorted(r["floor_rows_per_s"] for r in runs)
-    return {"floor_rows_per_s": floors[len(floors) // 2], "runs": runs}
+            for _ in range(repeat):  # rounds, so that a slow spell spreads over all runs
+                for fmt, path in paths.items():
+                    for workers in workers_list:
+                        floor = floor_rate(sample)
+                        done = subprocess.run(
+                            [sys.executable, __file__, "run-child", str(path), str(workers)],
+                            check=True,
+                            capture_output=True,
+                            text=True,
+                            cwd=ROOT,
+                        )
+                        result = json.loads(done.stdout.strip().splitlines()[-1])
+                        trials.append(
+                            {
+                                "size": size,
+                                "format": fmt,
+                                "workers": workers,
+                                "floor_rows_per_s": floor,
+                                **result,
+                            }
+                        )
+                        print(json.dumps(trials[-1]), file=sys.stderr)
+    runs = _medians(trials)
+    floors = sorted(r["floor_rows_per_s"] for r in trials)
+    return {"floor_rows_per_s": floors[len(floors) // 2], "runs": runs, "trials": trials}
+
+
+def _medians(trials: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One line per size, input and processes: median time, floor and ratio, the
+    ratio's range, and the largest memory seen."""
+    groups: dict[tuple[int, str, int], list[dict[str, Any]]] = {}
+    for trial in trials:
+        groups.setdefault((trial["size"], trial["format"], trial["workers"]), []).append(trial)
+    runs = []
+    for (size, fmt, workers), group in groups.items():
+        ratios = [t["rows"] / t["seconds"] / (t["floor_rows_per_s"] * workers) for t in group]
+        runs.append(
+            {
+                "size": size,
+                "format": fmt,
+                "workers": workers,
+                "trials": len(group),
+                "rows": group[0]["rows"],
+                "seconds": statistics.median(t["seconds"] for t in group),
+                "floor_rows_per_s": statistics.median(t["floor_rows_per_s"] for t in group),
+                "ratio": statistics.median(ratios),
+                "ratio_range": [min(ratios), max(ratios)],
+                **{
+                    key: max(t[key] for t in group)
+                    for key in ("peak_main_mb", "peak_worker_mb", "pss_all_mb")
+                },
+            }
+        )
+    return runs
 
 
 def markdown(report: dict[str, Any], plot_name: str) -> str:
@@ -205,20 +238,25 @@ def markdown(report: dict[str, Any], plot_name: str) -> str:
         f"{os.cpu_count()} cores. Whole pipeline, read to both exports, each run in a fresh"
         " process. Floor: bare phonenumbers (parse, is_valid, type, E.164, geocoder,"
         " carrier) in one process, no cache, on the first 20,000 of the same rows, measured"
-        " just before each run; the ratio is the run's rate over its own floor times the"
-        f" processes. Median floor: **{floor:,.0f} rows/s** ({1e6 / floor:.0f} µs a row).",
+        " just before each run. Each run was made"
+        f" {max(r.get('trials', 1) for r in report['runs'])} times, in rounds; the table"
+        " gives medians: seconds, the floor, and the ratio of each run's rate to its own"
+        " floor times the processes (with the lowest and highest of the runs); memory is the"
+        f" largest seen. Median floor: **{floor:,.0f} rows/s** ({1e6 / floor:.0f} µs a row).",
         "",
-        "| rows | input | processes | seconds | rows/s | floor rows/s | ÷ (floor × processes) |"
-        " peak RSS, main | peak RSS, largest worker | all processes at the end (PSS) |",
-        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| rows | input | processes | seconds | rows/s | floor rows/s | ÷ (floor × processes)"
+        " | range | peak RSS, main | peak RSS, largest worker | all processes at the end (PSS) |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in report["runs"]:
         rate = r["rows"] / r["seconds"]
         own_floor = r.get("floor_rows_per_s", floor)
+        ratio = r.get("ratio", rate / (own_floor * r["workers"]))
+        low, high = r.get("ratio_range", [ratio, ratio])
         worker = f"{r['peak_worker_mb']:.0f} MB" if r["workers"] > 1 else "—"
         lines.append(
             f"| {r['size']:,} | {r['format']} | {r['workers']} | {r['seconds']:.1f}"
-            f" | {rate:,.0f} | {own_floor:,.0f} | {rate / (own_floor * r['workers']):.2f}"
+            f" | {rate:,.0f} | {own_floor:,.0f} | **{ratio:.2f}** | {low:.2f}–{high:.2f}"
             f" | {r['peak_main_mb']:.0f} MB | {worker} | {r.get('pss_all_mb', 0):.0f} MB |"
         )
     lines += [
@@ -268,9 +306,10 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--markdown", type=Path)
     parser.add_argument("--plot", type=Path)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each, for medians")
     args = parser.parse_args()
     cores = os.cpu_count() or 1
-    report = measure([int(s) for s in args.sizes.split(",")], sorted({1, cores}))
+    report = measure([int(s) for s in args.sizes.split(",")], sorted({1, cores}), args.repeat)
     print(json.dumps(report, indent=2))
     if args.plot:
         plot(report, args.plot)
