@@ -13,12 +13,11 @@ and shared by every worker it forks. Then two settings the workers inherit:
 
 import gc
 
+# Imported for the workers forked from here, which find them loaded.
 import phonenumbers.carrier
-import phonenumbers.geocoder
+import phonenumbers.geocoder  # noqa: F401
 
-from . import work
-
-__all__ = ["phonenumbers", "work"]
+from . import work  # noqa: F401
 
 gc.freeze()
 gc.set_threshold(20_000, 20, 10)
