@@ -69,15 +69,24 @@ def generate_rows(count: int, seed: int = 7) -> list[list[str]]:
     return rows
 
 
-def write_inputs(rows: list[list[str]], folder: Path) -> dict[str, Path]:
+def write_inputs(
+    rows: list[list[str]],
+    folder: Path,
+    formats: tuple[str, ...] = ("csv-utf8", "csv-gbk", "xlsx"),
+) -> dict[str, Path]:
     import xlsxwriter
 
     paths = {"csv-utf8": folder / "list-utf8.csv", "csv-gbk": folder / "list-gbk.csv"}
     for key, encoding in (("csv-utf8", "utf-8"), ("csv-gbk", "gbk")):
+        if key not in formats:
+            del paths[key]
+            continue
         with paths[key].open("w", encoding=encoding, newline="") as f:
             writer = csv.writer(f)
             writer.writerow(HEADER)
             writer.writerows(rows)
+    if "xlsx" not in formats:
+        return paths
     paths["xlsx"] = folder / "list.xlsx"
     book = xlsxwriter.Workbook(str(paths["xlsx"]), {"constant_memory": True})
     sheet = book.add_worksheet()
@@ -129,12 +138,20 @@ def _pss_kb(pid: int) -> int:
     return _proc_kb(pid, "smaps_rollup", "Pss:")
 
 
-def run_child(path: str, workers: int) -> dict[str, Any]:
-    """In a fresh process: the whole pipeline once; report time and peak memory."""
+def run_child(path: str, workers: int, warm: bool = False) -> dict[str, Any]:
+    """In a fresh process: the whole pipeline once; report time and peak memory.
+
+    ``warm``: first a small list of other numbers, untimed, as the service's process has
+    its pool of workers running after its first job; then the timed run."""
     from phonetool.pipeline import Options, process_file
     from phonetool.pipeline.run import _POOLS, _shutdown_pools
 
     out = Path(tempfile.mkdtemp(prefix="pipeline-out-"))
+    if warm:
+        first = write_inputs(generate_rows(2_000, seed=99), out, formats=("csv-utf8",))
+        process_file(first["csv-utf8"], out, Options(workers=workers))
+        for f in out.iterdir():
+            f.unlink()
     started = time.perf_counter()
     result = process_file(Path(path), out, Options(workers=workers))
     seconds = time.perf_counter() - started
@@ -163,10 +180,13 @@ def run_child(path: str, workers: int) -> dict[str, Any]:
     }
 
 
-def measure(sizes: list[int], workers_list: list[int], repeat: int) -> dict[str, Any]:
+def measure(
+    sizes: list[int], workers_list: list[int], repeat: int, warm_sizes: set[int]
+) -> dict[str, Any]:
     """Each run beside a floor measured just before it: the machine is shared, and its
     speed drifts between runs more than between a run and the one before. Every run is
-    repeated; the report gives medians (and the worst memory)."""
+    repeated; the report gives medians (and the worst memory). At ``warm_sizes``, the
+    runs on all cores are made once more with the pool already running."""
     trials = []
     with tempfile.TemporaryDirectory(prefix="pipeline-bench-") as tmp:
         for size in sizes:
@@ -175,11 +195,15 @@ def measure(sizes: list[int], workers_list: list[int], repeat: int) -> dict[str,
             paths = write_inputs(rows, Path(tmp))
             del rows
             for _ in range(repeat):  # rounds, so that a slow spell spreads over all runs
+                kinds = [(w, False) for w in workers_list]
+                if size in warm_sizes:
+                    kinds.append((max(workers_list), True))
                 for fmt, path in paths.items():
-                    for workers in workers_list:
+                    for workers, warm in kinds:
                         floor = floor_rate(sample)
+                        command = ["run-child", str(path), str(workers), *(["warm"] * warm)]
                         done = subprocess.run(
-                            [sys.executable, __file__, "run-child", str(path), str(workers)],
+                            [sys.executable, __file__, *command],
                             check=True,
                             capture_output=True,
                             text=True,
@@ -191,6 +215,7 @@ def measure(sizes: list[int], workers_list: list[int], repeat: int) -> dict[str,
                                 "size": size,
                                 "format": fmt,
                                 "workers": workers,
+                                "warm": warm,
                                 "floor_rows_per_s": floor,
                                 **result,
                             }
@@ -204,17 +229,18 @@ def measure(sizes: list[int], workers_list: list[int], repeat: int) -> dict[str,
 def _medians(trials: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One line per size, input and processes: median time, floor and ratio, the
     ratio's range, and the largest memory seen."""
-    groups: dict[tuple[int, str, int], list[dict[str, Any]]] = {}
-    for trial in trials:
-        groups.setdefault((trial["size"], trial["format"], trial["workers"]), []).append(trial)
+    groups: dict[tuple[int, str, int, bool], list[dict[str, Any]]] = {}
+    for t in trials:
+        groups.setdefault((t["size"], t["format"], t["workers"], t["warm"]), []).append(t)
     runs = []
-    for (size, fmt, workers), group in groups.items():
+    for (size, fmt, workers, warm), group in groups.items():
         ratios = [t["rows"] / t["seconds"] / (t["floor_rows_per_s"] * workers) for t in group]
         runs.append(
             {
                 "size": size,
                 "format": fmt,
                 "workers": workers,
+                "warm": warm,
                 "trials": len(group),
                 "rows": group[0]["rows"],
                 "seconds": statistics.median(t["seconds"] for t in group),
@@ -242,11 +268,14 @@ def markdown(report: dict[str, Any], plot_name: str) -> str:
         f" {max(r.get('trials', 1) for r in report['runs'])} times, in rounds; the table"
         " gives medians: seconds, the floor, and the ratio of each run's rate to its own"
         " floor times the processes (with the lowest and highest of the runs); memory is the"
-        f" largest seen. Median floor: **{floor:,.0f} rows/s** ({1e6 / floor:.0f} µs a row).",
+        " largest seen. A run's worker pool is started by the run, as in the `phonetool`"
+        " command; rows marked *running* had it started by a small list before, as the"
+        " service's process keeps it after its first job."
+        f" Median floor: **{floor:,.0f} rows/s** ({1e6 / floor:.0f} µs a row).",
         "",
         "| rows | input | processes | seconds | rows/s | floor rows/s | ÷ (floor × processes)"
         " | range | peak RSS, main | peak RSS, largest worker | all processes at the end (PSS) |",
-        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in report["runs"]:
         rate = r["rows"] / r["seconds"]
@@ -255,7 +284,8 @@ def markdown(report: dict[str, Any], plot_name: str) -> str:
         low, high = r.get("ratio_range", [ratio, ratio])
         worker = f"{r['peak_worker_mb']:.0f} MB" if r["workers"] > 1 else "—"
         lines.append(
-            f"| {r['size']:,} | {r['format']} | {r['workers']} | {r['seconds']:.1f}"
+            f"| {r['size']:,} | {r['format']}"
+            f" | {r['workers']}{', *running*' if r.get('warm') else ''} | {r['seconds']:.1f}"
             f" | {rate:,.0f} | {own_floor:,.0f} | **{ratio:.2f}** | {low:.2f}–{high:.2f}"
             f" | {r['peak_main_mb']:.0f} MB | {worker} | {r.get('pss_all_mb', 0):.0f} MB |"
         )
@@ -281,7 +311,11 @@ def plot(report: dict[str, Any], path: Path) -> None:
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     for fmt in sorted({r["format"] for r in report["runs"]}):
         for workers in sorted({r["workers"] for r in report["runs"]}):
-            runs = [r for r in report["runs"] if r["format"] == fmt and r["workers"] == workers]
+            runs = [
+                r
+                for r in report["runs"]
+                if r["format"] == fmt and r["workers"] == workers and not r.get("warm")
+            ]
             sizes = [r["size"] for r in runs]
             label = f"{fmt}, {workers} proc"
             left.plot(sizes, [r["rows"] / r["seconds"] for r in runs], marker="o", label=label)
@@ -300,16 +334,21 @@ def plot(report: dict[str, Any], path: Path) -> None:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "run-child":
-        print(json.dumps(run_child(sys.argv[2], int(sys.argv[3]))))
+        print(json.dumps(run_child(sys.argv[2], int(sys.argv[3]), "warm" in sys.argv[4:])))
         return
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--markdown", type=Path)
     parser.add_argument("--plot", type=Path)
     parser.add_argument("--repeat", type=int, default=3, help="runs of each, for medians")
+    parser.add_argument(
+        "--warm-sizes", default="10000,100000", help="sizes also run with the pool running"
+    )
     args = parser.parse_args()
     cores = os.cpu_count() or 1
-    report = measure([int(s) for s in args.sizes.split(",")], sorted({1, cores}), args.repeat)
+    warm_sizes = {int(s) for s in args.warm_sizes.split(",") if s} if cores > 1 else set()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    report = measure(sizes, sorted({1, cores}), args.repeat, warm_sizes)
     print(json.dumps(report, indent=2))
     if args.plot:
         plot(report, args.plot)
