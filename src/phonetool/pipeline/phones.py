@@ -110,11 +110,21 @@ def parse(text: str, region: str) -> phonenumbers.PhoneNumber:
     those digits; building that directly saves a third of an annotation. A property test
     holds the shortcut to the library's answer.
     """
-    if region == "CN":
-        found = _CN_MOBILE.fullmatch(text.replace(" ", "").replace("-", ""))
-        if found is not None:
-            return phonenumbers.PhoneNumber(country_code=86, national_number=int(found[1]))
+    digits = _cn_mobile_digits(text) if region == "CN" else None
+    if digits is not None:
+        return phonenumbers.PhoneNumber(country_code=86, national_number=int(digits))
     return phonenumbers.parse(text, region)
+
+
+def _cn_mobile_digits(text: str) -> str | None:
+    """The 11 digits of a Chinese mobile number in the form :data:`_CN_MOBILE` takes."""
+    found = _CN_MOBILE.fullmatch(text.replace(" ", "").replace("-", ""))
+    return None if found is None else found[1]
+
+
+def _spaced(digits: str) -> str:
+    """An 11-digit Chinese mobile number in its national format, "3 4 4"."""
+    return f"{digits[:3]} {digits[3:7]} {digits[7:]}"
 
 
 def national_format(number: phonenumbers.PhoneNumber) -> str:
@@ -128,7 +138,7 @@ def national_format(number: phonenumbers.PhoneNumber) -> str:
     if number.country_code == 86 and number.extension is None:
         digits = str(number.national_number)
         if len(digits) == 11 and digits[0] == "1" and digits[1] >= "3":
-            return f"{digits[:3]} {digits[3:7]} {digits[7:]}"
+            return _spaced(digits)
     return phonenumbers.format_number(number, PhoneNumberFormat.NATIONAL)
 
 
@@ -156,7 +166,11 @@ def type_of(number: phonenumbers.PhoneNumber) -> int:
 
 def normalise(raw: str, region: str = "CN") -> PhoneInfo:
     """Annotate one phone cell; never raises for bad input, which gets a reason instead."""
-    text = clean(raw)
+    return _normalise_clean(clean(raw), region)
+
+
+def _normalise_clean(text: str, region: str) -> PhoneInfo:
+    """:func:`normalise` of a cell already through :func:`clean`."""
     if not text:
         return _invalid("empty")
     if len(text) > _MAX_INPUT:
@@ -218,13 +232,12 @@ class Annotation(NamedTuple):
 
 def annotate(raw: str, region: str) -> Annotation:
     """:func:`normalise` and the texts of its fields; most rows by the mobile shortcut."""
-    if region == "CN":
-        text = clean(raw)
-        if len(text) <= _MAX_INPUT:
-            found = _CN_MOBILE.fullmatch(text.replace(" ", "").replace("-", ""))
-            if found is not None:
-                return _mobile(found[1])
-    return _annotation(normalise(raw, region))
+    text = clean(raw)
+    if region == "CN" and len(text) <= _MAX_INPUT:
+        digits = _cn_mobile_digits(text)
+        if digits is not None:
+            return _mobile(digits)
+    return _annotation(_normalise_clean(text, region))
 
 
 def _annotation(info: PhoneInfo) -> Annotation:
@@ -234,11 +247,11 @@ def _annotation(info: PhoneInfo) -> Annotation:
     return Annotation(info, texts, int(info.e164[1:]) if info.e164 else 0)
 
 
-#: Per block of Chinese mobile numbers (their first seven digits): whether they are
-#: valid, and the fields and texts after E.164 and national format, which the block
-#: decides. Each distinct answer is kept once.
-_mobile_blocks: dict[int, tuple[bool, tuple[Any, ...], tuple[str, ...]]] = {}
-_distinct_blocks: dict[tuple[Any, ...], tuple[bool, tuple[Any, ...], tuple[str, ...]]] = {}
+#: Per block of Chinese mobile numbers (their first seven digits): the fields and texts
+#: after E.164 and national format, which the block decides (the first field is
+#: ``valid``). Each distinct answer is kept once.
+_mobile_blocks: dict[int, tuple[tuple[Any, ...], tuple[str, ...]]] = {}
+_distinct_blocks: dict[tuple[Any, ...], tuple[tuple[Any, ...], tuple[str, ...]]] = {}
 _BLOCKS_LIMIT = 100_000
 
 
@@ -258,17 +271,17 @@ def _mobile(digits: str) -> Annotation:
     if block is None:
         number = phonenumbers.PhoneNumber(country_code=86, national_number=int(digits))
         first = _annotation(describe(number, cached_place=False))
-        found = (first.info.valid, first.info[2:], first.texts[2:])
-        block = _distinct_blocks.setdefault(found[1:], found)
+        found = (first.info[2:], first.texts[2:])
+        block = _distinct_blocks.setdefault(found, found)
         if len(_mobile_blocks) >= _BLOCKS_LIMIT:
             _mobile_blocks.clear()  # bounded memory beats a perfect hit rate
             _distinct_blocks.clear()
         _mobile_blocks[key] = block
-    valid, fields, texts = block
+    fields, texts = block
     e164 = "+86" + digits
-    if not valid:
+    if not fields[0]:  # invalid: no national format
         return Annotation(PhoneInfo(e164, None, *fields), (e164, "", *texts), int("86" + digits))
-    national = f"{digits[:3]} {digits[3:7]} {digits[7:]}"
+    national = _spaced(digits)
     return Annotation(
         PhoneInfo(e164, national, *fields), (e164, national, *texts), int("86" + digits)
     )
