@@ -265,7 +265,7 @@ def markdown(report: dict[str, Any], plot_name: str) -> str:
         " process. Floor: bare phonenumbers (parse, is_valid, type, E.164, geocoder,"
         " carrier) in one process, no cache, on the first 20,000 of the same rows, measured"
         " just before each run. Each run was made"
-        f" {max(r.get('trials', 1) for r in report['runs'])} times, in rounds; the table"
+        f" {max(r['trials'] for r in report['runs'])} times, in rounds; the table"
         " gives medians: seconds, the floor, and the ratio of each run's rate to its own"
         " floor times the processes (with the lowest and highest of the runs); memory is the"
         " largest seen. A run's worker pool is started by the run, as in the `phonetool`"
@@ -279,15 +279,14 @@ def markdown(report: dict[str, Any], plot_name: str) -> str:
     ]
     for r in report["runs"]:
         rate = r["rows"] / r["seconds"]
-        own_floor = r.get("floor_rows_per_s", floor)
-        ratio = r.get("ratio", rate / (own_floor * r["workers"]))
-        low, high = r.get("ratio_range", [ratio, ratio])
+        low, high = r["ratio_range"]
         worker = f"{r['peak_worker_mb']:.0f} MB" if r["workers"] > 1 else "—"
         lines.append(
             f"| {r['size']:,} | {r['format']}"
-            f" | {r['workers']}{', *running*' if r.get('warm') else ''} | {r['seconds']:.1f}"
-            f" | {rate:,.0f} | {own_floor:,.0f} | **{ratio:.2f}** | {low:.2f}–{high:.2f}"
-            f" | {r['peak_main_mb']:.0f} MB | {worker} | {r.get('pss_all_mb', 0):.0f} MB |"
+            f" | {r['workers']}{', *running*' if r['warm'] else ''} | {r['seconds']:.1f}"
+            f" | {rate:,.0f} | {r['floor_rows_per_s']:,.0f} | **{r['ratio']:.2f}**"
+            f" | {low:.2f}–{high:.2f}"
+            f" | {r['peak_main_mb']:.0f} MB | {worker} | {r['pss_all_mb']:.0f} MB |"
         )
     lines += [
         "",
@@ -314,7 +313,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
             runs = [
                 r
                 for r in report["runs"]
-                if r["format"] == fmt and r["workers"] == workers and not r.get("warm")
+                if r["format"] == fmt and r["workers"] == workers and not r["warm"]
             ]
             sizes = [r["size"] for r in runs]
             label = f"{fmt}, {workers} proc"
