@@ -144,7 +144,7 @@ def run_child(path: str, workers: int, warm: bool = False) -> dict[str, Any]:
     ``warm``: first a small list of other numbers, untimed, as the service's process has
     its pool of workers running after its first job; then the timed run."""
     from phonetool.pipeline import Options, process_file
-    from phonetool.pipeline.run import _POOLS, _shutdown_pools
+    from phonetool.pipeline.run import _POOLS, shutdown_pools
 
     out = Path(tempfile.mkdtemp(prefix="pipeline-out-"))
     if warm:
@@ -165,7 +165,7 @@ def run_child(path: str, workers: int, warm: bool = False) -> dict[str, Any]:
     server = getattr(forkserver._forkserver, "_forkserver_pid", None)
     everyone = [os.getpid(), *workers_pids, *([server] if server and workers > 1 else [])]
     total_pss = sum(_pss_kb(pid) for pid in everyone)
-    _shutdown_pools()
+    shutdown_pools()
     for f in out.iterdir():
         f.unlink()
     out.rmdir()

@@ -31,6 +31,7 @@ def settings(instance_path: str) -> dict[str, Any]:
         "PHONETOOL_RESULTS_DIR": os.environ.get("PHONETOOL_RESULTS_DIR")
         or str(instance / "results"),
         "PHONETOOL_PIPELINE_WORKERS": _int("PHONETOOL_PIPELINE_WORKERS", 0) or None,
+        "PHONETOOL_JOB_MEMORY_MB": _int("PHONETOOL_JOB_MEMORY_MB", 2048),
         "PHONETOOL_ATTACH_LIMIT_MB": _int("PHONETOOL_ATTACH_LIMIT_MB", 10),
         "PHONETOOL_BASE_URL": os.environ.get("PHONETOOL_BASE_URL", "http://127.0.0.1:5000"),
         "PHONETOOL_RESULT_DAYS": _int("PHONETOOL_RESULT_DAYS", 30),

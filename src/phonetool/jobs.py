@@ -30,7 +30,8 @@ from flask_handoff import (
 from . import mail, oplog
 from .models import Upload, db
 from .passport import current_user_id, member_id_or_none
-from .pipeline import InputError, Options, process_file
+from .pipeline import InputError, Options
+from .pipeline.isolated import run_isolated
 
 handoff = Handoff()
 handoff.identity_loader(member_id_or_none)
@@ -47,20 +48,28 @@ def process_upload(upload: Path, upload_id: str) -> dict[str, Any]:
     up = db.session.get(Upload, upload_id)
     if up is None:
         raise JobFailed(f"Upload {upload_id} no longer exists.")
-    oplog.record("upload", "process_started", f"开始处理 {up.original_name}", up.options)
+    attempt = f" (第 {current_job.attempt} 次尝试)" if current_job.attempt > 1 else ""
+    oplog.record("upload", "process_started", f"开始处理 {up.original_name}{attempt}", up.options)
     out_dir = Path(current_app.config["PHONETOOL_RESULTS_DIR"]) / upload_id
-    options = Options(**up.options, workers=current_app.config["PHONETOOL_PIPELINE_WORKERS"])
+    # An attempt before this one may have died half-way: start from nothing.
+    shutil.rmtree(out_dir, ignore_errors=True)
+    config = current_app.config
+    options = Options(**up.options, workers=config["PHONETOOL_PIPELINE_WORKERS"])
     try:
-        result = process_file(
+        result = run_isolated(
             upload,
             out_dir,
             options,
             stem=up.result_stem,
+            memory_mb=config["PHONETOOL_JOB_MEMORY_MB"],
             progress=lambda done, total: current_job.progress(done, total, "processing"),
+            checkpoint=current_job.check,
         )
-    except InputError as exc:
-        shutil.rmtree(out_dir, ignore_errors=True)
-        raise JobFailed(str(exc)) from None
+    except BaseException as exc:
+        shutil.rmtree(out_dir, ignore_errors=True)  # a cancelled or failed run leaves nothing
+        if isinstance(exc, InputError):
+            raise JobFailed(str(exc)) from None
+        raise
     up.summary = result.summary
     up.result_dir = str(out_dir)
     up.mail_state = "pending" if up.receiver_email else None

@@ -260,6 +260,6 @@ def test_files_of_the_common_writers_take_the_fast_path_with_the_same_rows(
     finally:
         book.close()
     assert scanned == parsed
-    rows = [row for _, piece_rows in scanned for row in piece_rows]
+    rows = [row for runs in scanned for _, run in runs for row in run]
     assert rows[0] == ["SO1", "13812345678", "12.5", "2026-11-24 09:30:00", "a & b <c>"]
     assert rows[2][4] == '"quoted"'

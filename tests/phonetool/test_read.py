@@ -140,13 +140,11 @@ def test_zip_bomb_renamed_xlsx_is_refused_before_unpacking(tmp_path: Path) -> No
         open_table(path)
 
 
-def test_a_100_mb_single_cell_is_refused_without_reading_it_all(tmp_path: Path) -> None:
+def test_a_2_mb_single_cell_is_refused_by_the_cell_limit(tmp_path: Path) -> None:
     path = tmp_path / "huge.csv"
     with path.open("wb") as f:
         f.write("手机号,备注\n13812345678,".encode())
-        block = b"x" * (1024 * 1024)
-        for _ in range(100):
-            f.write(block)
+        f.write(b"x" * (2 * 1024 * 1024))
         f.write(b"\n")
     with pytest.raises(errors.CellTooLargeError, match="Line 2 has a cell longer than 131,072"):
         list(open_table(path).rows)

@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING
 
 from openpyxl.utils.datetime import from_excel, from_ISO8601
 
+from .errors import LimitExceededError
 from .phones import cell_text
+from .sheet_limits import MAX_COLUMNS, MAX_ROWS
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -52,11 +54,33 @@ def stored_text(
 
 
 def column_index(letters: str) -> int:
-    """0 for A, 25 for Z, 26 for AA."""
+    """0 for A, 25 for Z, 26 for AA; a column past XFD is an error, before any cell of
+    the row is padded out to it."""
     index = 0
-    for ch in letters.upper():
+    for ch in letters[:4].upper():
         index = index * 26 + ord(ch) - 64
+    if index > MAX_COLUMNS or len(letters) > 3:
+        raise LimitExceededError(
+            f"A cell is in column {letters[:12]}, past the last column a sheet can have"
+            f" (XFD, the {MAX_COLUMNS:,}th). The file is damaged or was not written by a"
+            " spreadsheet program; save it again from Excel or LibreOffice.",
+            limit=MAX_COLUMNS,
+            seen=index,
+        )
     return index - 1
+
+
+def check_row_number(number: int) -> int:
+    """``number``, if a sheet can have such a row."""
+    if number > MAX_ROWS or number < 1:
+        raise LimitExceededError(
+            f"The sheet has a row numbered {number:,}; a sheet has rows 1 to {MAX_ROWS:,}."
+            " The file is damaged or was not written by a spreadsheet program; save it"
+            " again from Excel or LibreOffice.",
+            limit=MAX_ROWS,
+            seen=number,
+        )
+    return number
 
 
 def _date_text(number: float, style: int, rules: CellRules) -> str:

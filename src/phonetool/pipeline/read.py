@@ -11,10 +11,11 @@ import codecs
 import csv
 import io
 import itertools
+import re
 import zipfile
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
-from xml.etree.ElementTree import ParseError
+from xml.etree.ElementTree import ParseError, iterparse
 
 import charset_normalizer
 
@@ -25,12 +26,14 @@ from .errors import (
     EmptyFileError,
     EncodingError,
     FileTooLargeError,
+    LimitExceededError,
     NoDataRowsError,
     PhoneColumnNotFoundError,
     UnknownSheetError,
     UnsupportedFileError,
 )
-from .phones import cell_text
+from .phones import FIELDS, cell_text
+from .sheet_limits import MAX_COLUMNS
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator, Iterator
@@ -69,8 +72,25 @@ _PHONE_WORDS = ("手机", "电话", "phone", "mobile", "tel")
 SAMPLE_BYTES = 256 * 1024
 HEADER_SEARCH_ROWS = 20
 MAX_CELL_CHARS = csv.field_size_limit()  # 131,072: the csv module's own, for XLSX too
-MAX_XLSX_UNCOMPRESSED = 1024**3
+#: Characters of one CSV row (all its lines, when quoted cells hold line breaks), checked
+#: as each line is read: a row of 16,384 columns of ten characters is 180,000; without a
+#: bound, one "line" of 200 MB of commas is 69 million fields held at once.
+MAX_CSV_ROW_CHARS = 4 * 1024 * 1024
+#: Columns of the upload the result can keep: a sheet has 16,384 (Excel's limit), and
+#: the result adds its own after them.
+MAX_INPUT_COLUMNS = MAX_COLUMNS - len(FIELDS) - 1
+#: Unpacked bytes of any one part of an XLSX file (a sheet of a million rows is ~500 MB).
+MAX_XLSX_PART = 1024**3
+#: A part larger than this must not unpack to more than MAX_XLSX_RATIO times its packed
+#: size: real sheets pack 5-15x; a ZIP bomb packs 1000x. Checked part by part, so a large
+#: random part stored alongside cannot dilute the ratio.
+XLSX_RATIO_FROM = 50 * 1024**2
 MAX_XLSX_RATIO = 200
+#: Unpacked bytes of the shared strings, which openpyxl loads whole before any row is
+#: read: a million rows of five distinct texts each is ~200 MB.
+MAX_SHARED_STRINGS = 256 * 1024**2
+#: Unpacked bytes of the other parts openpyxl loads whole (workbook, styles, relations).
+MAX_XLSX_METADATA = 32 * 1024**2
 
 
 @dataclass
@@ -157,12 +177,14 @@ def _open_csv(path: Path, phone_column: str | None) -> Table:
     _check_text(text_sample)
     delimiter = _sniff_delimiter(text_sample)
     handle = path.open(encoding=encoding, newline="")
-    reader = csv.reader(handle, delimiter=delimiter)
-    rows = _csv_rows(reader, handle, encoding)
+    lines = _BoundedLines(handle)
+    reader = csv.reader(lines, delimiter=delimiter)
+    rows = _csv_rows(reader, lines, handle, encoding)
     header_row, headers, index, rest = _find_header(rows, phone_column)
     # Rows wider than the header (a stray delimiter in an address, say) keep their extra
     # cells as "column N", as far as the sample shows them; the workers count any cut.
     width = _widest_row(text_sample, delimiter)
+    _check_width(max(width, len(headers)))
     headers += [""] * (width - len(headers))
     total = max(_count_lines(path) - header_row, 0)
     return Table("csv", headers, index, header_row, rest, total, encoding, delimiter)
@@ -179,6 +201,17 @@ def _widest_row(sample: str, delimiter: str) -> int:
     return widest
 
 
+def _check_width(columns: int) -> None:
+    if columns > MAX_INPUT_COLUMNS:
+        raise LimitExceededError(
+            f"The file has {columns:,} columns; the result can keep {MAX_INPUT_COLUMNS:,}"
+            f" (a sheet holds {MAX_COLUMNS:,}, and the result adds its own columns). Remove"
+            " the columns you do not need, or check that the delimiter is right.",
+            limit=MAX_INPUT_COLUMNS,
+            seen=columns,
+        )
+
+
 def _sniff_delimiter(sample: str) -> str:
     lines = "\n".join(sample.splitlines()[:50])
     try:
@@ -187,9 +220,39 @@ def _sniff_delimiter(sample: str) -> str:
         return ","
 
 
-def _csv_rows(reader: Any, handle: io.TextIOBase, encoding: str) -> Iterator[list[str]]:
+class _BoundedLines:
+    """The file's lines for ``csv.reader``, each read with a bound, and the characters of
+    the row being read counted as they come (~0.13 µs a row)."""
+
+    def __init__(self, handle: io.TextIOBase) -> None:
+        self._readline = handle.readline
+        self.row_chars = 0  # since the reader last gave a row; the caller resets it
+
+    def __iter__(self) -> _BoundedLines:
+        return self
+
+    def __next__(self) -> str:
+        line = self._readline(MAX_CSV_ROW_CHARS + 1)
+        if not line:
+            raise StopIteration
+        self.row_chars += len(line)
+        if self.row_chars > MAX_CSV_ROW_CHARS:
+            raise LimitExceededError(
+                f"A row of the file is longer than {MAX_CSV_ROW_CHARS:,} characters, more"
+                " than a phone list ever has (is a quote left open, or is the file not a"
+                " list?). Check the file, or save it again as CSV.",
+                limit=MAX_CSV_ROW_CHARS,
+            )
+        return line
+
+
+def _csv_rows(
+    reader: Any, lines: _BoundedLines, handle: io.TextIOBase, encoding: str
+) -> Iterator[list[str]]:
     try:
-        yield from reader
+        for row in reader:
+            lines.row_chars = 0
+            yield row
     except UnicodeDecodeError:
         raise EncodingError(
             f"Line {reader.line_num + 1} cannot be read as {encoding}: the file mixes text"
@@ -218,23 +281,83 @@ def _count_lines(path: Path) -> int:
 # -- XLSX ---------------------------------------------------------------------------------
 
 
+_CONTENT_TYPES = "[Content_Types].xml"
+_WORKSHEET = "application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"
+_SHARED_STRINGS = "application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"
+_PARSED_SUFFIXES = (".xml", ".rels", ".vml")
+_PROLOG_BYTES = 64 * 1024
+_ROOT_START = re.compile(rb"<[^?!]")
+_DTD = re.compile(rb"<!DOCTYPE|<!ENTITY", re.IGNORECASE)
+
+
 def _check_zip(path: Path) -> None:
-    """Refuse ZIP bombs and truncated files before the XML parser sees them."""
+    """Refuse what would make reading the workbook costly before anything reads it: ZIP
+    bombs, parts larger than they can be, DTDs, truncated files. Each part is judged on
+    its own, by the sizes its ZIP entry declares (zipfile never unpacks more)."""
     try:
         with zipfile.ZipFile(path) as archive:
-            infos = archive.infolist()
-    except (zipfile.BadZipFile, OSError, EOFError):
+            kinds = _part_kinds(archive)
+            for info in archive.infolist():
+                if info.filename != _CONTENT_TYPES:  # checked before it was read
+                    _check_part(archive, info, kinds.get(info.filename.lstrip("/")))
+    except (zipfile.BadZipFile, OSError, EOFError, ParseError, RuntimeError):
         raise CorruptFileError(
             "The XLSX file is damaged or incomplete (the upload may have been cut off)."
             " Save it again and upload the new file."
         ) from None
-    total = sum(i.file_size for i in infos)
-    packed = sum(i.compress_size for i in infos) or 1
-    if total > MAX_XLSX_UNCOMPRESSED or (total > 50 * 1024**2 and total / packed > MAX_XLSX_RATIO):
+
+
+def _part_kinds(archive: zipfile.ZipFile) -> dict[str, str]:
+    """Part name -> content type, as the workbook declares them (openpyxl finds the shared
+    strings this way)."""
+    try:
+        info = archive.getinfo(_CONTENT_TYPES)
+    except KeyError:
+        return {}
+    _check_part(archive, info, None)
+    with archive.open(info) as xml:
+        return {
+            element.get("PartName", "").lstrip("/"): element.get("ContentType", "")
+            for _, element in iterparse(xml)
+            if element.tag.endswith("}Override")
+        }
+
+
+def _check_part(archive: zipfile.ZipFile, info: zipfile.ZipInfo, kind: str | None) -> None:
+    name, size = info.filename, info.file_size
+    limit = MAX_XLSX_PART
+    if name.lower().endswith(_PARSED_SUFFIXES) and kind != _WORKSHEET:
+        limit = MAX_SHARED_STRINGS if kind == _SHARED_STRINGS else MAX_XLSX_METADATA
+    if size > XLSX_RATIO_FROM and size > MAX_XLSX_RATIO * max(info.compress_size, 1):
         raise FileTooLargeError(
-            f"The XLSX file unpacks to {total / 1024**2:,.0f} MB, more than a phone list"
-            f" can ({MAX_XLSX_UNCOMPRESSED / 1024**2:,.0f} MB, or {MAX_XLSX_RATIO}x its size)."
-            " Split it, or export it as CSV."
+            f"The part {name[:100]!r} of the XLSX file unpacks to {size / 1024**2:,.0f} MB"
+            f" from {info.compress_size / 1024**2:,.1f} MB, more than {MAX_XLSX_RATIO}x:"
+            " spreadsheets do not pack that well, ZIP bombs do. Save the file again from"
+            " Excel or LibreOffice.",
+        )
+    if size > limit:
+        raise LimitExceededError(
+            f"The part {name[:100]!r} of the XLSX file unpacks to {size / 1024**2:,.0f} MB,"
+            f" more than such a part of a phone list can ({limit / 1024**2:,.0f} MB)."
+            " Split the list, or export it as CSV.",
+            limit=limit,
+            seen=size,
+        )
+    if name.lower().endswith(_PARSED_SUFFIXES) and size:
+        _refuse_dtd(archive, info)
+
+
+def _refuse_dtd(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
+    """Spreadsheet programs never write a DTD; entity declarations in one are how XML
+    bombs (billion laughs) and external-entity reads (XXE) are built."""
+    with archive.open(info) as xml:
+        prolog = xml.read(_PROLOG_BYTES)
+    root = _ROOT_START.search(prolog)
+    if _DTD.search(prolog, 0, root.start() if root else len(prolog)) or root is None:
+        raise CorruptFileError(
+            f"The part {info.filename[:100]!r} of the XLSX file declares a DTD or entities"
+            " (or does not start as XML), which spreadsheet programs never write. Save the"
+            " file again from Excel or LibreOffice."
         )
 
 
@@ -263,12 +386,17 @@ def _open_xlsx(path: Path, phone_column: str | None, sheet: str | None) -> Table
 
     ws = book[sheet] if sheet is not None else book.worksheets[0]
     total = ws.max_row if isinstance(ws.max_row, int) and ws.max_row > 1 else None
-    # Rows as wide as the sheet says it is, as openpyxl's iter_rows gives them, so that
-    # cells right of the last header still reach the export (as "column N").
-    width = ws.max_column if isinstance(ws.max_column, int) else 0
     source = SheetSource.of(ws)
-    rows = _xlsx_rows(book, handle, ws, source, width)
+    rows = _xlsx_rows(book, handle, ws, source)
     header_row, headers, index, rest = _find_header(rows, phone_column)
+    # Rows as wide as the widest read so far (the header and the row under it), so that
+    # cells right of the last header still reach the export (as "column N"), as with CSV.
+    # Not the width the sheet declares (its <dimension>): one cell can claim XFD.
+    first = next(rest)
+    width = max(len(headers), len(first))
+    _check_width(width)
+    headers += [""] * (width - len(headers))
+    rest = itertools.chain([first + [""] * (width - len(first))], rest)
     table = Table("xlsx", headers, index, header_row, rest, total and total - header_row)
     table.close = rows.close
     if source is not None:
@@ -276,9 +404,7 @@ def _open_xlsx(path: Path, phone_column: str | None, sheet: str | None) -> Table
     return table
 
 
-def _xlsx_rows(
-    book: Any, handle: BinaryIO, ws: Any, source: Any, width: int
-) -> Generator[list[str]]:
+def _xlsx_rows(book: Any, handle: BinaryIO, ws: Any, source: Any) -> Generator[list[str]]:
     from .sheet_rows import sheet_rows
 
     rows = (
@@ -293,10 +419,16 @@ def _xlsx_rows(
                     f"Row {number} has a cell longer than {MAX_CELL_CHARS:,} characters; a"
                     " phone list never needs one. Check that the file is the right one."
                 )
-            if len(row) < width:
-                row += [""] * (width - len(row))
             yield row
-    except (zipfile.BadZipFile, EOFError, KeyError, ValueError, IndexError, ParseError) as exc:
+    except (
+        zipfile.BadZipFile,
+        EOFError,
+        KeyError,
+        ValueError,
+        IndexError,
+        ParseError,
+        OverflowError,
+    ) as exc:
         raise CorruptFileError(
             f"The XLSX file is damaged ({type(exc).__name__}). Save it again and upload it."
         ) from None

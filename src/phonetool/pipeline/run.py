@@ -21,6 +21,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from . import lifeline
 from .errors import UnknownProvinceError
 from .export import DUPLICATE_COLUMN, Exporter
 from .phones import FIELDS
@@ -28,7 +29,7 @@ from .read import Table, open_table
 from .regions import PROVINCES, find_province
 from .seen import FirstRows
 from .summary import Summary
-from .work import Chunk, Layout, process_chunk, process_fragment
+from .work import Chunk, Layout, process_fragment, process_rows
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -145,7 +146,7 @@ def _chunks(table: Table, size: int) -> Iterator[tuple[int, list[list[str]]]]:
         first_row += len(rows)
 
 
-Work = tuple[Callable[..., Chunk], tuple[Any, ...]]
+Work = tuple[Callable[..., list[Chunk]], tuple[Any, ...]]
 
 
 def _work(table: Table, layout: Layout, options: Options) -> Iterator[Work]:
@@ -157,7 +158,7 @@ def _work(table: Table, layout: Layout, options: Options) -> Iterator[Work]:
             yield process_fragment, (fragment, fragments.shape, layout)
         return
     for first_row, rows in _chunks(table, options.chunk_size):
-        yield process_chunk, (rows, first_row, layout)
+        yield process_rows, (rows, first_row, layout)
 
 
 def _processed(table: Table, layout: Layout, options: Options) -> Iterator[Chunk]:
@@ -167,17 +168,17 @@ def _processed(table: Table, layout: Layout, options: Options) -> Iterator[Chunk
     work = _work(table, layout, options)
     if workers == 1:
         for function, args in work:
-            yield function(*args)
+            yield from function(*args)
         return
     pool = _pool(workers)
-    inflight: deque[Future[Chunk]] = deque()
+    inflight: deque[Future[list[Chunk]]] = deque()
     try:
         for function, args in work:
             inflight.append(pool.submit(function, *args))
             if len(inflight) >= 2 * workers:
-                yield inflight.popleft().result()
+                yield from inflight.popleft().result()
         while inflight:
-            yield inflight.popleft().result()
+            yield from inflight.popleft().result()
     except BrokenProcessPool:
         _POOLS.pop(workers, None)
         raise
@@ -187,12 +188,28 @@ def _processed(table: Table, layout: Layout, options: Options) -> Iterator[Chunk
 
 
 _POOLS: dict[int, ProcessPoolExecutor] = {}
+_FORK_WORKERS = False
+
+
+def fork_workers_here() -> None:
+    """Start workers by forking this process, which must have the phone data loaded and
+    no other thread: the job's own process (:mod:`.isolated`). They die with it."""
+    global _FORK_WORKERS
+    _FORK_WORKERS = True
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:
     """One pool per size, kept for the life of the process: starting workers and loading
     the phone metadata in them costs about a second, once."""
     pool = _POOLS.get(workers)
+    if pool is None and _FORK_WORKERS:
+        pool = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=lifeline.die_with_parent,
+            initargs=(os.getpid(),),
+        )
+        _POOLS[workers] = pool
     if pool is None:
         # forkserver, not fork: jobs run in a threaded web process, and a forked child
         # would inherit locks other threads held at that moment.
@@ -206,6 +223,7 @@ def _pool(workers: int) -> ProcessPoolExecutor:
 
 
 @atexit.register
-def _shutdown_pools() -> None:
+def shutdown_pools() -> None:
     for pool in _POOLS.values():
         pool.shutdown(wait=False, cancel_futures=True)
+    _POOLS.clear()

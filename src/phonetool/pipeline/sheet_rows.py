@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from xml.etree.ElementTree import ParseError, iterparse
 
-from .cells import CellRules, Shared, column_index, stored_text
-from .errors import CellTooLargeError, CorruptFileError
+from .cells import CellRules, Shared, check_row_number, column_index, stored_text
+from .errors import CellTooLargeError, CorruptFileError, LimitExceededError
 from .plain_rows import plain_head, plain_rows
+from .sheet_limits import MAX_ROWS
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -88,8 +89,8 @@ def sheet_rows(source: SheetSource) -> Iterator[list[str]]:
 
 def _row_number(ref: str | None, expected: int) -> int:
     if not ref:
-        return expected
-    return int(float(ref)) if "." in ref else int(ref)
+        return check_row_number(expected)
+    return check_row_number(int(float(ref)) if "." in ref else int(ref))
 
 
 def _row(row: Element, shared: Shared, rules: CellRules, columns: dict[str, int]) -> list[str]:
@@ -134,6 +135,10 @@ def _inline_text(inline: Element) -> str:
 #: nothing measurable here and keep less in flight (1 MB pieces: main 100 MB, workers
 #: 224 MB at 200k rows; 256 KB: 73 and 215 MB).
 FRAGMENT_BYTES = 1 << 18
+#: Bytes of sheet XML before the first row, or in one row: a row of 16,384 cells of
+#: 32,767 characters each would be larger, but no list of phone numbers comes close, and
+#: without a bound one "row" could be the whole gigabyte of the sheet, held at once.
+MAX_ROW_BYTES = 16 << 20
 
 _SHEET_DATA_TAG = re.compile(rb"<((?:[\w.-]+:)?)sheetData\b[^>]*?(/?)>")
 _ROW_NUMBER = re.compile(rb'\sr="([0-9.]+)"')
@@ -186,7 +191,7 @@ class Fragments:
     def __iter__(self) -> Iterator[Fragment]:
         try:
             yield from self._pieces()
-        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OverflowError) as exc:
             raise CorruptFileError(
                 f"The XLSX file is damaged ({type(exc).__name__}). Save it again and upload it."
             ) from None
@@ -202,6 +207,7 @@ class Fragments:
                 buffer += block
                 found = _SHEET_DATA_TAG.search(buffer)
                 if found is None:
+                    _bounded(buffer, "before the first row")
                     continue
                 prefix, empty = found.group(1), found.group(2)
                 if empty:
@@ -226,6 +232,7 @@ class Fragments:
                 if block:
                     cut = buffer.rfind(row_end)
                     if cut < 0:
+                        _bounded(buffer, "in one row")
                         continue
                     cut += len(row_end)
                 else:
@@ -245,6 +252,17 @@ class Fragments:
         return {i: str(self._shared[i]) for i in found if i < len(self._shared)}
 
 
+def _bounded(buffer: bytes, where: str) -> None:
+    if len(buffer) > MAX_ROW_BYTES:
+        raise LimitExceededError(
+            f"The sheet has more than {MAX_ROW_BYTES >> 20} MB of XML {where}, more than a"
+            " phone list can have. The file is damaged or is not a phone list; save the"
+            " sheet again from Excel or LibreOffice.",
+            limit=MAX_ROW_BYTES,
+            seen=len(buffer),
+        )
+
+
 def _after_last_row(piece: bytes, row_starts: tuple[bytes, ...], expected: int) -> int:
     """The row number after the last row of ``piece``."""
     last = max(piece.rfind(start) for start in row_starts)
@@ -255,10 +273,16 @@ def _after_last_row(piece: bytes, row_starts: tuple[bytes, ...], expected: int) 
     return expected + sum(piece.count(start) for start in row_starts)
 
 
-def fragment_rows(fragment: Fragment, shape: SheetShape) -> tuple[int, list[list[str]]]:
-    """Parse a fragment: its data rows (below the header, skipped rows as empty ones,
-    padded to the sheet's width) and the row number of the first."""
+Run = tuple[int, list[list[str]]]
+
+
+def fragment_rows(fragment: Fragment, shape: SheetShape) -> list[Run]:
+    """Parse a fragment: its data rows (below the header, padded to the sheet's width) in
+    runs of consecutive rows, each with the row number of its first. Rows the sheet skips
+    are not rows of the list and are not made up: a sheet whose one row is numbered
+    1,000,000 costs one row."""
     start = max(fragment.expected_row, shape.header_row + 1)
+    runs: list[Run] = []
     rows: list[list[str]] = []
     next_row = start
     try:
@@ -268,9 +292,11 @@ def fragment_rows(fragment: Fragment, shape: SheetShape) -> tuple[int, list[list
         for number, values in numbered if numbered is not None else _parsed(fragment, shape):
             if number < start:
                 continue
-            while next_row < number:
-                rows.append([""] * shape.width)
-                next_row += 1
+            if number != next_row or number > MAX_ROWS:
+                check_row_number(number)
+                if rows:
+                    runs.append((next_row - len(rows), rows))
+                    rows = []
             if max(map(len, values), default=0) > shape.max_cell:
                 raise CellTooLargeError(
                     f"Row {number} has a cell longer than {shape.max_cell:,} characters;"
@@ -280,11 +306,13 @@ def fragment_rows(fragment: Fragment, shape: SheetShape) -> tuple[int, list[list
                 values += [""] * (shape.width - len(values))
             rows.append(values)
             next_row = number + 1
-    except (ParseError, ValueError, KeyError, IndexError) as exc:
+    except (ParseError, ValueError, KeyError, IndexError, OverflowError) as exc:
         raise CorruptFileError(
             f"The XLSX file is damaged ({type(exc).__name__}). Save it again and upload it."
         ) from None
-    return start, rows
+    if rows:
+        runs.append((next_row - len(rows), rows))
+    return runs
 
 
 def _parsed(fragment: Fragment, shape: SheetShape) -> Iterator[tuple[int, list[str]]]:

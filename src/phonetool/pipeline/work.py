@@ -62,12 +62,17 @@ class Chunk:
     summary: Summary = field(default_factory=Summary)
 
 
-def process_fragment(fragment: Fragment, shape: SheetShape, layout: Layout) -> Chunk:
-    """An XLSX piece: parse its rows here, on all cores, then as any chunk."""
+def process_fragment(fragment: Fragment, shape: SheetShape, layout: Layout) -> list[Chunk]:
+    """An XLSX piece: parse its rows here, on all cores; each run of consecutive rows is
+    a chunk."""
     from .sheet_rows import fragment_rows  # openpyxl's date helpers: for XLSX only
 
-    first_row, rows = fragment_rows(fragment, shape)
-    return process_chunk(rows, first_row, layout)
+    return [process_chunk(rows, first, layout) for first, rows in fragment_rows(fragment, shape)]
+
+
+def process_rows(rows: list[list[str]], first_row: int, layout: Layout) -> list[Chunk]:
+    """Rows read in the reading process (CSV): one chunk."""
+    return [process_chunk(rows, first_row, layout)]
 
 
 def process_chunk(rows: list[list[str]], first_row: int, layout: Layout) -> Chunk:

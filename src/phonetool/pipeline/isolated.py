@@ -1,0 +1,149 @@
+"""The pipeline on an untrusted upload, in a process of its own: never in the web process.
+
+Every upload is assumed hostile. Whatever a file makes the reader do (a shared-strings
+table of a gigabyte, a line of 69 million fields), it does it in the job's own process,
+which has a ceiling on its address space (``RLIMIT_AS``) that its workers inherit, runs
+at a lower CPU priority than the web server, and dies with the web process
+(:mod:`.lifeline`). So the worst a file can do is fail its own job, with a message that
+names the limit; the server keeps answering.
+
+The job's process is forked by the pipeline's fork server, which has the phone data
+loaded; its workers are forked from it (it has no other thread when they start), so they
+share that data and start in milliseconds. Progress comes back over a pipe; the calling
+thread checks for cancellation and timeouts between messages and kills the process
+(workers included) when the job should stop.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import resource
+import traceback
+from typing import TYPE_CHECKING, Any
+
+from . import lifeline, run
+from .errors import InputError, MemoryLimitError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from multiprocessing.connection import Connection
+    from pathlib import Path
+
+    from .run import Options, ProgressCallback, Result
+
+#: Lower than the web server's, so pages stay quick while a large list is processed.
+NICENESS = 10
+_POLL_SECONDS = 0.2
+
+
+class PipelineCrashed(Exception):
+    """The job's process ended without an answer (killed, or a bug): worth a retry."""
+
+
+def run_isolated(
+    path: Path,
+    out_dir: Path,
+    options: Options,
+    *,
+    stem: str,
+    memory_mb: int,
+    progress: ProgressCallback,
+    checkpoint: Callable[[], None],
+) -> Result:
+    """``process_file`` in a child process with at most ``memory_mb`` of address space per
+    process. ``checkpoint`` raises to stop the job (cancelled, timed out): the process and
+    its workers are killed before the exception goes on."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["phonetool.pipeline.preload"])
+    receive, send = context.Pipe(duplex=False)
+    lifeline_end, lifeline_keep = context.Pipe(duplex=False)
+    process = context.Process(
+        target=_child,
+        args=(send, lifeline_end, path, out_dir, options, stem, memory_mb),
+        name=f"phonetool-job-{stem}",
+    )
+    process.start()
+    send.close()
+    lifeline_end.close()
+    try:
+        return _follow(process, receive, progress, checkpoint)
+    finally:
+        if process.is_alive():
+            process.kill()  # its workers follow (parent-death signal)
+        process.join()
+        receive.close()
+        lifeline_keep.close()
+
+
+def _follow(
+    process: Any,
+    receive: Connection,
+    progress: ProgressCallback,
+    checkpoint: Callable[[], None],
+) -> Result:
+    while True:
+        checkpoint()
+        try:
+            ready = receive.poll(_POLL_SECONDS)
+            message = receive.recv() if ready else None
+        except EOFError:
+            process.join()
+            raise PipelineCrashed(_ended(process.exitcode)) from None
+        if message is None:
+            continue
+        kind, *body = message
+        if kind == "progress":
+            progress(*body)
+        elif kind == "done":
+            result: Result = body[0]
+            return result
+        elif kind == "input":
+            raise body[0]
+        else:
+            name, text, trace = body
+            raise PipelineCrashed(f"{name}: {text}\n{trace}")
+
+
+def _ended(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        return (
+            f"The pipeline process was stopped by signal {-exitcode} before it finished"
+            " (killed from outside, or out of memory)."
+        )
+    return f"The pipeline process ended (exit code {exitcode}) before it finished."
+
+
+def _child(
+    send: Connection,
+    lifeline_end: Connection,
+    path: Path,
+    out_dir: Path,
+    options: Options,
+    stem: str,
+    memory_mb: int,
+) -> None:
+    lifeline.hold(lifeline_end.fileno())
+    os.nice(NICENESS)
+    limit = memory_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    run.fork_workers_here()
+    try:
+        result = run.process_file(
+            path,
+            out_dir,
+            options,
+            stem=stem,
+            progress=lambda done, total: send.send(("progress", done, total)),
+        )
+    except InputError as exc:
+        send.send(("input", exc))
+    except MemoryError:
+        send.send(("input", MemoryLimitError.for_limit(memory_mb)))
+    except BaseException as exc:
+        name = type(exc).__name__
+        send.send(("crashed", name, str(exc) or name, traceback.format_exc(limit=-8)))
+    else:
+        send.send(("done", result))
+    finally:
+        run.shutdown_pools()
