@@ -16,6 +16,7 @@ thread checks for cancellation and timeouts between messages and kills the proce
 
 from __future__ import annotations
 
+import errno
 import multiprocessing
 import os
 import resource
@@ -138,12 +139,19 @@ def _child(
         )
     except InputError as exc:
         send.send(("input", exc))
-    except MemoryError:
-        send.send(("input", MemoryLimitError.for_limit(memory_mb)))
     except BaseException as exc:
-        name = type(exc).__name__
-        send.send(("crashed", name, str(exc) or name, traceback.format_exc(limit=-8)))
+        if _out_of_memory(exc):
+            send.send(("input", MemoryLimitError.for_limit(memory_mb)))
+        else:
+            name = type(exc).__name__
+            send.send(("crashed", name, str(exc) or name, traceback.format_exc(limit=-8)))
     else:
         send.send(("done", result))
     finally:
         run.shutdown_pools()
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """The ceiling refused an allocation: as MemoryError, or as ENOMEM when a worker or a
+    mapping was refused."""
+    return isinstance(exc, MemoryError) or (isinstance(exc, OSError) and exc.errno == errno.ENOMEM)

@@ -372,6 +372,8 @@ def _open_xlsx(path: Path, phone_column: str | None, sheet: str | None) -> Table
         book = openpyxl.load_workbook(handle, read_only=True, data_only=True)
     except Exception as exc:
         handle.close()
+        if isinstance(exc, MemoryError):
+            raise  # the job's memory ceiling: a limit, not damage
         raise CorruptFileError(
             f"The XLSX file cannot be opened ({type(exc).__name__}). Save it again in Excel"
             " or LibreOffice as .xlsx and upload the new file."

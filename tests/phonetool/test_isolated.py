@@ -1,0 +1,209 @@
+"""Hostile uploads through the job's own process, as the service runs them: each ends
+with its clear outcome, and the worst any of them does is fail its own job."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from phonetool.pipeline import Options, read
+from phonetool.pipeline import errors as e
+from phonetool.pipeline.isolated import run_isolated
+from phonetool.pipeline.phones import FIELDS
+from phonetool.pipeline.run import Result
+
+from . import hostile
+
+
+def run(path: Path, tmp_path: Path, *, memory_mb: int = 2048, workers: int = 2) -> Result:
+    return run_isolated(
+        path,
+        tmp_path / "out",
+        Options(workers=workers),
+        stem="result",
+        memory_mb=memory_mb,
+        progress=lambda done, total: None,
+        checkpoint=lambda: None,
+    )
+
+
+REFUSED: list[tuple[Callable[[Path], Path], str, type[e.InputError], str]] = [
+    (hostile.row_gap_bomb, "xlsx", e.LimitExceededError, "row numbered 1,000,000,000"),
+    (hostile.column_bomb, "xlsx", e.LimitExceededError, "column ZZZZZZ"),
+    (hostile.shared_strings_bomb, "xlsx", e.FileTooLargeError, "sharedStrings.xml' .* 300 MB"),
+    (hostile.billion_laughs_in_sheet, "xlsx", e.CorruptFileError, "sheet1.xml' .* DTD"),
+    (hostile.billion_laughs_in_shared_strings, "xlsx", e.CorruptFileError, "sharedStrings.*DTD"),
+    (hostile.xxe_in_sheet, "xlsx", e.CorruptFileError, "sheet1.xml' .* DTD"),
+    (hostile.xxe_in_shared_strings, "xlsx", e.CorruptFileError, "sharedStrings.xml' .* DTD"),
+    (hostile.long_line_of_short_fields, "csv", e.LimitExceededError, "longer than 4,194,304"),
+    (hostile.million_columns, "csv", e.LimitExceededError, "1,000,001 columns"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("make", "suffix", "error", "message"), REFUSED, ids=[r[0].__name__ for r in REFUSED]
+)
+def test_a_hostile_file_fails_its_job_naming_the_limit(
+    tmp_path: Path,
+    make: Callable[[Path], Path],
+    suffix: str,
+    error: type[e.InputError],
+    message: str,
+) -> None:
+    path = make(tmp_path / f"upload.{suffix}")
+
+    with pytest.raises(error, match=message):
+        run(path, tmp_path)
+    assert not list((tmp_path / "out").glob("result.*"))
+
+
+@pytest.mark.slow
+def test_a_sheet_claiming_every_cell_costs_only_its_real_rows(tmp_path: Path) -> None:
+    path = hostile.dimension_bomb(tmp_path / "upload.xlsx")
+
+    result = run(path, tmp_path)
+
+    assert result.summary["rows_in"] == 1
+    assert result.summary["valid"] == 1
+    book = openpyxl.load_workbook(result.xlsx, read_only=True)
+    data = book["data"]
+    # Only the columns that hold something, not the 16,384 the sheet claims.
+    assert [len(r) for r in data.iter_rows(values_only=True)] == [1 + len(FIELDS) + 1] * 2
+    book.close()
+
+
+@pytest.mark.slow
+def test_formula_cells_give_their_values_and_are_neutralised(tmp_path: Path) -> None:
+    path = hostile.formula_cells(tmp_path / "upload.xlsx")
+
+    result = run(path, tmp_path)
+
+    lines = result.csv.read_text("utf-8-sig").splitlines()
+    assert lines[1].startswith("13800005678,'=1+1,+8613800005678,")
+    assert result.summary["valid"] == 1
+
+
+@pytest.mark.slow
+def test_a_file_that_needs_more_memory_than_a_job_may_use_fails_with_that_limit(
+    tmp_path: Path,
+) -> None:
+    strings = (
+        b"".join(b"<si><t>%d</t></si>" % (i * 1000 + j) for j in range(1000)) for i in range(600)
+    )
+    path = hostile.write_xlsx(
+        tmp_path / "upload.xlsx",
+        hostile.sheet(hostile.HEADER_ROW + hostile.PHONE_ROW),
+        shared=[f'<sst xmlns="{hostile.MAIN}">'.encode(), *strings, b"</sst>"],
+    )
+
+    with pytest.raises(e.MemoryLimitError, match=r"more memory than a job may use \(200 MB"):
+        run(path, tmp_path, memory_mb=200)
+    # The same file within the default ceiling is an ordinary list.
+    assert run(path, tmp_path).summary["valid"] == 1
+
+
+def test_shared_strings_past_their_limit_are_refused_before_they_are_loaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    strings = b"".join(b"<si><t>%07d</t></si>" % i for i in range(100_000))
+    path = hostile.write_xlsx(
+        tmp_path / "upload.xlsx",
+        hostile.sheet(hostile.HEADER_ROW + hostile.PHONE_ROW),
+        shared=f'<sst xmlns="{hostile.MAIN}">'.encode() + strings + b"</sst>",
+    )
+    monkeypatch.setattr(read, "MAX_SHARED_STRINGS", 1024 * 1024)
+
+    with pytest.raises(e.LimitExceededError, match=r"sharedStrings.xml' .* 2 MB, more than"):
+        read.open_table(path)
+
+
+def test_a_csv_row_is_refused_once_it_passes_the_limit_not_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A quote left open: every later line belongs to one row.
+    path = tmp_path / "upload.csv"
+    path.write_text('手机号,备注\n13812345678,"open\n' + "13812345678,x\n" * 200_000)
+    monkeypatch.setattr(read, "MAX_CSV_ROW_CHARS", 100_000)
+
+    with pytest.raises(e.LimitExceededError, match="longer than 100,000 characters"):
+        list(read.open_table(path).rows)
+
+
+def _descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(parent, []).append(int(entry.name))
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+_RUNNER = """
+import sys, time
+from pathlib import Path
+from phonetool.pipeline import Options
+from phonetool.pipeline.isolated import run_isolated
+
+def main():
+    path, out = Path(sys.argv[1]), Path(sys.argv[2])
+    def progress(done, total):
+        print("progress", done, flush=True)
+        time.sleep(0.2)  # slow enough to be caught mid-run
+    run_isolated(path, out, Options(workers=2, chunk_size=500), stem="r", memory_mb=2048,
+                 progress=progress, checkpoint=lambda: None)
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+@pytest.mark.slow
+def test_the_job_process_and_its_workers_die_with_the_web_process(tmp_path: Path) -> None:
+    path = tmp_path / "big.csv"
+    path.write_text("手机号\n" + "".join(f"138{i:08d}\n" for i in range(200_000)))
+    script = tmp_path / "runner.py"
+    script.write_text(_RUNNER)
+    parent = subprocess.Popen(
+        [sys.executable, str(script), str(path), str(tmp_path / "out")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert parent.stdout is not None
+        assert parent.stdout.readline().startswith("progress")
+        pipeline = _descendants(parent.pid)
+        assert len(pipeline) >= 4  # fork server, job process, two workers
+    finally:
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(map(_alive, pipeline)):
+        time.sleep(0.05)
+    assert not [pid for pid in pipeline if _alive(pid)]
