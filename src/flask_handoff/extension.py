@@ -33,6 +33,7 @@ R = TypeVar("R")
 
 DEFAULTS: dict[str, Any] = {
     "HANDOFF_DATABASE_URL": None,
+    "HANDOFF_ENGINE_OPTIONS": {},
     "HANDOFF_BACKEND": "thread",
     "HANDOFF_POOL_SIZE": 4,
     "HANDOFF_MAX_ATTEMPTS": 3,
@@ -94,7 +95,9 @@ class HandoffState:
         self.progress_interval = float(c["HANDOFF_PROGRESS_INTERVAL"])
         self.events_interval = float(c["HANDOFF_EVENTS_INTERVAL"])
         self.events_timeout = float(c["HANDOFF_EVENTS_TIMEOUT"])
-        self.store = JobStore(make_engine(c["HANDOFF_DATABASE_URL"]))
+        self.store = JobStore(
+            make_engine(c["HANDOFF_DATABASE_URL"], dict(c["HANDOFF_ENGINE_OPTIONS"]))
+        )
         self.spool = Spool(Path(c["HANDOFF_SPOOL_DIR"]))
         self.secrets = SecretBox(c.get("SECRET_KEY"))
         self.capture = Capture(

@@ -79,16 +79,22 @@ _ERROR_MESSAGE_LIMIT = 4000
 _TRACEBACK_LIMIT = 20000
 
 
-def make_engine(url: str) -> Engine:
-    """An engine tuned for job traffic: WAL and a 30 s wait for the write lock on SQLite."""
+def make_engine(url: str, options: dict[str, Any] | None = None) -> Engine:
+    """An engine tuned for job traffic: WAL and a 30 s wait for the write lock on SQLite.
+
+    ``options`` go to ``create_engine`` as they are (``HANDOFF_ENGINE_OPTIONS``): size the
+    pool to the threads that submit (a web server's) plus the pool's own.
+    """
+    options = dict(options or {})
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, **{"pool_pre_ping": True, **options})
     if url in ("sqlite://", "sqlite:///:memory:") or "mode=memory" in url:
         raise ConfigurationError(
             "HANDOFF_DATABASE_URL is an in-memory SQLite database, which the worker threads"
             " and other processes cannot share. Use a file: sqlite:///path/to/jobs.sqlite3."
         )
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    connect_args = {"check_same_thread": False, "timeout": 30, **options.pop("connect_args", {})}
+    engine = create_engine(url, connect_args=connect_args, **options)
 
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

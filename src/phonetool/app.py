@@ -19,13 +19,25 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.from_mapping(settings(app.instance_path))
     app.config.update(config or {})
 
-    from . import auth, jobs, logs, openapi, oplog_api, retention, uploads, users, web
+    from . import (
+        auth,
+        jobs,
+        logs,
+        openapi,
+        oplog_api,
+        retention,
+        token_use,
+        uploads,
+        users,
+        web,
+    )
     from .models import db
 
     logs.configure(app.config["PHONETOOL_LOG_FORMAT"])
     db.init_app(app)
     with app.app_context():
         db.create_all()
+    token_use.init_app(app)
     jobs.handoff.init_app(app)
     jobs.connect_signals(app)
     app.register_blueprint(uploads.bp)

@@ -20,12 +20,16 @@ def _int(name: str, default: int) -> int:
 
 def settings(instance_path: str) -> dict[str, Any]:
     instance = Path(instance_path)
+    database = os.environ.get("DATABASE_URL") or f"sqlite:///{instance / 'phonetool.sqlite3'}"
+    jobs = _int("PHONETOOL_JOB_WORKERS", 2)
+    engine = _engine_options(database, _int("PHONETOOL_WEB_THREADS", 16) + jobs)
     return {
         "SECRET_KEY": os.environ.get("PHONETOOL_SECRET_KEY") or _instance_secret(instance),
-        "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL")
-        or f"sqlite:///{instance / 'phonetool.sqlite3'}",
+        "SQLALCHEMY_DATABASE_URI": database,
+        "SQLALCHEMY_ENGINE_OPTIONS": engine,
+        "HANDOFF_ENGINE_OPTIONS": engine,
         "HANDOFF_BACKEND": os.environ.get("PHONETOOL_JOB_BACKEND", "thread"),
-        "HANDOFF_POOL_SIZE": _int("PHONETOOL_JOB_WORKERS", 2),
+        "HANDOFF_POOL_SIZE": jobs,
         "HANDOFF_URL_PREFIX": None,  # the service's own /api/jobs is the one job API
         "MAX_CONTENT_LENGTH": _int("PHONETOOL_MAX_UPLOAD_MB", 200) * 1024 * 1024,
         "PHONETOOL_RESULTS_DIR": os.environ.get("PHONETOOL_RESULTS_DIR")
@@ -48,6 +52,16 @@ def settings(instance_path: str) -> dict[str, Any]:
         "MAIL_SENDER": os.environ.get("MAIL_SENDER", "phonetool@localhost"),
         "MAIL_OUTBOX": os.environ.get("MAIL_OUTBOX") or str(instance / "outbox"),
     }
+
+
+def _engine_options(url: str, threads: int) -> dict[str, Any]:
+    """A connection for every thread that may want one at once (the web server's and the
+    jobs', plus the job pool's ticker and a spare), so a busy server queues on the
+    database, not on its pool; waiting longer than ``pool_timeout`` is answered 503."""
+    options: dict[str, Any] = {"pool_size": threads + 2, "max_overflow": 4, "pool_timeout": 10}
+    if url.startswith("sqlite"):
+        options["connect_args"] = {"timeout": 30}  # wait for SQLite's write lock
+    return options
 
 
 def _instance_secret(instance: Path) -> str:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import g, request, session
+from flask import current_app, g, request, session
 
-from .models import ApiToken, db, token_digest, utcnow
+from .models import ApiToken, db, token_digest
+from .token_use import token_use
 
 
 class AuthError(Exception):
@@ -47,8 +48,7 @@ def _authenticate() -> tuple[str | None, int]:
             )
         if row.revoked_at is not None:
             raise AuthError("revoked_token", "This token was revoked. Create a new one.")
-        row.last_used_at = utcnow()
-        db.session.commit()
+        token_use(current_app).saw(row.id)  # written later, in a batch: reads write nothing
         return token, row.member_id
     member_id = session.get("member_id")
     if isinstance(member_id, int):
