@@ -277,6 +277,14 @@ class Handoff:
         key = None if identity is None else str(identity)
         return _state().store.list_jobs(identity=key, states=states, limit=limit, offset=offset)
 
+    def count_jobs(
+        self, *, identity: Any = None, states: Sequence[str] = (), task: str | None = None
+    ) -> int:
+        """How many jobs match: ``count_jobs(identity=user, states=("queued", "running"))``
+        is what a user has in the works, for admission limits."""
+        key = None if identity is None else str(identity)
+        return _state().store.count(identity=key, states=states, task=task)
+
     def cancel(self, job_id: str) -> Job:
         """Cancel at once when queued; ask a running task to stop at its next checkpoint."""
         state = _state()

@@ -27,6 +27,7 @@ from sqlalchemy import (
     case,
     create_engine,
     event,
+    func,
     select,
     update,
 )
@@ -350,6 +351,18 @@ class JobStore:
             stmt = stmt.where(jobs_table.c.state.in_(tuple(states)))
         page = stmt.limit(limit).offset(offset)
         return [Job.from_row(r) for r in self._read(lambda conn: conn.execute(page).all())]
+
+    def count(
+        self, *, identity: str | None = None, states: Sequence[str] = (), task: str | None = None
+    ) -> int:
+        stmt = select(func.count()).select_from(jobs_table)
+        if identity is not None:
+            stmt = stmt.where(jobs_table.c.identity == identity)
+        if states:
+            stmt = stmt.where(jobs_table.c.state.in_(tuple(states)))
+        if task is not None:
+            stmt = stmt.where(jobs_table.c.task == task)
+        return int(self._read(lambda conn: conn.execute(stmt).scalar_one()))
 
     def due_ids(self, limit: int) -> list[str]:
         stmt = (

@@ -7,6 +7,8 @@ import uuid
 from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
 from werkzeug.exceptions import HTTPException
 
 from .config import settings
@@ -67,9 +69,30 @@ def _request_ids(app: Flask) -> None:
         return response
 
 
+#: Seconds a client should wait when the database is too busy to answer in time.
+BUSY_RETRY_AFTER = 5
+
+
 def _json_errors(app: Flask) -> None:
+    """Every error is JSON with a reason; overload is 429/503 with ``Retry-After``."""
+    from .admission import Overloaded
     from .jobs import NotFound
     from .passport import AuthError
+
+    @app.errorhandler(Overloaded)
+    def _overloaded(exc: Overloaded) -> Any:
+        return _retry_later(exc.status, exc.error, exc.message, exc.retry_after)
+
+    @app.errorhandler(SQLAlchemyTimeout)
+    @app.errorhandler(OperationalError)
+    def _database_busy(exc: Exception) -> Any:
+        app.logger.warning("database busy or unreachable: %s", exc)
+        return _retry_later(
+            503,
+            "busy",
+            "The service is too busy to answer now. Try again in a few seconds.",
+            BUSY_RETRY_AFTER,
+        )
 
     @app.errorhandler(AuthError)
     def _auth(exc: AuthError) -> Any:
@@ -83,3 +106,19 @@ def _json_errors(app: Flask) -> None:
     def _http(exc: HTTPException) -> Any:
         name = (exc.name or "error").lower().replace(" ", "_")
         return jsonify(error=name, message=exc.description), exc.code
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Any:
+        app.logger.exception("unexpected error", exc_info=exc)
+        request_id = g.get("request_id", "")
+        return jsonify(
+            error="internal_error",
+            message=f"Something went wrong on our side (request {request_id}).",
+        ), 500
+
+
+def _retry_later(status: int, error: str, message: str, retry_after: int) -> Response:
+    response = jsonify(error=error, message=message)
+    response.status_code = status
+    response.headers["Retry-After"] = str(retry_after)
+    return response

@@ -36,6 +36,10 @@ def settings(instance_path: str) -> dict[str, Any]:
         or str(instance / "results"),
         "PHONETOOL_PIPELINE_WORKERS": _int("PHONETOOL_PIPELINE_WORKERS", 0) or None,
         "PHONETOOL_JOB_MEMORY_MB": _int("PHONETOOL_JOB_MEMORY_MB", 2048),
+        "PHONETOOL_MAX_ACTIVE_PER_MEMBER": _int("PHONETOOL_MAX_ACTIVE_PER_MEMBER", 20),
+        "PHONETOOL_MAX_ACTIVE": _int("PHONETOOL_MAX_ACTIVE", 200),
+        # Room for one more upload of the largest size, at the least.
+        "PHONETOOL_MIN_FREE_MB": _int("PHONETOOL_MIN_FREE_MB", _int("PHONETOOL_MAX_UPLOAD_MB", 200)),
         "PHONETOOL_ATTACH_LIMIT_MB": _int("PHONETOOL_ATTACH_LIMIT_MB", 10),
         "PHONETOOL_BASE_URL": os.environ.get("PHONETOOL_BASE_URL", "http://127.0.0.1:5000"),
         "PHONETOOL_RESULT_DAYS": _int("PHONETOOL_RESULT_DAYS", 30),

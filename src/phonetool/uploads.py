@@ -11,6 +11,7 @@ from email_validator import EmailNotValidError, validate_email
 from flask import Blueprint, jsonify, request, url_for
 
 from . import oplog
+from .admission import admit
 from .jobs import process_upload
 from .models import Upload, db
 from .passport import current_user_id
@@ -122,6 +123,20 @@ def create_upload() -> Any:
           $ref: "#/components/responses/BadRequest"
         "401":
           $ref: "#/components/responses/Unauthorized"
+        "429":
+          description: Too many of your uploads are waiting; see Retry-After.
+          headers:
+            Retry-After: {schema: {type: integer}}
+          content:
+            application/json:
+              schema: {$ref: "#/components/schemas/Error"}
+        "503":
+          description: The service is full (uploads or disk); see Retry-After.
+          headers:
+            Retry-After: {schema: {type: integer}}
+          content:
+            application/json:
+              schema: {$ref: "#/components/schemas/Error"}
         "413":
           description: Larger than PHONETOOL_MAX_UPLOAD_MB.
           content:
@@ -134,6 +149,7 @@ def create_upload() -> Any:
               schema: {$ref: "#/components/schemas/Error"}
     """
     _, member_id = current_user_id()
+    admit(member_id)  # before the body is read: a full service answers at once
     file = request.files.get("file")
     if file is None or not file.filename:
         raise BadUpload(400, "no_file", "Send the list as the multipart field 'file'.")

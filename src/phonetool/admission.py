@@ -1,0 +1,65 @@
+"""Whether the service takes one more upload now, decided before its body is read.
+
+A full service answers, it does not fail: too many uploads of one member still waiting is
+``429``, too many in all or too little disk for the spool is ``503``; both with
+``Retry-After`` and a JSON reason, so a client (or the page) knows to wait and try again.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+from flask import current_app
+
+from .jobs import handoff, process_upload
+
+ACTIVE = ("queued", "running")
+
+
+class Overloaded(Exception):
+    """Answered with ``status``, ``Retry-After: retry_after`` and a JSON reason."""
+
+    def __init__(self, status: int, error: str, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.status, self.error, self.message, self.retry_after = (
+            status,
+            error,
+            message,
+            retry_after,
+        )
+
+
+def admit(member_id: int) -> None:
+    """Raise ``Overloaded`` unless there is room for one more upload of this member."""
+    config = current_app.config
+    spool = current_app.extensions["handoff"].spool.root
+    while not spool.exists():  # before the first upload
+        spool = spool.parent
+    free_mb = shutil.disk_usage(spool).free // (1024 * 1024)
+    if free_mb < config["PHONETOOL_MIN_FREE_MB"]:
+        raise Overloaded(
+            503,
+            "disk_full",
+            f"The service is short of disk space for uploads ({free_mb:,} MB free). Try"
+            " again later.",
+            retry_after=300,
+        )
+    task = process_upload.name
+    mine = handoff.count_jobs(identity=member_id, states=ACTIVE, task=task)
+    if mine >= config["PHONETOOL_MAX_ACTIVE_PER_MEMBER"]:
+        raise Overloaded(
+            429,
+            "too_many_uploads",
+            f"You have {mine} uploads waiting or in progress, the most one member may have"
+            " at once. Wait for some to finish (GET /api/jobs), then upload again.",
+            retry_after=30,
+        )
+    everyone = handoff.count_jobs(states=ACTIVE, task=task)
+    if everyone >= config["PHONETOOL_MAX_ACTIVE"]:
+        raise Overloaded(
+            503,
+            "busy",
+            f"The service has {everyone} uploads waiting or in progress, as many as it"
+            " takes at once. Try again in a minute.",
+            retry_after=60,
+        )
