@@ -22,6 +22,7 @@ def settings(instance_path: str) -> dict[str, Any]:
     instance = Path(instance_path)
     database = os.environ.get("DATABASE_URL") or f"sqlite:///{instance / 'phonetool.sqlite3'}"
     jobs = _int("PHONETOOL_JOB_WORKERS", 2)
+    max_upload_mb = _int("PHONETOOL_MAX_UPLOAD_MB", 200)
     engine = _engine_options(database, _int("PHONETOOL_WEB_THREADS", 16) + jobs)
     return {
         "SECRET_KEY": os.environ.get("PHONETOOL_SECRET_KEY") or _instance_secret(instance),
@@ -31,7 +32,7 @@ def settings(instance_path: str) -> dict[str, Any]:
         "HANDOFF_BACKEND": os.environ.get("PHONETOOL_JOB_BACKEND", "thread"),
         "HANDOFF_POOL_SIZE": jobs,
         "HANDOFF_URL_PREFIX": None,  # the service's own /api/jobs is the one job API
-        "MAX_CONTENT_LENGTH": _int("PHONETOOL_MAX_UPLOAD_MB", 200) * 1024 * 1024,
+        "MAX_CONTENT_LENGTH": max_upload_mb * 1024 * 1024,
         "PHONETOOL_RESULTS_DIR": os.environ.get("PHONETOOL_RESULTS_DIR")
         or str(instance / "results"),
         "PHONETOOL_PIPELINE_WORKERS": _int("PHONETOOL_PIPELINE_WORKERS", 0) or None,
@@ -39,7 +40,9 @@ def settings(instance_path: str) -> dict[str, Any]:
         "PHONETOOL_MAX_ACTIVE_PER_MEMBER": _int("PHONETOOL_MAX_ACTIVE_PER_MEMBER", 20),
         "PHONETOOL_MAX_ACTIVE": _int("PHONETOOL_MAX_ACTIVE", 200),
         # Room for one more upload of the largest size, at the least.
-        "PHONETOOL_MIN_FREE_MB": _int("PHONETOOL_MIN_FREE_MB", _int("PHONETOOL_MAX_UPLOAD_MB", 200)),
+        "PHONETOOL_MIN_FREE_MB": _int(
+            "PHONETOOL_MIN_FREE_MB", _int("PHONETOOL_MAX_UPLOAD_MB", 200)
+        ),
         "PHONETOOL_ATTACH_LIMIT_MB": _int("PHONETOOL_ATTACH_LIMIT_MB", 10),
         "PHONETOOL_BASE_URL": os.environ.get("PHONETOOL_BASE_URL", "http://127.0.0.1:5000"),
         "PHONETOOL_RESULT_DAYS": _int("PHONETOOL_RESULT_DAYS", 30),

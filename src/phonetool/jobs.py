@@ -7,6 +7,7 @@ retries: a mail server that is down delays the mail, never the result.
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 import unicodedata
@@ -18,6 +19,7 @@ from flask import Blueprint, Flask, current_app, jsonify, request, send_file
 
 from flask_handoff import (
     Handoff,
+    HandoffError,
     Job,
     JobFailed,
     NoSuchJobError,
@@ -31,7 +33,9 @@ from . import mail, oplog
 from .models import Upload, db
 from .passport import current_user_id, member_id_or_none
 from .pipeline import InputError, Options
-from .pipeline.isolated import run_isolated
+from .pipeline.isolated import PipelineCrashed, run_isolated
+
+log = logging.getLogger("phonetool.jobs")
 
 handoff = Handoff()
 handoff.identity_loader(member_id_or_none)
@@ -69,7 +73,14 @@ def process_upload(upload: Path, upload_id: str) -> dict[str, Any]:
         shutil.rmtree(out_dir, ignore_errors=True)  # a cancelled or failed run leaves nothing
         if isinstance(exc, InputError):
             raise JobFailed(str(exc)) from None
-        raise
+        if not isinstance(exc, Exception) or isinstance(exc, (PipelineCrashed, HandoffError)):
+            raise  # cancelled, timed out, or already in words
+        # Anything else (a full disk, a bug) says so in words; its details, with the
+        # server's paths, go to the log, not to the member.
+        log.exception("processing upload %s failed", upload_id)
+        raise PipelineCrashed(
+            f"Processing stopped on an unexpected error on our side ({type(exc).__name__})."
+        ) from None
     up.summary = result.summary
     up.result_dir = str(out_dir)
     up.mail_state = "pending" if up.receiver_email else None

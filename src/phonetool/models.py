@@ -12,6 +12,8 @@ from sqlalchemy import JSON, ForeignKey, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from .filenames import MAX_STEM_BYTES, shorten_bytes
+
 
 class Base(DeclarativeBase):
     pass
@@ -83,8 +85,9 @@ class Upload(db.Model):  # type: ignore[name-defined,misc]
 
     @property
     def result_stem(self) -> str:
-        stem = self.original_name.rsplit(".", 1)[0] or "result"
-        return f"{stem}-checked"
+        """The results' name: the upload's, shortened to what a file name can hold."""
+        stem = shorten_bytes(self.original_name.rsplit(".", 1)[0], MAX_STEM_BYTES).strip()
+        return f"{stem or 'result'}-checked"
 
 
 class MemberOperationLog(db.Model):  # type: ignore[name-defined,misc]

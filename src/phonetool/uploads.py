@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from pathlib import PurePath
 from typing import Any
 
 import phonenumbers
@@ -12,6 +11,7 @@ from flask import Blueprint, jsonify, request, url_for
 
 from . import oplog
 from .admission import admit
+from .filenames import clean_name
 from .jobs import process_upload
 from .models import Upload, db
 from .passport import current_user_id
@@ -153,7 +153,9 @@ def create_upload() -> Any:
     file = request.files.get("file")
     if file is None or not file.filename:
         raise BadUpload(400, "no_file", "Send the list as the multipart field 'file'.")
-    name = PurePath(file.filename.replace("\\", "/")).name[:255]
+    name = clean_name(file.filename)
+    if not name:
+        raise BadUpload(400, "bad_file_name", "The file name has no visible characters.")
     if not name.lower().endswith(ALLOWED_SUFFIXES):
         raise BadUpload(415, "unsupported_type", "Upload a .csv or .xlsx file.")
     options = _options()

@@ -17,6 +17,7 @@ thread checks for cancellation and timeouts between messages and kills the proce
 from __future__ import annotations
 
 import errno
+import logging
 import multiprocessing
 import os
 import resource
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from .run import Options, ProgressCallback, Result
+
+log = logging.getLogger("phonetool.pipeline")
 
 #: Lower than the web server's, so pages stay quick while a large list is processed.
 NICENESS = 10
@@ -103,16 +106,19 @@ def _follow(
             raise body[0]
         else:
             name, text, trace = body
-            raise PipelineCrashed(f"{name}: {text}\n{trace}")
+            log.error("pipeline failed: %s: %s\n%s", name, text, trace)
+            raise PipelineCrashed(
+                f"Processing stopped on an unexpected error on our side ({name})."
+            )
 
 
 def _ended(exitcode: int | None) -> str:
     if exitcode is not None and exitcode < 0:
         return (
-            f"The pipeline process was stopped by signal {-exitcode} before it finished"
-            " (killed from outside, or out of memory)."
+            f"Processing was stopped by signal {-exitcode} before it finished (killed from"
+            " outside, or out of memory)."
         )
-    return f"The pipeline process ended (exit code {exitcode}) before it finished."
+    return f"Processing ended (exit code {exitcode}) before it finished."
 
 
 def _child(

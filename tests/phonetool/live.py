@@ -1,0 +1,213 @@
+"""The service as ``scripts/serve`` runs it (gunicorn with phonetool's config), on a free
+port and its own instance folder, for tests and benchmarks that need a real server."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Member:
+    email: str
+    password: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@dataclass
+class LiveService:
+    instance: Path
+    port: int
+    env: dict[str, str]
+    process: subprocess.Popen[bytes] | None = None
+    log: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.log = self.instance / "server.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.instance.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [str(BIN / "gunicorn"), "--config", "python:phonetool.gunicorn_conf"],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"{self.url}/api/openapi.json", timeout=2).read()
+                return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                if self.process.poll() is not None:
+                    break
+                time.sleep(0.2)
+        raise RuntimeError(f"the service did not start:\n{self.log.read_text()[-3000:]}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.kill(self.process.pid, sig)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def kill_everything(self) -> None:
+        """SIGKILL to the server and every worker process it started, as a crash would."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def worker_pids(self) -> list[int]:
+        """The gunicorn worker processes: the ones that answer requests."""
+        assert self.process is not None
+        return _children(self.process.pid)
+
+    def flask(self, *args: str) -> str:
+        done = subprocess.run(
+            [str(BIN / "flask"), "--app", "phonetool", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return done.stdout.strip()
+
+    def add_member(self, email: str) -> Member:
+        password = uuid.uuid4().hex
+        self.flask("users", "create", "--email", email, "--password", password)
+        return Member(email, password, self.flask("users", "token", email).splitlines()[-1])
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: dict[str, str] | None = None,
+        body: bytes | None = None,
+        timeout: float = 60,
+    ) -> tuple[int, dict[str, str], Any]:
+        """One request: status, headers and JSON body (or text) — a 4xx/5xx is returned."""
+        req = urllib.request.Request(
+            self.url + path, data=body, method=method, headers=headers or {}
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as response:
+                status, got, raw = response.status, dict(response.headers), response.read()
+        except urllib.error.HTTPError as exc:
+            status, got, raw = exc.code, dict(exc.headers), exc.read()
+        try:
+            return status, got, json.loads(raw)
+        except ValueError:
+            return status, got, raw.decode(errors="replace")
+
+    def upload(
+        self, member: Member, name: str, data: bytes, **fields: str
+    ) -> tuple[int, dict[str, str], Any]:
+        body, content_type = multipart({"file": (name, data), **fields})
+        headers = {**member.headers, "Content-Type": content_type}
+        return self.call("POST", "/api/uploads", headers=headers, body=body)
+
+    def wait_final(self, member: Member, job_id: str, timeout: float = 120) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            _, _, job = self.call("GET", f"/api/jobs/{job_id}", headers=member.headers)
+            if job["state"] in ("succeeded", "failed", "cancelled"):
+                return dict(job)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"job {job_id} is still {job['state']}")
+            time.sleep(0.2)
+
+
+def multipart(fields: dict[str, Any]) -> tuple[bytes, str]:
+    """``fields``: text values, or (file name, bytes) for files. File names are sent as
+    ``filename*`` (RFC 2231), which carries any character, CR and LF included."""
+    boundary = uuid.uuid4().hex
+    parts = []
+    for name, value in fields.items():
+        if isinstance(value, tuple):
+            filename, data = value
+            head = (
+                f'Content-Disposition: form-data; name="{name}";'
+                f" filename*=UTF-8''{quote(filename, safe='')}\r\n"
+                "Content-Type: application/octet-stream"
+            )
+        else:
+            head, data = f'Content-Disposition: form-data; name="{name}"', value.encode()
+        parts.append(f"--{boundary}\r\n{head}\r\n\r\n".encode() + data + b"\r\n")
+    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+@contextmanager
+def live_service(tmp: Path, **env: str) -> Iterator[LiveService]:
+    port = free_port()
+    instance = tmp / "instance"
+    environment = {
+        **os.environ,
+        "PORT": str(port),
+        "PHONETOOL_INSTANCE": str(instance),
+        "PHONETOOL_BASE_URL": f"http://127.0.0.1:{port}",
+        **env,
+    }
+    service = LiveService(instance, port, environment)
+    service.start()
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident memory so far (VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
