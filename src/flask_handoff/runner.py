@@ -91,7 +91,7 @@ def _execute(
         )
         token = _cv_job.set(ctx)
         try:
-            _send(job_started, app, job)
+            send_signal(job_started, app, job)
             kwargs = dict(job.kwargs)
             kwargs.update({key: f.path for key, f in ctx.files.items()})
             replay = _replay(state, job) if task.request_context else nullcontext()
@@ -115,7 +115,7 @@ def _execute(
                 if job.files:
                     state.spool.remove(job.id)
                 done = replace(job, state=SUCCEEDED, result=result, finished_at=time.time())
-                _send(job_succeeded, app, done)
+                send_signal(job_succeeded, app, done)
             else:
                 log.warning("job %s finished after losing its lease; result discarded", job.id)
         finally:
@@ -149,14 +149,14 @@ def _finish_failed(
     )
     if retry:
         log.info("job %s attempt %d failed (%s); retrying", job.id, job.attempts, error[0])
-        _send(job_retried, state.app, updated)
+        send_signal(job_retried, state.app, updated)
         return
     state.spool.remove(job.id)
     if final_state == CANCELLED:
-        _send(job_cancelled, state.app, updated)
+        send_signal(job_cancelled, state.app, updated)
     else:
         log.warning("job %s (%s) failed: %s: %s", job.id, job.task, error[0], error[1])
-        _send(job_failed, state.app, updated)
+        send_signal(job_failed, state.app, updated)
 
 
 def backoff(state: HandoffState, attempt: int) -> float:
@@ -245,7 +245,8 @@ def _replay(state: HandoffState, job: Job) -> Iterator[None]:
         yield
 
 
-def _send(signal: Any, app: Any, job: Job) -> None:
+def send_signal(signal: Any, app: Any, job: Job) -> None:
+    """Send ``signal`` for ``job``; a receiver that raises is logged, never the job's end."""
     try:
         signal.send(app, job=job, identity=job.identity)
     except Exception:

@@ -267,7 +267,18 @@ class JobStore:
             )
             if attempts < max_attempts:
                 if self._update(
-                    expired, state=QUEUED, worker_id=None, lease_until=None, run_after=now
+                    expired,
+                    state=QUEUED,
+                    worker_id=None,
+                    lease_until=None,
+                    run_after=now,
+                    # The reason the next attempt, and whoever follows the job, can read.
+                    error_type="WorkerLost",
+                    error_message=(
+                        f"The worker running attempt {attempts} stopped (killed or"
+                        " crashed) before it finished; the job was queued again."
+                    ),
+                    error_traceback=None,
                 ):
                     requeued.append(job_id)
             elif self._update(

@@ -31,6 +31,8 @@ def settings(instance_path: str) -> dict[str, Any]:
         "HANDOFF_ENGINE_OPTIONS": engine,
         "HANDOFF_BACKEND": os.environ.get("PHONETOOL_JOB_BACKEND", "thread"),
         "HANDOFF_POOL_SIZE": jobs,
+        # How long after its process died a running job is taken up again.
+        "HANDOFF_LEASE_SECONDS": float(_int("PHONETOOL_JOB_LEASE_SECONDS", 60)),
         "HANDOFF_URL_PREFIX": None,  # the service's own /api/jobs is the one job API
         "MAX_CONTENT_LENGTH": max_upload_mb * 1024 * 1024,
         "PHONETOOL_RESULTS_DIR": os.environ.get("PHONETOOL_RESULTS_DIR")

@@ -26,6 +26,7 @@ from flask_handoff import (
     current_job,
     job_cancelled,
     job_failed,
+    job_retried,
     job_succeeded,
 )
 
@@ -155,16 +156,46 @@ def _on_final(sender: Flask, job: Job, identity: Any, **extra: Any) -> None:
     """Every upload ends by deleting the uploaded file (the spool just did); say so."""
     if job.task != process_upload.name:
         return
+    member = _member_id(identity)
     if job.state == "failed":
-        oplog.record("upload", "process_failed", f"处理失败: {job.error_message}", job_id=job.id)
+        text = f"处理失败: {job.error_message}"
+        oplog.record("upload", "process_failed", text, job_id=job.id, member_id=member)
     elif job.state == "cancelled":
-        oplog.record("upload", "process_cancelled", "处理已取消", job_id=job.id)
-    oplog.record("upload", "upload_deleted", "已删除上传的原始文件", job_id=job.id)
+        oplog.record("upload", "process_cancelled", "处理已取消", job_id=job.id, member_id=member)
+    oplog.record(
+        "upload", "upload_deleted", "已删除上传的原始文件", job_id=job.id, member_id=member
+    )
+
+
+def _on_retried(sender: Flask, job: Job, identity: Any, **extra: Any) -> None:
+    """An attempt ended without a result and another follows: the log says why, so a
+    second "started" is never a mystery."""
+    if job.task != process_upload.name:
+        return
+    if job.error_type == "WorkerLost":
+        text = f"第 {job.attempts} 次处理中断 (进程丢失: 服务重启或崩溃)，将重试"
+    else:
+        text = f"第 {job.attempts} 次处理失败 ({job.error_message})，将重试"
+    oplog.record(
+        "upload",
+        "process_retrying",
+        text,
+        {"attempt": job.attempts, "reason": job.error_type},
+        job_id=job.id,
+        member_id=_member_id(identity),
+    )
+
+
+def _member_id(identity: Any) -> int | None:
+    """The member a job acts for: given by its signal, since a job re-queued after its
+    worker died is announced from outside any job."""
+    return identity if isinstance(identity, int) else None
 
 
 def connect_signals(app: Flask) -> None:
     for signal in (job_succeeded, job_failed, job_cancelled):
         signal.connect(_on_final, app, weak=False)
+    job_retried.connect(_on_retried, app, weak=False)
 
 
 # -- API ----------------------------------------------------------------------------------

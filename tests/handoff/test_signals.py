@@ -103,3 +103,37 @@ def test_wait_for_job_returns_after_the_final_signal_was_handled(make_app: Any) 
 
     assert done.state == "succeeded"
     assert handled == [job.id]
+
+
+def test_a_job_whose_worker_died_is_announced_as_retried_then_failed(app: Flask) -> None:
+    backend = app.extensions["handoff"].backend
+    store = app.extensions["handoff"].store
+    backend.shutdown(0)  # the app's own workers stay out of it
+    with app.app_context():
+        job_id = sample.whoami.submit(identity="alice").id
+    seen: list[tuple[str, str | None, Any]] = []
+
+    def retried(sender: Flask, job: Any, identity: Any, **extra: Any) -> None:
+        seen.append(("retried", job.error_type, identity))
+
+    def failed(sender: Flask, job: Any, identity: Any, **extra: Any) -> None:
+        seen.append(("failed", job.error_type, identity))
+
+    job_retried.connect(retried, app)
+    job_failed.connect(failed, app)
+    try:
+        max_attempts = store.get(job_id).max_attempts
+        for attempt in range(max_attempts):
+            # A worker takes the job and dies: its lease is already over.
+            assert store.claim(job_id, f"dead-{attempt}", lease_seconds=-1) is not None
+            backend._recover()  # what any live process's ticker does
+    finally:
+        job_retried.disconnect(retried, app)
+        job_failed.disconnect(failed, app)
+
+    assert seen == [("retried", "WorkerLost", "alice")] * (max_attempts - 1) + [
+        ("failed", "WorkerLost", "alice")
+    ]
+    job = store.get(job_id)
+    assert job.state == "failed"
+    assert "stopped (killed or crashed) on each of" in job.error_message

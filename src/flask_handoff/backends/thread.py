@@ -24,7 +24,8 @@ import uuid
 from functools import partial
 from typing import TYPE_CHECKING
 
-from ..runner import ForcedTimeout, execute
+from ..runner import ForcedTimeout, execute, send_signal
+from ..signals import job_failed, job_retried
 
 if TYPE_CHECKING:
     from ..context import JobContext
@@ -175,9 +176,15 @@ class ThreadBackend:
         requeued, failed = self.state.store.recover_expired()
         for job_id in requeued:
             log.warning("job %s lost its worker; re-queued", job_id)
+            job = self.state.store.get(job_id)
+            if job is not None:
+                send_signal(job_retried, self.state.app, job)
         for job_id in failed:
             log.error("job %s lost its worker on its last attempt; failed", job_id)
             self.state.spool.remove(job_id)
+            job = self.state.store.get(job_id)
+            if job is not None:
+                send_signal(job_failed, self.state.app, job)
 
     def _fill(self) -> None:
         with self._lock:
