@@ -33,6 +33,8 @@ def settings(instance_path: str) -> dict[str, Any]:
         "HANDOFF_POOL_SIZE": jobs,
         # How long after its process died a running job is taken up again.
         "HANDOFF_LEASE_SECONDS": float(_int("PHONETOOL_JOB_LEASE_SECONDS", 60)),
+        # How soon a process sees a cancel asked of another, among other chores.
+        "HANDOFF_POLL_INTERVAL": 0.5,
         "HANDOFF_URL_PREFIX": None,  # the service's own /api/jobs is the one job API
         "MAX_CONTENT_LENGTH": max_upload_mb * 1024 * 1024,
         "PHONETOOL_RESULTS_DIR": os.environ.get("PHONETOOL_RESULTS_DIR")

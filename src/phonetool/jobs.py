@@ -306,6 +306,38 @@ def show_job(job_id: str) -> Any:
     return jsonify(upload_status(*own_upload(job_id)))
 
 
+@bp.post("/<job_id>/cancel")
+def cancel_job(job_id: str) -> Any:
+    """Stop one of your jobs.
+    ---
+    post:
+      summary: Cancel a job that is waiting or running.
+      parameters:
+        - {name: job_id, in: path, required: true, schema: {type: string}}
+      responses:
+        "202":
+          description: Cancelled (waiting), or stopping within a second (running).
+          content:
+            application/json:
+              schema: {$ref: "#/components/schemas/JobStatus"}
+        "401":
+          $ref: "#/components/responses/Unauthorized"
+        "404":
+          $ref: "#/components/responses/NotFound"
+        "409":
+          description: The job has already ended.
+          content:
+            application/json:
+              schema: {$ref: "#/components/schemas/Error"}
+    """
+    up, job = own_upload(job_id)
+    if job is None or job.state in ("succeeded", "failed", "cancelled"):
+        state = job.state if job else "expired"
+        return jsonify(error="already_ended", message=f"The job is {state}."), 409
+    oplog.record("upload", "cancel_requested", "会员取消了处理", job_id=job_id)
+    return jsonify(upload_status(up, handoff.cancel(job_id))), 202
+
+
 @bp.get("/<job_id>/result")
 def download_result(job_id: str) -> Any:
     """The result file, named after the upload.

@@ -53,6 +53,16 @@ function jobRow(job) {
     links.append(link, " ");
   }
   if (job.mail) links.append(text("div", `邮件 mail: ${job.mail.state || "-"}`));
+  if (!FINAL.has(job.state)) {
+    const cancel = text("button", "取消 Cancel", "cancel");
+    cancel.type = "button";
+    cancel.addEventListener("click", async () => {
+      cancel.disabled = true;
+      await api(`/api/jobs/${job.job_id}/cancel`, { method: "POST" });
+      await refresh();
+    });
+    links.append(cancel);
+  }
   row.append(links);
   return row;
 }
