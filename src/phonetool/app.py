@@ -40,8 +40,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     with app.app_context():
         db.create_all()
     token_use.init_app(app)
+    jobs.connect_signals(app)  # first: starting the pool may already recover a job
     jobs.handoff.init_app(app)
-    jobs.connect_signals(app)
     app.register_blueprint(uploads.bp)
     app.register_blueprint(jobs.bp)
     app.register_blueprint(oplog_api.bp)

@@ -192,6 +192,26 @@ def live_service(tmp: Path, **env: str) -> Iterator[LiveService]:
         service.stop()
 
 
+def descendants(pid: int) -> set[int]:
+    """Every process started by ``pid``, its children's children included."""
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in _children(todo.pop()):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Running: not gone, and not a zombie waiting for its parent."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
 def _children(pid: int) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():

@@ -21,6 +21,7 @@ from phonetool.pipeline.phones import FIELDS
 from phonetool.pipeline.run import Result
 
 from . import hostile
+from .live import alive, descendants
 
 
 def run(path: Path, tmp_path: Path, *, memory_mb: int = 2048, workers: int = 2) -> Result:
@@ -138,33 +139,6 @@ def test_a_csv_row_is_refused_once_it_passes_the_limit_not_after(
         list(read.open_table(path).rows)
 
 
-def _descendants(pid: int) -> set[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parent = int(stat.rsplit(")", 1)[1].split()[1])
-            children.setdefault(parent, []).append(int(entry.name))
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.add(child)
-            todo.append(child)
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 _RUNNER = """
 import sys, time
 from pathlib import Path
@@ -198,12 +172,12 @@ def test_the_job_process_and_its_workers_die_with_the_web_process(tmp_path: Path
     try:
         assert parent.stdout is not None
         assert parent.stdout.readline().startswith("progress")
-        pipeline = _descendants(parent.pid)
+        pipeline = descendants(parent.pid)
         assert len(pipeline) >= 4  # fork server, job process, two workers
     finally:
         os.kill(parent.pid, signal.SIGKILL)
         parent.wait()
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(map(_alive, pipeline)):
+    while time.monotonic() < deadline and any(map(alive, pipeline)):
         time.sleep(0.05)
-    assert not [pid for pid in pipeline if _alive(pid)]
+    assert not [pid for pid in pipeline if alive(pid)]

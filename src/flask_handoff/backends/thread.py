@@ -22,7 +22,7 @@ import threading
 import time
 import uuid
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..runner import ForcedTimeout, execute, send_signal
 from ..signals import job_failed, job_retried
@@ -176,15 +176,19 @@ class ThreadBackend:
         requeued, failed = self.state.store.recover_expired()
         for job_id in requeued:
             log.warning("job %s lost its worker; re-queued", job_id)
-            job = self.state.store.get(job_id)
-            if job is not None:
-                send_signal(job_retried, self.state.app, job)
+            self._announce(job_retried, job_id)
         for job_id in failed:
             log.error("job %s lost its worker on its last attempt; failed", job_id)
             self.state.spool.remove(job_id)
-            job = self.state.store.get(job_id)
-            if job is not None:
-                send_signal(job_failed, self.state.app, job)
+            self._announce(job_failed, job_id)
+
+    def _announce(self, signal: Any, job_id: str) -> None:
+        """Send ``signal`` for a job this process recovered, in the app's context, as the
+        runner sends the others."""
+        job = self.state.store.get(job_id)
+        if job is not None:
+            with self.state.app.app_context():
+                send_signal(signal, self.state.app, job)
 
     def _fill(self) -> None:
         with self._lock:
