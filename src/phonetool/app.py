@@ -28,6 +28,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         openapi,
         oplog_api,
         retention,
+        security,
         token_use,
         uploads,
         users,
@@ -36,6 +37,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from .models import db
 
     logs.configure(app.config["PHONETOOL_LOG_FORMAT"])
+    security.init_app(app)
+    auth.limiter.init_app(app)
     db.init_app(app)
     with app.app_context():
         db.create_all()

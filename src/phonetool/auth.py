@@ -1,23 +1,58 @@
 """Web sign-in: ``POST /api/session`` with email and password sets the session cookie.
 
-The cookie is HttpOnly and SameSite=Lax (set in ``create_app``), so another site cannot
-make a signed-in browser post an upload.
+The cookie is HttpOnly and SameSite=Lax (set in ``create_app``) and holds a session
+credential that signing out revokes; state changes from other sites are refused
+(:mod:`.security`). Wrong passwords are limited per account and per address; an unknown
+e-mail costs the same time as a known one, so timing does not tell which accounts exist.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, g, jsonify, request, session
+from flask import Blueprint, jsonify, request, session
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from . import oplog
-from .models import Member, db
+from .models import ApiToken, Member, db
 from .passport import current_user_id
+from .passport import sign_out as end_session
+
+if TYPE_CHECKING:
+    from flask import Response
 
 bp = Blueprint("auth", __name__, url_prefix="/api/session")
 
+#: Failed sign-ins allowed per account, and per client address, in the window.
+FAILURES_PER_ACCOUNT = "10 per 15 minutes"
+FAILURES_PER_ADDRESS = "30 per 15 minutes"
+
+#: Counts in each process's memory, or in Redis when ``REDIS_URL`` is set (then shared
+#: by every process).
+limiter = Limiter(get_remote_address)
+
+
+def _failed(response: Response) -> bool:
+    return response.status_code == 401
+
+
+def _account() -> str:
+    data = request.get_json(silent=True) or request.form
+    return "account:" + str(data.get("email", "")).strip().lower()[:254]
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to check an unknown e-mail's password against, as long as a real check."""
+    return generate_password_hash("no such member")
+
 
 @bp.post("")
+@limiter.limit(FAILURES_PER_ACCOUNT, key_func=_account, deduct_when=_failed)
+@limiter.limit(FAILURES_PER_ADDRESS, deduct_when=_failed)
 def sign_in() -> Any:
     """Sign in with email and password; sets the session cookie.
     ---
@@ -45,16 +80,31 @@ def sign_in() -> Any:
           content:
             application/json:
               schema: {$ref: "#/components/schemas/Error"}
+        "403":
+          description: Sent from another site's page.
+          content:
+            application/json:
+              schema: {$ref: "#/components/schemas/Error"}
+        "429":
+          description: Too many wrong passwords for this account or address; see Retry-After.
+          content:
+            application/json:
+              schema: {$ref: "#/components/schemas/Error"}
     """
     data = request.get_json(silent=True) or request.form
     email = str(data.get("email", "")).strip().lower()
     password = str(data.get("password", ""))
     member = db.session.execute(db.select(Member).filter_by(email=email)).scalar()
-    if member is None or not member.check_password(password):
+    if member is None:
+        check_password_hash(_dummy_hash(), password)  # the time a real check takes
         return jsonify(error="bad_credentials", message="Wrong email or password."), 401
-    session.clear()
-    session["member_id"] = member.id
-    g.pop("_passport", None)
+    if not member.check_password(password):
+        return jsonify(error="bad_credentials", message="Wrong email or password."), 401
+    end_session()  # whatever this browser held before
+    row, plain = ApiToken.issue(member, session=True)
+    db.session.add(row)
+    db.session.commit()
+    session["sid"] = plain
     oplog.record("member", "sign_in", f"{member.email} 登录", member_id=member.id)
     return jsonify(id=member.id, email=member.email, name=member.name)
 
@@ -87,11 +137,16 @@ def sign_out() -> Any:
     """Sign out.
     ---
     delete:
-      summary: Sign out (clears the session).
+      summary: Sign out (ends the session; its cookie is worth nothing after).
       security: []
       responses:
         "204":
           description: Signed out.
+        "403":
+          description: Sent from another site's page.
+          content:
+            application/json:
+              schema: {$ref: "#/components/schemas/Error"}
     """
-    session.clear()
+    end_session()
     return "", 204

@@ -54,6 +54,10 @@ def settings(instance_path: str) -> dict[str, Any]:
         "PHONETOOL_LOG_FORMAT": os.environ.get("PHONETOOL_LOG_FORMAT", "text"),
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_HTTPONLY": True,
+        # Served over HTTPS (behind a proxy that terminates TLS): the cookie says so.
+        "SESSION_COOKIE_SECURE": os.environ.get("PHONETOOL_BASE_URL", "").startswith("https:"),
+        "RATELIMIT_STORAGE_URI": os.environ.get("REDIS_URL") or "memory://",
+        "RATELIMIT_HEADERS_ENABLED": True,
         "MAIL_SERVER": os.environ.get("MAIL_SERVER"),
         "MAIL_PORT": _int("MAIL_PORT", 25),
         "MAIL_USE_TLS": os.environ.get("MAIL_USE_TLS", "") == "1",

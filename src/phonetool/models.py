@@ -59,9 +59,14 @@ class ApiToken(db.Model):  # type: ignore[name-defined,misc]
     revoked_at: Mapped[datetime | None]
 
     @classmethod
-    def issue(cls, member: Member) -> tuple[ApiToken, str]:
-        """A new token; the plain value is returned once and never stored."""
-        plain = "pt_" + secrets.token_urlsafe(32)
+    def issue(cls, member: Member, *, session: bool = False) -> tuple[ApiToken, str]:
+        """A new token; the plain value is returned once and never stored.
+
+        ``session``: the credential behind a signed-in browser (``ps_``), kept in the
+        session cookie; signing out revokes it, so a copy of the old cookie is worth
+        nothing. API tokens are ``pt_``.
+        """
+        plain = ("ps_" if session else "pt_") + secrets.token_urlsafe(32)
         return cls(member_id=member.id, digest=token_digest(plain), prefix=plain[:10]), plain
 
 

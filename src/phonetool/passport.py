@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import current_app, g, request, session
 
-from .models import ApiToken, db, token_digest
+from .models import ApiToken, db, token_digest, utcnow
 from .token_use import token_use
 
 
@@ -37,9 +37,7 @@ def _authenticate() -> tuple[str | None, int]:
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise AuthError("malformed_token", "Send the token as 'Authorization: Bearer <token>'.")
-        row = db.session.execute(
-            db.select(ApiToken).filter_by(digest=token_digest(token))
-        ).scalar_one_or_none()
+        row = _credential(token)
         if row is None:
             raise AuthError(
                 "unknown_token",
@@ -48,12 +46,36 @@ def _authenticate() -> tuple[str | None, int]:
             )
         if row.revoked_at is not None:
             raise AuthError("revoked_token", "This token was revoked. Create a new one.")
-        token_use(current_app).saw(row.id)  # written later, in a batch: reads write nothing
         return token, row.member_id
-    member_id = session.get("member_id")
-    if isinstance(member_id, int):
-        return None, member_id
+    sid = session.get("sid")
+    if isinstance(sid, str):
+        row = _credential(sid)
+        if row is not None and row.revoked_at is None:
+            return None, row.member_id
+        session.clear()  # signed out elsewhere, or revoked: this cookie is spent
+        raise AuthError("unauthorized", "Your session has ended. Sign in again.")
     raise AuthError("unauthorized", "Sign in, or send 'Authorization: Bearer <token>'.")
+
+
+def _credential(plain: str) -> ApiToken | None:
+    row: ApiToken | None = db.session.execute(
+        db.select(ApiToken).filter_by(digest=token_digest(plain))
+    ).scalar_one_or_none()
+    if row is not None and row.revoked_at is None:
+        token_use(current_app).saw(row.id)  # written later, in a batch: reads write nothing
+    return row
+
+
+def sign_out() -> None:
+    """End the signed-in session: its credential is revoked, the cookie cleared."""
+    sid = session.get("sid")
+    if isinstance(sid, str):
+        row = _credential(sid)
+        if row is not None and row.revoked_at is None:
+            row.revoked_at = utcnow()
+            db.session.commit()
+    session.clear()
+    g.pop("_passport", None)
 
 
 def member_id_or_none() -> int | None:

@@ -10,6 +10,7 @@ token was last seen, to the second; a crash loses at most a minute of it.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import threading
 import time
@@ -40,7 +41,7 @@ class TokenUse:
         self._seen: dict[int, datetime] = {}
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        atexit.register(self.flush)
+        atexit.register(self._flush_at_exit)
 
     def saw(self, token_id: int) -> None:
         with self._lock:
@@ -51,8 +52,9 @@ class TokenUse:
                 )
                 self._thread.start()
 
-    def flush(self) -> None:
-        """Write what was noted since the last flush."""
+    def flush(self, *, quiet: bool = False) -> None:
+        """Write what was noted since the last flush; kept for the next one if the
+        database refuses (``quiet``: without logging it)."""
         app = self._app()
         with self._lock:
             seen, self._seen = self._seen, {}
@@ -68,10 +70,16 @@ class TokenUse:
             with app.app_context(), db.engine.begin() as conn:
                 conn.execute(stmt, rows)
         except SQLAlchemyError:
-            log.exception("token use not written; kept for the next flush")
+            if not quiet:
+                log.exception("token use not written; kept for the next flush")
             with self._lock:
                 for key, value in seen.items():
                     self._seen.setdefault(key, value)
+
+    def _flush_at_exit(self) -> None:
+        # Best effort: at exit the database may be gone already (a test's, or a crash).
+        with contextlib.suppress(Exception):
+            self.flush(quiet=True)
 
     def _run(self) -> None:
         while self._app() is not None:

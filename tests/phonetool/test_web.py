@@ -113,3 +113,99 @@ def test_a_bad_upload_shows_the_reason_on_the_page(
     page.click("#upload button")
     page.wait_for_selector("#jobs td.state-failed", timeout=30_000)
     assert "No phone column found" in page.locator("#jobs tbody tr").first.inner_text()
+
+
+ATTACKER_PAGE = """<!doctype html><html><body>
+<form id="f" method="post" action="{action}" enctype="{enctype}">
+{fields}
+</form>
+<script>document.getElementById("f").submit();</script>
+</body></html>"""
+
+
+@pytest.fixture
+def other_site() -> Iterator[Any]:
+    """Serves a page at another origin (localhost, where the service is 127.0.0.1)."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    pages: dict[str, str] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = pages.get(self.path, "").encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+
+    def page(path: str, action: str, fields: dict[str, str], enctype: str) -> str:
+        inputs = "".join(f'<input name="{k}" value="{v}">' for k, v in fields.items())
+        pages[path] = ATTACKER_PAGE.format(action=action, enctype=enctype, fields=inputs)
+        return f"http://localhost:{server.server_port}{path}"
+
+    yield page
+    server.shutdown()
+    thread.join()
+
+
+def _sign_in(page: Any, live_url: str, member: MemberHandle) -> None:
+    page.goto(live_url + "/")
+    page.fill("#sign-in input[name=email]", member.email)
+    page.fill("#sign-in input[name=password]", "correct horse")
+    page.click("#sign-in button")
+    page.wait_for_selector("#app:not([hidden])")
+
+
+def test_forms_posted_from_another_site_neither_sign_in_nor_upload(
+    browser: Any, live_url: str, member: MemberHandle, other_site: Any
+) -> None:
+    page = browser.new_page()
+    sign_in_form = other_site(
+        "/login",
+        f"{live_url}/api/session",
+        {"email": member.email, "password": "correct horse"},
+        "application/x-www-form-urlencoded",
+    )
+    with page.expect_response(f"{live_url}/api/session") as answer:
+        page.goto(sign_in_form)
+    assert answer.value.status == 403
+    page.goto(live_url + "/")
+    page.wait_for_selector("#sign-in-panel:not([hidden])")  # not signed in
+
+    _sign_in(page, live_url, member)
+    upload_form = other_site(
+        "/upload",
+        f"{live_url}/api/uploads",
+        {"receiver_email": "x@example.com"},
+        "multipart/form-data",
+    )
+    with page.expect_response(f"{live_url}/api/uploads") as answer:
+        page.goto(upload_form)
+    assert answer.value.status == 403
+    jobs = page.request.get(f"{live_url}/api/jobs").json()["jobs"]
+    assert jobs == []
+
+
+def test_after_sign_out_the_old_cookie_no_longer_signs_in(
+    browser: Any, live_url: str, member: MemberHandle
+) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    _sign_in(page, live_url, member)
+    kept = context.cookies()
+
+    page.click("#sign-out")
+    page.wait_for_selector("#sign-in-panel:not([hidden])")
+    context.add_cookies(kept)  # as someone who copied the cookie would
+
+    assert page.request.get(f"{live_url}/api/session").status == 401
+    page.goto(live_url + "/")
+    page.wait_for_selector("#sign-in-panel:not([hidden])")
+    context.close()
