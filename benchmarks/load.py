@@ -1,9 +1,12 @@
-"""Concurrent uploads against the service as ``scripts/serve`` starts it (gunicorn).
+"""The service as ``scripts/serve`` starts it (gunicorn), under load.
 
-Two members send ``--uploads`` small lists at once. Reported: every status code (the
-target: no 5xx but 503 with Retry-After, never 500), the accept time's median and p99,
-that every accepted job ends, and that each member's operation log holds exactly the
-entries of their own uploads. ``run_load`` is also what the test suite runs.
+1. Concurrent uploads: two members send ``--uploads`` small lists at once. Reported:
+   every status code (the target: no 5xx but 503 with Retry-After, never 500), the
+   accept time's median and p99, that every accepted job ends, and that each member's
+   operation log holds exactly the entries of their own uploads. ``run_load`` is also
+   what the test suite runs.
+2. Reads while a large list is processed: ``GET /api/jobs`` one after another, idle and
+   then while a ``--rows`` list runs; the target is a p99 within 3x of the idle p99.
 """
 
 from __future__ import annotations
@@ -66,6 +69,54 @@ def run_load(service: LiveService, uploads: int) -> dict[str, Any]:
     }
 
 
+def run_latency(service: LiveService, rows: int, requests: int = 400) -> dict[str, Any]:
+    from benchmarks.pipeline import generate_rows, write_inputs
+
+    member = service.add_member("reader@example.com")
+    for i in range(5):  # a page of history to list
+        _, _, body = service.upload(member, f"small-{i}.csv", LIST)
+        service.wait_final(member, body["job_id"])
+
+    def timings() -> list[float]:
+        found = []
+        for _ in range(requests):
+            began = time.perf_counter()
+            status, _, _ = service.call("GET", "/api/jobs", headers=member.headers)
+            found.append(time.perf_counter() - began)
+            assert status == 200
+        return found
+
+    idle = timings()
+    folder = Path(tempfile.mkdtemp(prefix="latency-"))
+    big = write_inputs(generate_rows(rows, seed=7), folder, formats=("csv-utf8",))["csv-utf8"]
+    _, _, body = service.upload(member, "big.csv", big.read_bytes())
+    big.unlink()
+    while True:
+        _, _, job = service.call("GET", f"/api/jobs/{body['job_id']}", headers=member.headers)
+        if job["state"] == "running" and job["progress"]["done"]:
+            break
+        time.sleep(0.1)
+    busy = timings()
+    _, _, job = service.call("GET", f"/api/jobs/{body['job_id']}", headers=member.headers)
+    still_running = job["state"] == "running"
+    service.wait_final(member, body["job_id"], timeout=900)
+
+    def p(values: list[float], q: float) -> float:
+        ordered = sorted(values)
+        return round(ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000, 1)
+
+    return {
+        "rows": rows,
+        "requests": requests,
+        "idle_median_ms": p(idle, 0.5),
+        "idle_p99_ms": p(idle, 0.99),
+        "busy_median_ms": p(busy, 0.5),
+        "busy_p99_ms": p(busy, 0.99),
+        "p99_ratio": round(p(busy, 0.99) / p(idle, 0.99), 2),
+        "job_still_running_after": still_running,
+    }
+
+
 def _log_matches(service: LiveService, member: Member, jobs: set[str | None]) -> bool:
     """The member's log: an 'upload received' entry for each of their accepted uploads,
     and no entry about any other job."""
@@ -84,7 +135,7 @@ def _log_matches(service: LiveService, member: Member, jobs: set[str | None]) ->
     return received == jobs and about <= jobs
 
 
-def _markdown(report: dict[str, Any]) -> str:
+def _markdown(report: dict[str, Any], latency: dict[str, Any]) -> str:
     statuses = ", ".join(f"{k}: {v}" for k, v in report["statuses"].items())
     return "\n".join(
         [
@@ -104,6 +155,17 @@ def _markdown(report: dict[str, Any]) -> str:
             f"| accept time, p99 | {report['accept_p99_ms']} ms |",
             f"| all answers in | {report['wall_seconds']} s |",
             "",
+            f"`GET /api/jobs`, {latency['requests']} requests one after another, idle and then"
+            f" while a list of {latency['rows']:,} rows is processed"
+            f" (still running at the end: {latency['job_still_running_after']}):",
+            "",
+            "| | median | p99 |",
+            "| --- | --- | --- |",
+            f"| idle | {latency['idle_median_ms']} ms | {latency['idle_p99_ms']} ms |",
+            f"| while the job runs | {latency['busy_median_ms']} ms |"
+            f" {latency['busy_p99_ms']} ms |",
+            f"| ratio of the p99s | | {latency['p99_ratio']}x (target: 3x or less) |",
+            "",
         ]
     )
 
@@ -111,13 +173,16 @@ def _markdown(report: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--uploads", type=int, default=200)
+    parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--markdown", type=Path)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, live_service(Path(tmp)) as service:
         report = run_load(service, args.uploads)
-    print(json.dumps(report, indent=2))
+    with tempfile.TemporaryDirectory() as tmp, live_service(Path(tmp)) as service:
+        latency = run_latency(service, args.rows)
+    print(json.dumps({"load": report, "latency": latency}, indent=2))
     if args.markdown:
-        args.markdown.write_text(_markdown(report))
+        args.markdown.write_text(_markdown(report, latency))
 
 
 if __name__ == "__main__":
