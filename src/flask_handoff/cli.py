@@ -14,6 +14,7 @@ from flask.cli import AppGroup
 
 from .errors import NoSuchJobError
 from .job import FINAL_STATES, STATES
+from .migrate import handoff_migrations
 
 handoff_cli = AppGroup("handoff", help="Inspect and manage background jobs.")
 
@@ -28,9 +29,42 @@ def _echo_json(data: Any) -> None:
 
 @handoff_cli.command("init-db")
 def init_db() -> None:
-    """Create the job table (safe to run again)."""
+    """Create the job table, or bring it up to date (safe to run again)."""
     _state().store.create_tables()
-    click.echo("handoff: job table ready")
+    click.echo(f"handoff: job table ready (schema {handoff_migrations.current(_engine())})")
+
+
+@handoff_cli.group("db")
+def db_cli() -> None:
+    """Flask-Handoff's schema migrations (its own history, apart from the app's)."""
+
+
+@db_cli.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Upgrade the job table to REVISION (default: head)."""
+    handoff_migrations.upgrade(_engine(), revision)
+    click.echo(f"handoff: schema at {handoff_migrations.current(_engine())}")
+
+
+@db_cli.command("downgrade")
+@click.argument("revision", default="-1")
+def db_downgrade(revision: str) -> None:
+    """Downgrade the job table to REVISION (default: one step back)."""
+    handoff_migrations.downgrade(_engine(), revision)
+    click.echo(f"handoff: schema at {handoff_migrations.current(_engine())}")
+
+
+@db_cli.command("current")
+def db_current() -> None:
+    """Print the job table's schema revision, and the newest this release knows."""
+    current = handoff_migrations.current(_engine())
+    head = handoff_migrations.head()
+    click.echo(f"handoff: schema at {current} (head: {head})")
+
+
+def _engine() -> Any:
+    return _state().store.engine
 
 
 @handoff_cli.command("jobs")

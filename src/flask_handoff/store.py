@@ -140,10 +140,19 @@ class JobStore:
             self._read(lambda conn: conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").all())
 
     def create_tables(self) -> None:
-        metadata.create_all(self.engine, checkfirst=True)
+        """Bring the job table to this release's schema: created, stamped or upgraded
+        (:mod:`.migrate`)."""
+        from .migrate import handoff_migrations
+
+        handoff_migrations.ensure_current(self.engine)
 
     def drop_tables(self) -> None:
+        """Drop the job table and its migration history (tests, uninstalling)."""
+        from .migrate import VERSION_TABLE
+
         metadata.drop_all(self.engine, checkfirst=True)
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {VERSION_TABLE}")
 
     # -- writes ---------------------------------------------------------------------------
 

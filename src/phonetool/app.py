@@ -28,6 +28,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         openapi,
         oplog_api,
         retention,
+        schema,
         security,
         token_use,
         uploads,
@@ -40,8 +41,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     security.init_app(app)
     auth.limiter.init_app(app)
     db.init_app(app)
-    with app.app_context():
-        db.create_all()
+    schema.init_app(app)
     token_use.init_app(app)
     jobs.connect_signals(app)  # first: starting the pool may already recover a job
     jobs.handoff.init_app(app)

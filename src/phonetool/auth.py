@@ -9,9 +9,10 @@ e-mail costs the same time as a known one, so timing does not tell which account
 from __future__ import annotations
 
 import functools
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, jsonify, request, session
+from flask import Blueprint, current_app, jsonify, request, session
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -101,7 +102,8 @@ def sign_in() -> Any:
     if not member.check_password(password):
         return jsonify(error="bad_credentials", message="Wrong email or password."), 401
     end_session()  # whatever this browser held before
-    row, plain = ApiToken.issue(member, session=True)
+    lifetime = timedelta(hours=current_app.config["PHONETOOL_SESSION_HOURS"])
+    row, plain = ApiToken.issue(member, session=True, lifetime=lifetime)
     db.session.add(row)
     db.session.commit()
     session["sid"] = plain

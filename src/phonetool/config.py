@@ -28,6 +28,8 @@ def settings(instance_path: str) -> dict[str, Any]:
         "SECRET_KEY": os.environ.get("PHONETOOL_SECRET_KEY") or _instance_secret(instance),
         "SQLALCHEMY_DATABASE_URI": database,
         "SQLALCHEMY_ENGINE_OPTIONS": engine,
+        # Bring the tables up to date at start (scripts/serve does it before the server).
+        "PHONETOOL_AUTO_MIGRATE": os.environ.get("PHONETOOL_AUTO_MIGRATE", "1") == "1",
         "HANDOFF_ENGINE_OPTIONS": engine,
         "HANDOFF_BACKEND": os.environ.get("PHONETOOL_JOB_BACKEND", "thread"),
         "HANDOFF_POOL_SIZE": jobs,
@@ -56,6 +58,8 @@ def settings(instance_path: str) -> dict[str, Any]:
         "SESSION_COOKIE_HTTPONLY": True,
         # Served over HTTPS (behind a proxy that terminates TLS): the cookie says so.
         "SESSION_COOKIE_SECURE": os.environ.get("PHONETOOL_BASE_URL", "").startswith("https:"),
+        # A signed-in browser's session ends this long after sign-in at the latest.
+        "PHONETOOL_SESSION_HOURS": _int("PHONETOOL_SESSION_HOURS", 12),
         "RATELIMIT_STORAGE_URI": os.environ.get("REDIS_URL") or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,
         "MAIL_SERVER": os.environ.get("MAIL_SERVER"),

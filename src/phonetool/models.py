@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask_sqlalchemy import SQLAlchemy
@@ -57,17 +57,27 @@ class ApiToken(db.Model):  # type: ignore[name-defined,misc]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]  # None: until revoked
 
     @classmethod
-    def issue(cls, member: Member, *, session: bool = False) -> tuple[ApiToken, str]:
+    def issue(
+        cls, member: Member, *, session: bool = False, lifetime: timedelta | None = None
+    ) -> tuple[ApiToken, str]:
         """A new token; the plain value is returned once and never stored.
 
         ``session``: the credential behind a signed-in browser (``ps_``), kept in the
         session cookie; signing out revokes it, so a copy of the old cookie is worth
-        nothing. API tokens are ``pt_``.
+        nothing. API tokens are ``pt_``. ``lifetime``: it expires that long from now.
         """
         plain = ("ps_" if session else "pt_") + secrets.token_urlsafe(32)
-        return cls(member_id=member.id, digest=token_digest(plain), prefix=plain[:10]), plain
+        row = cls(member_id=member.id, digest=token_digest(plain), prefix=plain[:10])
+        row.expires_at = utcnow() + lifetime if lifetime is not None else None
+        return row, plain
+
+    @property
+    def usable(self) -> bool:
+        """Neither revoked nor expired."""
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > utcnow())
 
 
 class Upload(db.Model):  # type: ignore[name-defined,misc]

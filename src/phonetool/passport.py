@@ -46,11 +46,16 @@ def _authenticate() -> tuple[str | None, int]:
             )
         if row.revoked_at is not None:
             raise AuthError("revoked_token", "This token was revoked. Create a new one.")
+        if not row.usable:
+            raise AuthError(
+                "expired_token",
+                f"This token expired on {row.expires_at:%Y-%m-%d %H:%M} UTC. Create a new one.",
+            )
         return token, row.member_id
     sid = session.get("sid")
     if isinstance(sid, str):
         row = _credential(sid)
-        if row is not None and row.revoked_at is None:
+        if row is not None and row.usable:
             return None, row.member_id
         session.clear()  # signed out elsewhere, or revoked: this cookie is spent
         raise AuthError("unauthorized", "Your session has ended. Sign in again.")
@@ -61,7 +66,7 @@ def _credential(plain: str) -> ApiToken | None:
     row: ApiToken | None = db.session.execute(
         db.select(ApiToken).filter_by(digest=token_digest(plain))
     ).scalar_one_or_none()
-    if row is not None and row.revoked_at is None:
+    if row is not None and row.usable:
         token_use(current_app).saw(row.id)  # written later, in a batch: reads write nothing
     return row
 

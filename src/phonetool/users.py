@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 
 import click
 from flask.cli import AppGroup
@@ -39,10 +40,12 @@ def create(email: str, name: str | None, password: str) -> None:
 
 @users_cli.command("token")
 @click.argument("email")
-def token(email: str) -> None:
-    """Issue an API token for EMAIL; it is shown once."""
+@click.option("--days", type=click.IntRange(min=1), default=None, help="Expires after this.")
+def token(email: str, days: int | None) -> None:
+    """Issue an API token for EMAIL; it is shown once. Without --days it lasts until
+    revoked."""
     member = _member(email)
-    row, plain = ApiToken.issue(member)
+    row, plain = ApiToken.issue(member, lifetime=timedelta(days=days) if days else None)
     db.session.add(row)
     db.session.commit()
     click.echo(plain)

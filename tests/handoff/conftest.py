@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import text
 
 from flask_handoff.store import JobStore, make_engine
 from tests.conftest import require_env
@@ -27,8 +26,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]
         return
     url = require_env("HANDOFF_TEST_POSTGRES_URL", "PostgreSQL")
     engine = make_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP TABLE IF EXISTS handoff_jobs"))
+    JobStore(engine).drop_tables()  # what an earlier run may have left
     engine.dispose()
     yield url
     engine = make_engine(url)

@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 from phonetool import create_app
 from phonetool.jobs import handoff
 from phonetool.models import ApiToken, Member, db
+from phonetool.schema import drop_all
 from tests.conftest import require_env
 
 AppFactory = Callable[..., Flask]
@@ -33,8 +34,10 @@ def make_app(
 ) -> Iterator[AppFactory]:
     apps: list[Flask] = []
 
-    def build(**config: Any) -> Flask:
-        monkeypatch.setenv("PHONETOOL_INSTANCE", str(tmp_path / f"instance{len(apps)}"))
+    def build(instance: str | None = None, **config: Any) -> Flask:
+        """A new app, on a new instance folder unless ``instance`` names one."""
+        folder = tmp_path / (instance or f"instance{len(apps)}")
+        monkeypatch.setenv("PHONETOOL_INSTANCE", str(folder))
         if database_url:
             monkeypatch.setenv("DATABASE_URL", database_url)
         defaults = {
@@ -53,7 +56,7 @@ def make_app(
         handoff.shutdown(app, timeout=5)
         if database_url:  # the next test starts from empty tables
             with app.app_context():
-                db.drop_all()
+                drop_all(db.engine)
                 app.extensions["handoff"].store.drop_tables()
                 db.engine.dispose()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from phonetool import auth
+from phonetool.models import ApiToken, db, utcnow
 
 from .conftest import AppFactory, MemberHandle, add_member
 from .test_service import GOOD
@@ -128,3 +130,34 @@ def test_the_cookie_is_secure_when_the_service_is_served_over_https(
 
     assert response.status_code == 200
     assert "Secure" in response.headers["Set-Cookie"]
+
+
+def _expire_all_tokens(app: Flask) -> None:
+    with app.app_context():
+        db.session.execute(db.update(ApiToken).values(expires_at=utcnow() - timedelta(minutes=1)))
+        db.session.commit()
+
+
+def test_a_token_issued_for_some_days_stops_working_when_they_are_over(
+    app: Flask, client: FlaskClient, member: MemberHandle
+) -> None:
+    plain = app.test_cli_runner().invoke(args=["users", "token", member.email, "--days", "7"])
+    headers = {"Authorization": f"Bearer {plain.output.strip()}"}
+    assert client.get("/api/jobs", headers=headers).status_code == 200
+
+    _expire_all_tokens(app)
+
+    response = client.get("/api/jobs", headers=headers)
+    assert response.status_code == 401
+    assert response.get_json()["error"] == "expired_token"
+
+
+def test_a_browser_session_ends_when_its_hours_are_over(
+    app: Flask, client: FlaskClient, member: MemberHandle
+) -> None:
+    sign_in(client, member.email)
+    assert client.get("/api/session").status_code == 200
+
+    _expire_all_tokens(app)
+
+    assert client.get("/api/session").status_code == 401

@@ -1,0 +1,170 @@
+"""Upgrades keep every job and every log entry: the last release's database, filled, is
+upgraded to this one's on SQLite and PostgreSQL, and everything in it still works."""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import Engine, inspect, text
+from werkzeug.security import generate_password_hash
+
+from flask_handoff.migrate import handoff_migrations
+from flask_handoff.testing import wait_for_job
+from phonetool.jobs import handoff, process_upload
+from phonetool.models import db, token_digest
+from phonetool.schema import phonetool_migrations
+
+from .conftest import AppFactory, add_member
+from .test_service import GOOD
+
+LAST_RELEASE = "0001"  # phonetool's schema in release 0.1
+LAST_RELEASE_JOBS = "handoff_0001"  # the job table's
+TOKEN = "pt_" + "k" * 43
+
+
+def _engines(app: Flask) -> tuple[Engine, Engine]:
+    with app.app_context():
+        return db.engine, app.extensions["handoff"].store.engine
+
+
+def _fill_last_release(app: Flask, spool: Path) -> dict[str, str]:
+    """Members, a token, log entries, and uploads whose jobs are queued, running (on a
+    worker that died) and finished, written as release 0.1's code wrote them."""
+    engine, _ = _engines(app)
+    now = "2026-11-01 09:00:00"
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO members (id, email, name, password_hash, created_at)"
+                " VALUES (1, 'alice@example.com', 'alice', :hash, :now)"
+            ),
+            {"hash": generate_password_hash("correct horse"), "now": now},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO api_tokens (member_id, digest, prefix, created_at)"
+                " VALUES (1, :digest, :prefix, :now)"
+            ),
+            {"digest": token_digest(TOKEN), "prefix": TOKEN[:10], "now": now},
+        )
+    ids = {kind: uuid.uuid4().hex for kind in ("queued", "running", "finished")}
+    with engine.begin() as conn:
+        for kind, upload_id in ids.items():
+            conn.execute(
+                text(
+                    "INSERT INTO uploads (id, member_id, original_name, size, options,"
+                    " created_at, mail_attempts) VALUES (:id, 1, :name, :size, :options,"
+                    " :now, 0)"
+                ),
+                {
+                    "id": upload_id,
+                    "name": f"{kind}.csv",
+                    "size": len(GOOD),
+                    "options": json.dumps({"nationwide": True, "provinces": []}),
+                    "now": now,
+                },
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO member_operation_log (user_id, business_type, operation_type,"
+                    " operation_content, operation_time, create_time, update_time, job_id,"
+                    " actor_kind) VALUES ('1', 'upload', 'upload_received', :content, :now,"
+                    " :now, :now, :job, 'user')"
+                ),
+                {"content": f"收到文件 {kind}.csv", "now": now, "job": upload_id},
+            )
+    store = app.extensions["handoff"].store
+    with app.app_context():
+        for kind, upload_id in ids.items():
+            source = spool / f"{kind}.csv"
+            source.write_bytes(GOOD)
+            process_upload.submit(
+                files={"upload": source}, upload_id=upload_id, job_id=upload_id, identity=1
+            )
+    store.claim(ids["running"], "worker-that-died", lease_seconds=-1)
+    store.claim(ids["finished"], "worker-0.1", lease_seconds=60)
+    store.succeed(ids["finished"], "worker-0.1", 1, json.dumps({"upload_id": ids["finished"]}))
+    return ids
+
+
+def _last_release_app(make_app: AppFactory, tmp_path: Path) -> Flask:
+    app = make_app(
+        instance="upgraded",
+        PHONETOOL_AUTO_MIGRATE=False,
+        HANDOFF_CREATE_TABLES=False,
+        HANDOFF_AUTOSTART=False,
+    )
+    engine, jobs_engine = _engines(app)
+    phonetool_migrations.upgrade(engine, LAST_RELEASE)
+    handoff_migrations.upgrade(jobs_engine, LAST_RELEASE_JOBS)
+    return app
+
+
+def test_the_last_releases_database_upgrades_and_loses_nothing(
+    make_app: AppFactory, tmp_path: Path
+) -> None:
+    old = _last_release_app(make_app, tmp_path)
+    ids = _fill_last_release(old, tmp_path)
+    handoff.shutdown(old)
+
+    new = make_app(instance="upgraded")  # starts: upgrades, then runs the queue
+    engine, _ = _engines(new)
+    assert phonetool_migrations.current(engine) == phonetool_migrations.head() != LAST_RELEASE
+    for kind in ("queued", "running"):
+        assert wait_for_job(new, ids[kind], timeout=60).state == "succeeded"
+    client = new.test_client()
+    headers = {"Authorization": f"Bearer {TOKEN}"}  # the old token still works
+    jobs = {j["job_id"]: j for j in client.get("/api/jobs", headers=headers).get_json()["jobs"]}
+    assert {jobs[i]["state"] for i in ids.values()} == {"succeeded"}
+    assert jobs[ids["queued"]]["summary"]["valid"] == 2
+    entries = client.get("/api/operation-logs?per_page=200", headers=headers).get_json()["entries"]
+    old_entries = [e for e in entries if e["operation_time"].startswith("2026-11-01")]
+    assert sorted(e["operation_content"] for e in old_entries) == [
+        "收到文件 finished.csv",
+        "收到文件 queued.csv",
+        "收到文件 running.csv",
+    ]
+
+
+def test_the_models_and_the_migrations_agree(make_app: AppFactory) -> None:
+    app = make_app(PHONETOOL_AUTO_MIGRATE=False, HANDOFF_AUTOSTART=False)
+    engine, _ = _engines(app)
+
+    phonetool_migrations.upgrade(engine)  # the scripts alone, from an empty database
+
+    assert phonetool_migrations.differences(engine) == []
+    assert "handoff_jobs" in inspect(engine).get_table_names()  # neither saw the other
+
+
+def test_downgrade_one_step_and_upgrade_again_keeps_a_populated_database(
+    make_app: AppFactory, tmp_path: Path
+) -> None:
+    app = make_app(instance="both-ways", HANDOFF_AUTOSTART=False)
+    engine, _ = _engines(app)
+    client = app.test_client()
+    member = add_member(app, "alice@example.com")
+    job_id = client.post(
+        "/api/uploads", data={"file": (io.BytesIO(GOOD), "a.csv")}, headers=member.headers
+    ).get_json()["job_id"]
+    head = phonetool_migrations.head()
+
+    phonetool_migrations.downgrade(engine, "-1")
+    assert "expires_at" not in {c["name"] for c in inspect(engine).get_columns("api_tokens")}
+    phonetool_migrations.upgrade(engine)
+
+    assert phonetool_migrations.current(engine) == head
+    status = client.get(f"/api/jobs/{job_id}", headers=member.headers)
+    assert status.status_code == 200
+    assert status.get_json()["file"]["name"] == "a.csv"
+
+
+def test_the_schema_command_reports_both_histories(app: Flask) -> None:
+    result: Any = app.test_cli_runner().invoke(args=["schema", "current"])
+    head = phonetool_migrations.head()
+    assert f"phonetool schema {head} (head {head})" in result.output
+    assert "job table handoff_0001 (head handoff_0001)" in result.output
