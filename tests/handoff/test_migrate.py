@@ -3,6 +3,8 @@ migrations is kept, and the version lives apart from the application's."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -58,3 +60,71 @@ def test_the_cli_shows_and_moves_the_schema(app: Flask) -> None:
     again = runner.invoke(args=["handoff", "db", "upgrade"])
     assert again.exit_code == 0
     assert f"schema at {head}" in again.output
+
+
+def test_an_app_can_run_the_job_tables_migrations_in_its_own_flask_migrate_history(
+    tmp_path: Path,
+) -> None:
+    """What the README shows, step by step: one history, two branches."""
+    from flask_migrate import Migrate
+    from flask_sqlalchemy import SQLAlchemy
+
+    from flask_handoff import Handoff
+    from flask_handoff.migrate import VERSIONS
+
+    db = SQLAlchemy()
+
+    class Note(db.Model):  # type: ignore[name-defined,misc]
+        id = db.Column(db.Integer, primary_key=True)
+
+    app = Flask(__name__)
+    app.config.update(
+        SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/app.sqlite3",
+        HANDOFF_CREATE_TABLES=False,
+        HANDOFF_AUTOSTART=False,
+        HANDOFF_URL_PREFIX=None,
+    )
+    db.init_app(app)
+    migrate = Migrate(
+        app,
+        db,
+        directory=str(tmp_path / "migrations"),
+        include_name=lambda name, kind, parent: name != "handoff_jobs",
+    )
+
+    @migrate.configure
+    def with_handoff(config: Any) -> Any:
+        here = config.get_main_option("script_location")
+        config.set_main_option("path_separator", "os")
+        config.set_main_option("version_locations", f"{here}/versions{os.pathsep}{VERSIONS}")
+        return config
+
+    Handoff(app)
+    ours = sorted(os.listdir(VERSIONS))
+    runner = app.test_cli_runner()
+    versions = str(tmp_path / "migrations" / "versions")
+
+    first = ["--head", "base", "--branch-label", "app", "--version-path"]
+    for args in (
+        ["db", "init"],
+        ["db", "upgrade", "heads"],  # the job table's branch
+        ["db", "migrate", "-m", "notes", *first, versions],  # the app's first revision
+        ["db", "upgrade", "heads"],
+    ):
+        result = runner.invoke(args=args)
+        assert result.exit_code == 0, (args, result.output)
+    later = runner.invoke(args=["db", "migrate", "-m", "nothing", "--head", "app@head"])
+
+    engine = app.extensions["handoff"].store.engine
+    assert {"handoff_jobs", "note", "alembic_version"} <= set(inspect(engine).get_table_names())
+    assert VERSION_TABLE not in inspect(engine).get_table_names()
+    with engine.connect() as conn:
+        versions_applied = set(
+            conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars()
+        )
+    assert handoff_migrations.head() in versions_applied
+    assert len(versions_applied) == 2  # the app's branch and the job table's
+    assert later.exit_code == 0
+    (nothing,) = Path(versions).glob("*_nothing.py")
+    assert "op." not in nothing.read_text()  # neither table seen as added or dropped
+    assert sorted(os.listdir(VERSIONS)) == ours  # nothing written into the package
