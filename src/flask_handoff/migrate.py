@@ -85,16 +85,16 @@ class Migrations:
             )
 
     def upgrade(self, engine: Engine, revision: str = "head") -> None:
-        with schema_lock(engine), engine.begin() as conn:
+        with engine.begin() as conn, schema_lock(conn):
             command.upgrade(self.config(conn), revision)
 
     def downgrade(self, engine: Engine, revision: str) -> None:
-        with schema_lock(engine), engine.begin() as conn:
+        with engine.begin() as conn, schema_lock(conn):
             command.downgrade(self.config(conn), revision)
 
     def ensure_current(self, engine: Engine) -> None:
         """Bring the database to head, however it starts (see the module's doc)."""
-        with schema_lock(engine), engine.begin() as conn:
+        with engine.begin() as conn, schema_lock(conn):
             tables = set(inspect(conn).get_table_names())
             owned = set(self.metadata.tables)
             cfg = self.config(conn)
@@ -109,22 +109,20 @@ class Migrations:
 
 
 @contextlib.contextmanager
-def schema_lock(engine: Engine) -> Iterator[None]:
-    """Held while the schema changes: processes that start at once migrate one at a time.
+def schema_lock(conn: Connection) -> Iterator[None]:
+    """Held while the schema changes in ``conn``'s transaction: processes that start at
+    once migrate one at a time. One connection, so a pool of one is enough.
 
-    PostgreSQL: an advisory lock, keyed by the database. SQLite: a lock file beside it.
+    PostgreSQL: an advisory lock that the transaction's end releases. SQLite: a lock file
+    beside the database.
     """
-    if engine.dialect.name == "postgresql":
+    if conn.dialect.name == "postgresql":
         key = int.from_bytes(hashlib.sha256(b"handoff-schema").digest()[:7], "big")
-        with engine.connect() as conn:
-            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
-            try:
-                yield
-            finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+        yield
         return
-    database = engine.url.database
-    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+    database = conn.engine.url.database
+    if conn.dialect.name != "sqlite" or not database or database == ":memory:":
         yield
         return
     with open(f"{database}.schema-lock", "a") as lock:

@@ -256,7 +256,7 @@ def list_jobs() -> Any:
       summary: List your jobs.
       parameters:
         - {name: limit, in: query, schema: {type: integer, default: 20, maximum: 100}}
-        - {name: offset, in: query, schema: {type: integer, default: 0}}
+        - {name: offset, in: query, schema: {type: integer, default: 0, maximum: 1000000000}}
       responses:
         "200":
           description: Your jobs.
@@ -273,7 +273,7 @@ def list_jobs() -> Any:
     """
     _, member_id = current_user_id()
     limit = min(max(request.args.get("limit", 20, type=int) or 20, 1), 100)
-    offset = max(request.args.get("offset", 0, type=int) or 0, 0)
+    offset = min(max(request.args.get("offset", 0, type=int) or 0, 0), 1_000_000_000)
     uploads = db.session.execute(
         db.select(Upload)
         .filter_by(member_id=member_id)

@@ -12,6 +12,9 @@ from .passport import current_user_id
 bp = Blueprint("oplog", __name__, url_prefix="/api/operation-logs")
 
 
+MAX_PAGE = 1_000_000
+
+
 @bp.get("")
 def list_entries() -> Any:
     """The caller's operation log, newest first.
@@ -19,7 +22,7 @@ def list_entries() -> Any:
     get:
       summary: Your operation log.
       parameters:
-        - {name: page, in: query, schema: {type: integer, default: 1}}
+        - {name: page, in: query, schema: {type: integer, default: 1, maximum: 1000000}}
         - {name: per_page, in: query, schema: {type: integer, default: 50, maximum: 200}}
       responses:
         "200":
@@ -38,7 +41,8 @@ def list_entries() -> Any:
           $ref: "#/components/responses/Unauthorized"
     """
     _, member_id = current_user_id()
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    # Bounded: past the last entry a page is empty, and the database's offset is finite.
+    page = min(max(request.args.get("page", 1, type=int) or 1, 1), MAX_PAGE)
     per_page = min(max(request.args.get("per_page", 50, type=int) or 50, 1), 200)
     query = (
         db.select(MemberOperationLog)
