@@ -118,5 +118,9 @@ class JobStatements:
         )
         self.fail = end_attempt(state=bindparam("p_state"), finished_at=bindparam("p_now"), **error)
         self.retry = end_attempt(
-            state=QUEUED, run_after=bindparam("p_retry_at"), worker_id=None, **error
+            state=QUEUED,
+            run_after=bindparam("p_retry_at"),
+            worker_id=None,
+            published_at=None,
+            **error,
         )

@@ -73,6 +73,9 @@ jobs_table = Table(
     Column("started_at", Float),
     Column("finished_at", Float),
     Column("updated_at", Float, nullable=False),
+    # The Celery backend's outbox: NULL while a queued job's message is not yet with the
+    # broker (submitted, retried, recovered); the thread backend leaves it alone.
+    Column("published_at", Float),
     Index("ix_handoff_jobs_state_run_after", "state", "run_after"),
 )
 
@@ -251,6 +254,7 @@ class JobStore:
                 worker_id=None,
                 lease_until=None,
                 run_after=time.time(),
+                published_at=None,
                 attempts=case((jobs_table.c.attempts > 0, jobs_table.c.attempts - 1), else_=0),
             )
         return released
@@ -281,6 +285,7 @@ class JobStore:
                     worker_id=None,
                     lease_until=None,
                     run_after=now,
+                    published_at=None,
                     # The reason the next attempt, and whoever follows the job, can read.
                     error_type="WorkerLost",
                     error_message=(
@@ -323,6 +328,7 @@ class JobStore:
             state=QUEUED,
             attempts=0,
             run_after=time.time(),
+            published_at=None,
             cancel_requested=False,
             finished_at=None,
             error_type=None,
@@ -371,6 +377,29 @@ class JobStore:
             stmt = stmt.where(jobs_table.c.state.in_(tuple(states)))
         page = stmt.limit(limit).offset(offset)
         return [Job.from_row(r) for r in self._read(lambda conn: conn.execute(page).all())]
+
+    def mark_published(self, job_id: str) -> bool:
+        """The broker has the queued job's message (Celery backend)."""
+        return self._update(
+            and_(jobs_table.c.id == job_id, jobs_table.c.state == QUEUED),
+            published_at=time.time(),
+        )
+
+    def unpublished(self, settled_before: float, limit: int = 100) -> list[str]:
+        """Queued jobs whose message is not with the broker: the process that committed
+        them died before publishing, or the broker was down. Only rows last changed
+        before ``settled_before``, so a job being published right now is left alone."""
+        stmt = (
+            select(jobs_table.c.id)
+            .where(
+                jobs_table.c.state == QUEUED,
+                jobs_table.c.published_at.is_(None),
+                jobs_table.c.updated_at < settled_before,
+            )
+            .order_by(jobs_table.c.run_after)
+            .limit(limit)
+        )
+        return self._read(lambda conn: list(conn.execute(stmt).scalars()))
 
     def count(
         self, *, identity: str | None = None, states: Sequence[str] = (), task: str | None = None

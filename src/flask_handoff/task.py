@@ -135,6 +135,7 @@ class Task(Generic[P, R]):
             "started_at": None,
             "finished_at": None,
             "updated_at": now,
+            "published_at": None,
         }
         try:
             state.store.insert(values)

@@ -39,7 +39,8 @@ def test_a_database_made_before_migrations_is_stamped_and_keeps_its_jobs(
     engine = old.extensions["handoff"].store.engine
     with old.app_context():
         queued = sample.whoami.submit(identity="alice").id
-    with engine.begin() as conn:  # as release 0.1 left it: the table, no history
+    handoff_migrations.downgrade(engine, "handoff_0001")  # as release 0.1 left it:
+    with engine.begin() as conn:  # its table, and no history
         conn.exec_driver_sql(f"DROP TABLE {VERSION_TABLE}")
     assert handoff_migrations.current(engine) is None
 
@@ -130,3 +131,19 @@ def test_an_app_can_run_the_job_tables_migrations_in_its_own_flask_migrate_histo
     (nothing,) = Path(versions).glob("*_nothing.py")
     assert "op." not in nothing.read_text()  # neither table seen as added or dropped
     assert sorted(os.listdir(VERSIONS)) == ours  # nothing written into the package
+
+
+def test_downgrade_one_step_and_upgrade_again_keeps_the_queue(make_app: AppFactory) -> None:
+    app = make_app(HANDOFF_AUTOSTART=False)
+    engine = app.extensions["handoff"].store.engine
+    with app.app_context():
+        queued = sample.whoami.submit(identity="bob").id
+    head = handoff_migrations.head()
+
+    handoff_migrations.downgrade(engine, "-1")
+    assert handoff_migrations.current(engine) != head
+    handoff_migrations.upgrade(engine)
+
+    assert handoff_migrations.current(engine) == head
+    runner = make_app()
+    assert wait_for_job(runner, queued).result["identity"] == "bob"
