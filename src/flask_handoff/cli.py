@@ -131,9 +131,22 @@ def purge(older_than: float) -> None:
 
 
 @handoff_cli.command("worker")
-def worker() -> None:
-    """Run jobs in this process until SIGTERM or Ctrl-C (no web server)."""
+@click.option("--concurrency", "-c", type=int, default=None, help="Jobs run at once.")
+@click.option("--queues", "-Q", default=None, help="Celery: queues to consume, comma-separated.")
+@click.option("--loglevel", "-l", default="INFO", show_default=True, help="Celery: log level.")
+@click.option("--pool", "-P", default=None, help="Celery: prefork (default), threads or solo.")
+def worker(concurrency: int | None, queues: str | None, loglevel: str, pool: str | None) -> None:
+    """Run jobs in this process until SIGTERM or Ctrl-C (no web server).
+
+    With HANDOFF_BACKEND = "celery" this is a Celery worker for the app
+    (``celery worker`` with Handoff's settings); otherwise the thread pool.
+    """
     state = _state()
+    if state.backend.name == "celery":
+        _celery_worker(state, concurrency, queues, loglevel, pool)
+        return
+    if concurrency:
+        state.backend.size = concurrency
     state.backend.start()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -143,3 +156,20 @@ def worker() -> None:
         pass
     click.echo("handoff worker stopping", err=True)
     state.shutdown()
+
+
+def _celery_worker(
+    state: Any, concurrency: int | None, queues: str | None, loglevel: str, pool: str | None
+) -> None:
+    from celery.signals import worker_ready
+
+    # The outbox sweep runs here too, once the worker's processes are forked.
+    worker_ready.connect(lambda **_: state.backend.start(), weak=False)
+    argv = ["worker", f"--loglevel={loglevel}"]
+    if concurrency:
+        argv.append(f"--concurrency={concurrency}")
+    if queues:
+        argv.append(f"--queues={queues}")
+    if pool:
+        argv.append(f"--pool={pool}")
+    state.backend.celery.worker_main(argv)

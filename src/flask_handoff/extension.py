@@ -35,6 +35,8 @@ DEFAULTS: dict[str, Any] = {
     "HANDOFF_DATABASE_URL": None,
     "HANDOFF_ENGINE_OPTIONS": {},
     "HANDOFF_BACKEND": "thread",
+    "HANDOFF_CELERY_BROKER_URL": None,
+    "HANDOFF_CELERY": {},
     "HANDOFF_POOL_SIZE": 4,
     "HANDOFF_MAX_ATTEMPTS": 3,
     "HANDOFF_DEFAULT_TIMEOUT": None,
@@ -259,6 +261,9 @@ class Handoff:
                 request_context=request_context,
             )
             self.tasks[task_name] = t
+            for state in list(_live_states):  # apps already set up learn of it too
+                if state.ext is self and hasattr(state.backend, "register"):
+                    state.backend.register(t)
             return t
 
         return register(fn) if fn is not None else register
@@ -331,6 +336,11 @@ def _validate(c: Any) -> None:
             raise ConfigurationError(f"{key} must be a positive number, not {c[key]!r}.")
     if not isinstance(c["HANDOFF_DATABASE_URL"], str):
         raise ConfigurationError("HANDOFF_DATABASE_URL must be a SQLAlchemy database URL string.")
+    if c["HANDOFF_BACKEND"] == "celery" and not c["HANDOFF_CELERY_BROKER_URL"]:
+        raise ConfigurationError(
+            "HANDOFF_BACKEND is 'celery' but HANDOFF_CELERY_BROKER_URL is not set. Set it to"
+            " the broker, e.g. redis://localhost:6379/0."
+        )
 
 
 @atexit.register

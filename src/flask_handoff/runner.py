@@ -109,6 +109,8 @@ def _execute(
             error = JobTimeoutError(job.task, job.timeout or 0)
             _finish_failed(state, job, worker_id, error, retry=True)
         except Exception as exc:
+            if isinstance(exc, getattr(state.backend, "timeout_errors", ())):
+                exc = JobTimeoutError(job.task, job.timeout or 0)  # the engine's own limit
             _finish_failed(state, job, worker_id, _translate(exc, job.task), retry=True)
         else:
             if state.store.succeed(job.id, worker_id, job.attempts, result_json):
@@ -150,6 +152,8 @@ def _finish_failed(
     if retry:
         log.info("job %s attempt %d failed (%s); retrying", job.id, job.attempts, error[0])
         send_signal(job_retried, state.app, updated)
+        assert retry_at is not None
+        state.backend.dispatch(job.id, retry_at - time.time())  # the thread pool waits for it
         return
     state.spool.remove(job.id)
     if final_state == CANCELLED:

@@ -113,6 +113,14 @@ def flaky(key: str, failures: int) -> int:
     return ATTEMPTS[key]
 
 
+@handoff.task(max_attempts=3)
+def fail_until(attempt: int) -> int:
+    """Fails its first attempts, wherever they run (the attempt number is the store's)."""
+    if current_job.attempt < attempt:
+        raise ConnectionError(f"upstream down (attempt {current_job.attempt})")
+    return current_job.attempt
+
+
 @handoff.task(timeout=0.3, max_attempts=1)
 def slow_cooperative(steps: int) -> None:
     for i in range(steps):
@@ -164,6 +172,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if "HANDOFF_TEST_DATABASE_URL" in os.environ:  # set for worker subprocesses
         app.config["HANDOFF_DATABASE_URL"] = os.environ["HANDOFF_TEST_DATABASE_URL"]
         app.config["HANDOFF_LEASE_SECONDS"] = float(os.environ.get("HANDOFF_TEST_LEASE", "60"))
+    if "HANDOFF_TEST_BROKER_URL" in os.environ:  # a Celery worker subprocess
+        app.config["HANDOFF_BACKEND"] = "celery"
+        app.config["HANDOFF_CELERY_BROKER_URL"] = os.environ["HANDOFF_TEST_BROKER_URL"]
     app.config.update(config or {})
     handoff.init_app(app)
 

@@ -130,6 +130,12 @@ class LiveService:
                 status, got, raw = response.status, dict(response.headers), response.read()
         except urllib.error.HTTPError as exc:
             status, got, raw = exc.code, dict(exc.headers), exc.read()
+        except urllib.error.URLError as exc:  # say what the server said last
+            running = self.process is not None and self.process.poll() is None
+            tail = self.log.read_text(errors="replace")[-4000:]
+            raise ConnectionError(
+                f"{method} {path}: {exc.reason}; server running: {running}\n{tail}"
+            ) from exc
         try:
             return status, got, json.loads(raw)
         except ValueError:

@@ -35,8 +35,12 @@ def make_backend(name: str, state: HandoffState) -> Backend:
         from .eager import EagerBackend
 
         return EagerBackend(state)
+    if name == "celery":
+        from .celery import CeleryBackend
+
+        return CeleryBackend(state)
     from ..errors import ConfigurationError
 
     raise ConfigurationError(
-        f"HANDOFF_BACKEND is {name!r}; it must be 'thread' (the default) or 'eager'."
+        f"HANDOFF_BACKEND is {name!r}; it must be 'thread' (the default), 'celery' or 'eager'."
     )

@@ -1,0 +1,228 @@
+"""The Celery backend against a real Redis and real Celery worker processes
+(``flask handoff worker``, prefork): the same jobs, the same guarantees as on threads."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from flask_handoff.testing import wait_for_job
+from tests.conftest import require_env
+
+from . import sample
+from .conftest import bearer, flask_command
+
+pytestmark = pytest.mark.slow
+
+LEASE = 2.0  # short, so a killed worker's job comes back within the test
+
+
+def _redis_db(url: str, number: int) -> str:
+    return url.rsplit("/", 1)[0] + f"/{number}"
+
+
+@pytest.fixture(scope="module")
+def broker() -> str:
+    """A Redis database of this module's own, emptied first."""
+    import redis
+
+    url = _redis_db(require_env("HANDOFF_TEST_REDIS_URL", "Redis"), 5)
+    redis.Redis.from_url(url).flushdb()
+    return url
+
+
+@pytest.fixture(scope="module")
+def jobs_db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return f"sqlite:///{tmp_path_factory.mktemp('celery')}/jobs.sqlite3"
+
+
+def start_worker(database_url: str, broker_url: str, *args: str) -> subprocess.Popen[bytes]:
+    argv, env = flask_command(database_url, "worker", "--loglevel=WARNING", *args, lease=LEASE)
+    env["HANDOFF_TEST_BROKER_URL"] = broker_url
+    return subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, start_new_session=True)
+
+
+def stop_worker(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def worker(jobs_db: str, broker: str) -> Iterator[subprocess.Popen[bytes]]:
+    proc = start_worker(jobs_db, broker, "--concurrency=2")
+    yield proc
+    stop_worker(proc)
+
+
+@pytest.fixture
+def web(jobs_db: str, broker: str, worker: Any, tmp_path: Path) -> Iterator[Flask]:
+    """The submitting side: a web app on the Celery backend, sharing the worker's store."""
+    app = sample.create_app(
+        {
+            "HANDOFF_DATABASE_URL": jobs_db,
+            "HANDOFF_BACKEND": "celery",
+            "HANDOFF_CELERY_BROKER_URL": broker,
+            "HANDOFF_SPOOL_DIR": str(tmp_path / "spool"),
+            "HANDOFF_LEASE_SECONDS": LEASE,
+        }
+    )
+    yield app
+    sample.handoff.shutdown(app, timeout=5)
+
+
+def test_a_job_submitted_in_a_request_runs_on_a_celery_worker_as_its_submitter(
+    web: Flask,
+) -> None:
+    client = web.test_client()
+    headers = {**bearer("alice"), "X-Request-Id": "req-7", "X-Tenant": "acme"}
+    order = client.post("/orders/7", headers=headers).get_json()["job_id"]
+    who = client.post("/whoami", headers=headers).get_json()["job_id"]
+
+    job = wait_for_job(web, order, timeout=30)
+    seen = wait_for_job(web, who, timeout=30)
+
+    assert job.state == "succeeded", job.error_message
+    assert job.result == {"order_id": 7, "user": "alice"}
+    assert (job.worker_id or "").startswith("celery-")
+    # What the task itself saw in the worker process:
+    assert seen.result["identity"] == "alice"
+    assert seen.result["context"]["request_id"] == "req-7"
+    assert seen.result["context"]["tenant"] == "acme"
+
+
+def test_a_task_reading_the_request_fails_the_same_way_as_on_threads(web: Flask) -> None:
+    response = web.test_client().post("/legacy/1", headers=bearer("alice"))
+    job = wait_for_job(web, response.get_json()["job_id"], timeout=30)
+
+    assert job.state == "failed"
+    assert job.error_type == "JobContextError"
+    assert job.attempts == 1  # not retried: it would fail the same way
+
+
+def test_failed_attempts_are_retried_with_backoff_across_worker_processes(web: Flask) -> None:
+    with web.app_context():
+        job_id = sample.fail_until.submit(3).id
+    job = wait_for_job(web, job_id, timeout=30)
+
+    assert (job.state, job.result, job.attempts) == ("succeeded", 3, 3)
+
+
+def test_a_job_committed_but_never_published_is_found_and_published(
+    web: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend = web.extensions["handoff"].backend
+    # As if the process died between the commit and the publish.
+    monkeypatch.setattr(backend, "dispatch", lambda job_id, delay: None)
+    with web.app_context():
+        job_id = sample.process_order.submit(11, identity="bob").id
+
+    job = wait_for_job(web, job_id, timeout=30)  # the worker's sweep sends it
+
+    assert (job.state, job.result) == ("succeeded", {"order_id": 11, "user": "bob"})
+
+
+def test_a_worker_process_killed_mid_job_gives_the_job_back_and_it_completes(
+    web: Flask, tmp_path: Path
+) -> None:
+    marker = tmp_path / "running"
+    with web.app_context():
+        job_id = sample.sleep_then_mark.submit(3.0, str(marker)).id
+    deadline = time.monotonic() + 30
+    while not marker.exists() or not marker.read_text():
+        assert time.monotonic() < deadline, "the job never started"
+        time.sleep(0.05)
+    os.kill(int(marker.read_text()), signal.SIGKILL)  # the prefork child running it
+    marker.unlink()
+
+    job = wait_for_job(web, job_id, timeout=60)
+
+    assert (job.state, job.result, job.attempts) == ("succeeded", "done", 2)
+
+
+def test_a_job_that_kills_its_worker_every_time_ends_failed_with_the_reason(web: Flask) -> None:
+    with web.app_context():
+        job_id = sample.die_hard.submit().id
+    job = wait_for_job(web, job_id, timeout=60)
+
+    assert job.state == "failed"
+    assert job.error_type == "WorkerLost"
+    assert "on each of 2 attempts" in (job.error_message or "")
+
+
+def test_a_running_job_is_cancelled_through_the_store(web: Flask, tmp_path: Path) -> None:
+    marker = tmp_path / "started"
+    with web.app_context():
+        job_id = sample.wait_for_cancel.submit(str(marker)).id
+    deadline = time.monotonic() + 30
+    while not marker.exists():
+        assert time.monotonic() < deadline, "the job never started"
+        time.sleep(0.05)
+
+    with web.app_context():
+        sample.handoff.cancel(job_id)
+    job = wait_for_job(web, job_id, timeout=30)
+
+    assert job.state == "cancelled"
+
+
+def test_timeouts_stop_a_task_that_checks_and_kill_one_that_does_not(web: Flask) -> None:
+    with web.app_context():
+        polite = sample.slow_cooperative.submit(100).id
+        stubborn = sample.slow_stubborn.submit().id
+
+    assert wait_for_job(web, polite, timeout=30).error_type == "JobTimeoutError"
+    job = wait_for_job(web, stubborn, timeout=60)
+    assert job.state == "failed"  # never left running: the hard limit killed its process
+
+
+def test_jobs_submitted_while_the_broker_is_down_all_run_once_it_is_back(
+    tmp_path: Path, jobs_db: str
+) -> None:
+    from .conftest import free_port
+
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    app = sample.create_app(
+        {
+            "HANDOFF_DATABASE_URL": f"sqlite:///{tmp_path}/down.sqlite3",
+            "HANDOFF_BACKEND": "celery",
+            "HANDOFF_CELERY_BROKER_URL": url,
+            "HANDOFF_SPOOL_DIR": str(tmp_path / "spool"),
+        }
+    )
+    database = app.config["HANDOFF_DATABASE_URL"]
+    try:
+        with app.app_context():  # no broker listens: each submit still returns at once
+            ids = [sample.process_order.submit(i, identity="carol").id for i in range(100)]
+            assert {sample.handoff.get_job(i).state for i in ids} == {"queued"}
+
+        server = subprocess.Popen(
+            ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", ""],
+            stdout=subprocess.DEVNULL,
+        )
+        proc = start_worker(database, url, "--concurrency=2")
+        try:
+            jobs = [wait_for_job(app, i, timeout=90) for i in ids]
+        finally:
+            stop_worker(proc)
+            server.terminate()
+            server.wait()
+    finally:
+        sample.handoff.shutdown(app, timeout=5)
+
+    assert {j.state for j in jobs} == {"succeeded"}
+    assert sorted(j.result["order_id"] for j in jobs) == list(range(100))
+    assert {j.attempts for j in jobs} == {1}  # each ran once
