@@ -111,6 +111,7 @@ def measure_latency(
         "bare SQLite WAL insert + commit": bare_insert,
     }
     celery_app = None
+    on_celery = None
     if redis_url:
         from celery import Celery
 
@@ -118,9 +119,21 @@ def measure_latency(
         celery_app.conf.task_ignore_result = True
         celery_noop = celery_app.task(name="bench.noop")(_noop)
         methods["Celery delay() to local Redis"] = lambda i: celery_noop.delay(i)
+        # The same durable submit on the Celery backend: the message leaves from a
+        # publisher thread, not from the request (no worker consumes here).
+        on_celery, celery_ext, celery_handoff_noop = _handoff_app(
+            tempfile.mkdtemp(prefix="handoff-bench-"),
+            HANDOFF_BACKEND="celery",
+            HANDOFF_CELERY_BROKER_URL=redis_url,
+        )
+        methods["Flask-Handoff submit on Celery (SQLite + Redis)"] = lambda i: (
+            celery_handoff_noop.submit(i)
+        )
 
     samples: dict[str, list[float]] = {name: [] for name in methods}
     owners = {"Executor": executor_app, "submit-only": submit_only}
+    if on_celery is not None:
+        owners["on Celery"] = on_celery
     contexts = [
         (name, next((a for key, a in owners.items() if key in name), app)) for name in methods
     ]
@@ -150,6 +163,8 @@ def measure_latency(
     pool.shutdown()
     ext.shutdown(app)
     submit_ext.shutdown(submit_only)
+    if on_celery is not None:
+        celery_ext.shutdown(on_celery)
     if celery_app is not None:
         import redis
 
