@@ -32,6 +32,8 @@ def settings(instance_path: str) -> dict[str, Any]:
         "PHONETOOL_AUTO_MIGRATE": os.environ.get("PHONETOOL_AUTO_MIGRATE", "1") == "1",
         "HANDOFF_ENGINE_OPTIONS": engine,
         "HANDOFF_BACKEND": os.environ.get("PHONETOOL_JOB_BACKEND", "thread"),
+        # The Celery backend's broker (PHONETOOL_JOB_BACKEND=celery).
+        "HANDOFF_CELERY_BROKER_URL": os.environ.get("REDIS_URL"),
         "HANDOFF_POOL_SIZE": jobs,
         # How long after its process died a running job is taken up again.
         "HANDOFF_LEASE_SECONDS": float(_int("PHONETOOL_JOB_LEASE_SECONDS", 60)),

@@ -53,6 +53,12 @@ def process_upload(upload: Path, upload_id: str) -> dict[str, Any]:
     up = db.session.get(Upload, upload_id)
     if up is None:
         raise JobFailed(f"Upload {upload_id} no longer exists.")
+    if not upload.exists():
+        raise JobFailed(
+            "The worker that took this job cannot see the uploaded file: every worker must"
+            " share the web server's HANDOFF_SPOOL_DIR (and PHONETOOL_RESULTS_DIR), a"
+            " shared folder when workers run on other machines."
+        )
     attempt = f" (第 {current_job.attempt} 次尝试)" if current_job.attempt > 1 else ""
     oplog.record("upload", "process_started", f"开始处理 {up.original_name}{attempt}", up.options)
     out_dir = Path(current_app.config["PHONETOOL_RESULTS_DIR"]) / upload_id
@@ -104,6 +110,11 @@ def deliver_result(upload_id: str) -> str:
     if up is None or up.result_dir is None or up.receiver_email is None:
         raise JobFailed(f"Upload {upload_id} has no result to send.")
     files = [Path(up.result_dir) / f"{up.result_stem}.{ext}" for ext in ("xlsx", "csv")]
+    if not all(f.exists() for f in files):
+        raise JobFailed(
+            "The worker that took this mail cannot see the results: every worker must share"
+            " PHONETOOL_RESULTS_DIR, a shared folder when workers run on other machines."
+        )
     limit = current_app.config["PHONETOOL_ATTACH_LIMIT_MB"] * 1024 * 1024
     attach = sum(f.stat().st_size for f in files) <= limit
     base = current_app.config["PHONETOOL_BASE_URL"].rstrip("/")

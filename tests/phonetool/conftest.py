@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import email
+import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from email.message import EmailMessage
+from email.policy import default as default_policy
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -102,3 +107,36 @@ def member(app: Flask) -> MemberHandle:
 @pytest.fixture
 def other_member(app: Flask) -> MemberHandle:
     return add_member(app, "bob@example.com")
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(
+            email.message_from_bytes(envelope.content, policy=default_policy)  # type: ignore[arg-type]
+        )
+        return "250 OK"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def smtp() -> Iterator[Any]:
+    started: list[Controller] = []
+
+    def start(port: int) -> Inbox:
+        inbox = Inbox()
+        controller = Controller(inbox, hostname="127.0.0.1", port=port)
+        controller.start()
+        started.append(controller)
+        return inbox
+
+    yield start
+    for controller in started:
+        controller.stop()

@@ -4,57 +4,19 @@ from __future__ import annotations
 
 import email
 import io
-import socket
 import time
-from collections.abc import Iterator
-from email.message import EmailMessage
 from email.policy import default as default_policy
 from pathlib import Path
 from typing import Any
 
 import openpyxl
-import pytest
-from aiosmtpd.controller import Controller
 from flask import Flask
 from flask.testing import FlaskClient
 
 from flask_handoff.testing import wait_for_job
 
-from .conftest import AppFactory, MemberHandle, add_member
+from .conftest import AppFactory, MemberHandle, add_member, free_port
 from .test_service import GOOD, trail, upload
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(
-            email.message_from_bytes(envelope.content, policy=default_policy)  # type: ignore[arg-type]
-        )
-        return "250 OK"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def smtp() -> Iterator[Any]:
-    started: list[Controller] = []
-
-    def start(port: int) -> Inbox:
-        inbox = Inbox()
-        controller = Controller(inbox, hostname="127.0.0.1", port=port)
-        controller.start()
-        started.append(controller)
-        return inbox
-
-    yield start
-    for controller in started:
-        controller.stop()
 
 
 def _mail_status(client: FlaskClient, who: MemberHandle, job_id: str) -> dict[str, Any]:
@@ -69,7 +31,7 @@ def _wait(predicate: Any, timeout: float = 20) -> None:
 
 
 def test_the_receiver_gets_the_result_attached_by_smtp(make_app: AppFactory, smtp: Any) -> None:
-    port = _free_port()
+    port = free_port()
     inbox = smtp(port)
     app = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=port)
     who = add_member(app, "alice@example.com")
@@ -92,7 +54,7 @@ def test_the_receiver_gets_the_result_attached_by_smtp(make_app: AppFactory, smt
 def test_smtp_outage_keeps_the_result_retries_and_delivers_later(
     make_app: AppFactory, smtp: Any
 ) -> None:
-    port = _free_port()  # nothing listens here yet
+    port = free_port()  # nothing listens here yet
     app = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=port, HANDOFF_RETRY_BACKOFF=0.3)
     who = add_member(app, "alice@example.com")
     client = app.test_client()
@@ -115,7 +77,7 @@ def test_smtp_outage_keeps_the_result_retries_and_delivers_later(
 
 
 def test_large_results_are_linked_not_attached(make_app: AppFactory, smtp: Any) -> None:
-    port = _free_port()
+    port = free_port()
     inbox = smtp(port)
     app = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=port, PHONETOOL_ATTACH_LIMIT_MB=0)
     who = add_member(app, "alice@example.com")
