@@ -135,7 +135,10 @@ def purge(older_than: float) -> None:
 @click.option("--queues", "-Q", default=None, help="Celery: queues to consume, comma-separated.")
 @click.option("--loglevel", "-l", default="INFO", show_default=True, help="Celery: log level.")
 @click.option("--pool", "-P", default=None, help="Celery: prefork (default), threads or solo.")
-def worker(concurrency: int | None, queues: str | None, loglevel: str, pool: str | None) -> None:
+@click.option("--name", "-n", default=None, help="Celery: the node name, e.g. worker1@%h.")
+def worker(
+    concurrency: int | None, queues: str | None, loglevel: str, pool: str | None, name: str | None
+) -> None:
     """Run jobs in this process until SIGTERM or Ctrl-C (no web server).
 
     With HANDOFF_BACKEND = "celery" this is a Celery worker for the app
@@ -143,7 +146,8 @@ def worker(concurrency: int | None, queues: str | None, loglevel: str, pool: str
     """
     state = _state()
     if state.backend.name == "celery":
-        _celery_worker(state, concurrency, queues, loglevel, pool)
+        options = {"concurrency": concurrency, "queues": queues, "pool": pool, "hostname": name}
+        _celery_worker(state, loglevel, options)
         return
     if concurrency:
         state.backend.size = concurrency
@@ -158,18 +162,11 @@ def worker(concurrency: int | None, queues: str | None, loglevel: str, pool: str
     state.shutdown()
 
 
-def _celery_worker(
-    state: Any, concurrency: int | None, queues: str | None, loglevel: str, pool: str | None
-) -> None:
+def _celery_worker(state: Any, loglevel: str, options: dict[str, Any]) -> None:
     from celery.signals import worker_ready
 
     # The outbox sweep runs here too, once the worker's processes are forked.
     worker_ready.connect(lambda **_: state.backend.start(), weak=False)
     argv = ["worker", f"--loglevel={loglevel}"]
-    if concurrency:
-        argv.append(f"--concurrency={concurrency}")
-    if queues:
-        argv.append(f"--queues={queues}")
-    if pool:
-        argv.append(f"--pool={pool}")
+    argv += [f"--{key}={value}" for key, value in options.items() if value]
     state.backend.celery.worker_main(argv)
