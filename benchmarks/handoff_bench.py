@@ -345,6 +345,7 @@ def main() -> None:
     parser.add_argument("--upload-mb", type=int, default=10)
     parser.add_argument("--redis-url", default=os.environ.get("HANDOFF_TEST_REDIS_URL"))
     parser.add_argument("--markdown", type=Path)
+    parser.add_argument("--latency-only", action="store_true", help="Skip the pending part.")
     args = parser.parse_args()
     report = {
         "machine": f"{os.cpu_count()} cores, Python {sys.version.split()[0]}",
@@ -354,10 +355,11 @@ def main() -> None:
             args.rounds, args.per_round, args.redis_url, interval=0.001
         ),
         "latency_burst": measure_latency(args.rounds, args.per_round, args.redis_url, interval=0),
-        "pending": measure_pending(args.jobs, args.upload_mb),
     }
+    if not args.latency_only:
+        report["pending"] = measure_pending(args.jobs, args.upload_mb)
     print(json.dumps(report, indent=2))
-    if args.markdown:
+    if args.markdown and not args.latency_only:
         args.markdown.write_text(markdown(report))
 
 

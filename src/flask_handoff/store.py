@@ -378,12 +378,13 @@ class JobStore:
         page = stmt.limit(limit).offset(offset)
         return [Job.from_row(r) for r in self._read(lambda conn: conn.execute(page).all())]
 
-    def mark_published(self, job_id: str) -> bool:
-        """The broker has the queued job's message (Celery backend)."""
-        return self._update(
-            and_(jobs_table.c.id == job_id, jobs_table.c.state == QUEUED),
-            published_at=time.time(),
-        )
+    def mark_published(self, job_ids: Sequence[str]) -> None:
+        """The broker has these queued jobs' messages (Celery backend): one write."""
+        if job_ids:
+            self._update(
+                and_(jobs_table.c.id.in_(tuple(job_ids)), jobs_table.c.state == QUEUED),
+                published_at=time.time(),
+            )
 
     def unpublished(self, settled_before: float, limit: int = 100) -> list[str]:
         """Queued jobs whose message is not with the broker: the process that committed

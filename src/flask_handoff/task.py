@@ -145,7 +145,7 @@ class Task(Generic[P, R]):
         job = Job.from_values(values, snap, {"args": list(args), "kwargs": kwargs})
         if job_submitted.receivers:
             job_submitted.send(state.app, job=job, identity=snap.identity)
-        state.backend.dispatch(job_id, delay)
+        state.backend.dispatch(job_id, delay, self.name)
         return job
 
 

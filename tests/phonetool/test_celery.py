@@ -102,10 +102,10 @@ def test_a_worker_that_cannot_see_the_upload_names_the_setting(
     backend = app.extensions["handoff"].backend
     original = backend.dispatch
 
-    def lose_the_file(job_id: str, delay: float | None) -> None:
+    def lose_the_file(job_id: str, delay: float | None, task: str | None = None) -> None:
         for path in (Path(app.config["HANDOFF_SPOOL_DIR"]) / job_id).glob("*"):
             path.unlink()  # as on a machine without the shared folder
-        original(job_id, delay)
+        original(job_id, delay, task)
 
     backend.dispatch = lose_the_file
     job_id = upload(client, member, data=GOOD).get_json()["job_id"]

@@ -16,8 +16,9 @@ class Backend(Protocol):
     def start(self) -> None:
         """Begin taking work (and recover jobs a dead process left running)."""
 
-    def dispatch(self, job_id: str, delay: float | None) -> None:
-        """A new job was committed to the store: run it soon (after ``delay`` seconds)."""
+    def dispatch(self, job_id: str, delay: float | None, task: str | None = None) -> None:
+        """A new job was committed to the store: run it soon (after ``delay`` seconds).
+        ``task``: its task's name, when the caller has it (saves a read)."""
 
     def wake(self) -> None:
         """Something became due (a retry): look at the store again."""

@@ -5,12 +5,14 @@ due now". So identity, snapshot, secrets, files, state, progress, results, the s
 and access rules are the same as on threads, and the same runner (``execute``) runs the
 task body.
 
-**Off the broker's clock.** ``submit()`` commits the row and puts the id on an in-memory
-queue; a publisher thread sends the message and marks the row published. A request never
+**Off the broker's clock.** ``submit()`` commits the row and hands the id to a publisher:
+a process of its own beside each started web process (:mod:`..publisher`: sending a
+message costs ~0.5 ms of Python, which a thread would take from the requests), or a thread
+where none was started (Celery's worker processes publishing retries). A request never
 waits on Redis, and Redis down means "accepted, runs when Redis is back": the row is the
 outbox. Rows that stay unpublished (the process died between commit and publish, the
-broker was down, a retry or a recovery queued the job again) are found by a sweep in every
-process that has the backend started, and published then.
+broker was down, a retry or a recovery queued the job again) are found by the publisher's
+sweep, and sent then.
 
 **At-least-once on Celery's terms.** Messages are acknowledged after the task
 (``acks_late``) and given back when a worker process dies (``reject_on_worker_lost``); the
@@ -25,7 +27,9 @@ which kills the worker process (prefork pool).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import multiprocessing
 import os
 import queue
 import socket
@@ -37,18 +41,18 @@ from celery import Celery, Task
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_process_init
 
-from ..runner import execute
+from .. import publisher
+from ..runner import execute, send_signal
+from ..signals import job_failed, job_retried
 
 if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+
     from ..context import JobContext
     from ..extension import HandoffState
     from ..task import Task as HandoffTask
 
 log = logging.getLogger("flask_handoff")
-
-#: Seconds a queued row must stay unpublished before a sweep publishes it: the process
-#: that committed it is normally done within milliseconds.
-SETTLE_SECONDS = 2.0
 
 
 def celery_config(state: HandoffState) -> dict[str, Any]:
@@ -73,8 +77,8 @@ def celery_config(state: HandoffState) -> dict[str, Any]:
 
 class CeleryBackend:
     name = "celery"
-    _broker_down: bool
-    _last_recovery: float
+    _publisher: Any  # the publisher process, once started
+    _lines: Connection | None  # the pipe to it
 
     def __init__(self, state: HandoffState) -> None:
         self.state = state
@@ -85,29 +89,44 @@ class CeleryBackend:
         for task in list(state.ext.tasks.values()):
             self.register(task)
         self._lock = threading.Lock()
-        self._reset_after_fork()
+        self._reset()
         worker_process_init.connect(self._in_worker_process, weak=False)
 
-    # -- publishing (every process) -------------------------------------------------------
+    # -- handing jobs to the broker -------------------------------------------------------
 
     def start(self) -> None:
+        """Start this process's publisher process and the thread that recovers jobs
+        whose worker died (and restarts the publisher should it die)."""
+        with self._lock:
+            if self._stop.is_set() or self._publisher is not None:
+                return
+            self._start_publisher()
         self._ensure_threads()
 
-    def dispatch(self, job_id: str, delay: float | None) -> None:
+    def dispatch(self, job_id: str, delay: float | None, task: str | None = None) -> None:
+        due = time.time() + (delay or 0)
+        lines = self._lines
+        if lines is not None and task is not None:
+            with contextlib.suppress(BlockingIOError, BrokenPipeError, OSError):
+                lines.send_bytes(f"{job_id}\t{task}\t{due}".encode())
+            return  # or, when the pipe was full, the sweep sends it in two seconds
         self._ensure_threads()
-        self._outbox.put(job_id)
+        self._outbox.put((job_id, task, due))
 
     def wake(self) -> None:
-        self._wake.set()
+        pass  # a cancel reaches running jobs through the store (see _watch_loop)
 
     def shutdown(self, timeout: float) -> None:
-        """Publish what is waiting (within ``timeout``) and stop; running tasks belong to
-        the Celery worker, which hands its unfinished messages back itself."""
+        """Send what waits (within ``timeout``) and stop. Running tasks belong to the
+        Celery worker, which hands its unfinished messages back itself."""
         self._stop.set()
-        self._wake.set()
         self._outbox.put(None)
         for thread in self._threads:
             thread.join(timeout)
+        if self._lines is not None:
+            self._lines.close()  # the publisher sends what it has, then ends
+        if self._publisher is not None:
+            self._publisher.join(timeout)
 
     def register(self, task: HandoffTask[Any, Any]) -> None:
         """A Celery task of the same name, so Flower and ``celery inspect`` show it."""
@@ -130,73 +149,119 @@ class CeleryBackend:
         self._registered.add(task.name)
 
     def publish(self, job_id: str) -> bool:
-        """Send the job's message if it is queued; False if the broker refused."""
+        """Send the job's message now, from this process, if it is queued."""
         job = self.state.store.get(job_id)
         if job is None or job.state != "queued":
             return True
-        if job.task not in self._registered and job.task in self.state.ext.tasks:
-            self.register(self.state.ext.tasks[job.task])
-        countdown = max(0.0, job.run_after - time.time())
-        try:
-            self.celery.send_task(job.task, args=[job_id], countdown=countdown or None, retry=False)
-        except Exception as exc:
-            if not self._broker_down:
-                log.warning("broker unreachable; jobs stay queued and are sent later: %s", exc)
-            self._broker_down = True
-            return False
-        if self._broker_down:
-            log.warning("broker reachable again; sending the jobs that waited")
-        self._broker_down = False
-        self.state.store.mark_published(job_id)
-        return True
+        return self._sender.send([(job_id, job.task, job.run_after)])
 
-    def sweep(self) -> None:
-        """Publish what was committed but never sent, and queue again the jobs whose
-        worker died."""
-        now = time.time()
-        if now - self._last_recovery >= self.state.lease_seconds / 4:
-            self._last_recovery = now
-            requeued, failed = self.state.store.recover_expired()
-            for job_id in failed:
-                log.error("job %s lost its worker on its last attempt; failed", job_id)
-                self.state.spool.remove(job_id)
-            for job_id in requeued:
-                log.warning("job %s lost its worker; queued again", job_id)
-        for job_id in self.state.store.unpublished(now - SETTLE_SECONDS):
-            if not self.publish(job_id):
-                return  # broker down: try again on the next sweep
+    def _start_publisher(self) -> None:
+        c = self.state.app.config
+        settings = publisher.PublisherSettings(
+            database_url=c["HANDOFF_DATABASE_URL"],
+            engine_options=dict(c["HANDOFF_ENGINE_OPTIONS"]),
+            celery=celery_config(self.state),
+            poll_interval=self.state.poll_interval,
+        )
+        context = multiprocessing.get_context("spawn")  # this process has threads
+        receive, send = context.Pipe(duplex=False)
+        process = context.Process(
+            target=publisher.run, args=(settings, receive), name="handoff-publisher", daemon=True
+        )
+        process.start()
+        receive.close()
+        os.set_blocking(send.fileno(), False)  # a full pipe drops the line, never waits
+        self._publisher, self._lines = process, send
 
     def _publish_loop(self) -> None:
+        """This process's own sending, where no publisher process runs: batches of what
+        waits, and a sweep once per ``HANDOFF_POLL_INTERVAL``."""
         interval = self.state.poll_interval
         next_sweep = time.monotonic()
         while True:
             try:
-                job_id = self._outbox.get(timeout=max(0.0, next_sweep - time.monotonic()))
+                item = self._outbox.get(timeout=max(0.0, next_sweep - time.monotonic()))
             except queue.Empty:
-                job_id = None
-            if job_id is not None:
-                self._safely(self.publish, job_id)
+                item = None
+            batch: list[publisher.Outgoing] = []
+            while item is not None:
+                job_id, task, due = item
+                if task is None:
+                    self._safely(self.publish, job_id)
+                else:
+                    batch.append((job_id, task, due))
+                if len(batch) >= publisher.BATCH:
+                    break
+                try:
+                    item = self._outbox.get_nowait()
+                except queue.Empty:
+                    item = None
+            if batch:
+                self._safely(self._sender.send, batch)
             if self._stop.is_set() and self._outbox.empty():
                 return
             if time.monotonic() >= next_sweep:
-                self._safely(self.sweep)
-                next_sweep = time.monotonic() + interval * (5 if self._broker_down else 1)
+                self._safely(self._sender.sweep)
+                next_sweep = time.monotonic() + interval * (5 if self._sender.broker_down else 1)
+
+    # -- recovery, leases and cancellation (every process with the backend started) -------
+
+    def _watch_loop(self) -> None:
+        """Queue again the jobs whose worker died (any live process may), renew the leases
+        of the jobs this process runs and pass on their cancellations, and restart the
+        publisher process should it have died."""
+        last_recovery = last_heartbeat = 0.0
+        while not self._stop.wait(self.state.poll_interval):
+            now = time.monotonic()
+            if now - last_recovery >= self.state.lease_seconds / 4:
+                last_recovery = now
+                self._safely(self._recover)
+            publisher_process = self._publisher
+            if publisher_process is not None and not publisher_process.is_alive():
+                log.warning("handoff publisher process ended; starting another")
+                with self._lock:
+                    self._safely(self._start_publisher)
+            with self._lock:
+                running = dict(self._running)
+            if not running:
+                continue
+            worker_id = _worker_id()
+            if now - last_heartbeat >= self.state.lease_seconds / 4:
+                last_heartbeat = now
+                self._safely(self.state.store.heartbeat, worker_id, self.state.lease_seconds)
+            for job_id in self._safely(self.state.store.cancel_requested, worker_id) or ():
+                ctx = running.get(job_id)
+                if ctx is not None:
+                    ctx.request_cancel()
+
+    def _recover(self) -> None:
+        requeued, failed = self.state.store.recover_expired()
+        for job_id in requeued:
+            log.warning("job %s lost its worker; queued again", job_id)
+            self._announce(job_retried, job_id)
+        for job_id in failed:
+            log.error("job %s lost its worker on its last attempt; failed", job_id)
+            self.state.spool.remove(job_id)
+            self._announce(job_failed, job_id)
+
+    def _announce(self, signal: Any, job_id: str) -> None:
+        job = self.state.store.get(job_id)
+        if job is not None:
+            with self.state.app.app_context():
+                send_signal(signal, self.state.app, job)
 
     # -- running (Celery worker processes) ------------------------------------------------
 
     def run(self, job_id: str) -> None:
         """The Celery task's body: claim the job, run it with the shared runner."""
-        worker_id = f"celery-{socket.gethostname()}-{os.getpid()}"
+        worker_id = _worker_id()
         job = self.state.store.claim(job_id, worker_id, self.state.lease_seconds)
         if job is None:
             # Another delivery has it, or it ended: nothing to do. Delivered before it is
             # due (a clock ahead of this one's): send it again for when it is.
             waiting = self.state.store.get(job_id)
-            if (
-                waiting is not None
-                and waiting.state == "queued"
-                and waiting.run_after > time.time()
-            ):
+            early = waiting is not None and waiting.run_after > time.time()
+            if early and waiting is not None and waiting.state == "queued":
                 self.publish(job_id)
             return
         self._ensure_threads()
@@ -213,24 +278,6 @@ class CeleryBackend:
             if job_id in self._running:
                 self._running[job_id] = ctx
 
-    def _watch_loop(self) -> None:
-        """Renew this process's leases and pass on cancellations, while it runs jobs."""
-        last_heartbeat = 0.0
-        while not self._stop.wait(self.state.poll_interval):
-            with self._lock:
-                running = dict(self._running)
-            if not running:
-                continue
-            worker_id = f"celery-{socket.gethostname()}-{os.getpid()}"
-            now = time.monotonic()
-            if now - last_heartbeat >= self.state.lease_seconds / 4:
-                last_heartbeat = now
-                self._safely(self.state.store.heartbeat, worker_id, self.state.lease_seconds)
-            for job_id in self._safely(self.state.store.cancel_requested, worker_id) or ():
-                ctx = running.get(job_id)
-                if ctx is not None:
-                    ctx.request_cancel()
-
     # -- threads and forks ----------------------------------------------------------------
 
     def _ensure_threads(self) -> None:
@@ -245,20 +292,20 @@ class CeleryBackend:
                 thread.start()
                 self._threads.append(thread)
 
-    def _reset_after_fork(self) -> None:
-        self._outbox: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+    def _reset(self) -> None:
+        self._outbox: queue.SimpleQueue[tuple[str, str | None, float] | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._running: dict[str, JobContext | None] = {}
         self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._broker_down = False
-        self._last_recovery = 0.0
+        self._publisher = None
+        self._lines = None
+        self._sender = publisher.Sender(self.state.store, self.celery)
 
     def _in_worker_process(self, **_: Any) -> None:
-        """A prefork child: threads did not survive the fork, and pooled connections
-        belong to the parent."""
+        """A prefork child: threads did not survive the fork, the publisher process and
+        the pooled connections belong to the parent. The child sends its retries itself."""
         self._lock = threading.Lock()
-        self._reset_after_fork()
+        self._reset()
         self.state.store.engine.dispose(close=False)
 
     @staticmethod
@@ -268,6 +315,10 @@ class CeleryBackend:
         except Exception:
             log.exception("handoff background chore failed; retrying on the next round")
             return None
+
+
+def _worker_id() -> str:
+    return f"celery-{socket.gethostname()}-{os.getpid()}"
 
 
 def _celery_app(state: HandoffState) -> Celery:

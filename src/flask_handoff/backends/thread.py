@@ -76,7 +76,7 @@ class ThreadBackend:
         self._threads.append(ticker)
         self._wake.set()
 
-    def dispatch(self, job_id: str, delay: float | None) -> None:
+    def dispatch(self, job_id: str, delay: float | None, task: str | None = None) -> None:
         if not self._started or self._stop.is_set() or delay:
             # Durable already: a worker process (or this one's ticker, once due) takes it.
             return
