@@ -4,8 +4,9 @@ Run by ``scripts/bench`` (which starts Redis for Celery). Two parts:
 
 1. latency — inside one pushed request context, the time of one hand-off call with
    ``threading.Thread.start``, ``ThreadPoolExecutor.submit``, Flask-Executor's ``submit``,
-   Celery's ``delay()`` to a local Redis, Flask-Handoff's durable ``submit`` on SQLite,
-   and, as the floor under any durable queue, a bare SQLite WAL insert + commit. Methods
+   Celery's ``delay()`` to a local Redis, Flask-Handoff's durable ``submit`` on SQLite (on
+   threads, and on Celery to the same Redis), and, as the floor under any durable queue,
+   a bare SQLite WAL insert + commit. Methods
    are measured in interleaved rounds in the same process, so noise hits all alike.
 2. pending — N jobs whose requests each uploaded M MB and whose workers are busy: memory
    (RSS) and open file descriptors retained, Flask-Handoff vs Flask-Executor, each in a
