@@ -226,3 +226,49 @@ def test_jobs_submitted_while_the_broker_is_down_all_run_once_it_is_back(
     assert {j.state for j in jobs} == {"succeeded"}
     assert sorted(j.result["order_id"] for j in jobs) == list(range(100))
     assert {j.attempts for j in jobs} == {1}  # each ran once
+
+
+def test_identity_and_request_facts_arrive_intact_for_1000_concurrent_submissions(
+    web: Flask,
+) -> None:
+    """Two members, 500 submissions each, at once over real HTTP: every job, run on a
+    Celery worker, sees its own submitter and request id."""
+    import json
+    import threading
+    import urllib.request
+    from concurrent.futures import ThreadPoolExecutor
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, web, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_port}/whoami"
+
+    def submit(i: int) -> tuple[str, str, str]:
+        user = "alice" if i % 2 else "bob"
+        request_id = f"req-{i}"
+        req = urllib.request.Request(
+            url, method="POST", headers={**bearer(user), "X-Request-Id": request_id}
+        )
+        with urllib.request.urlopen(req, timeout=60) as response:
+            return json.loads(response.read())["job_id"], user, request_id
+
+    try:
+        with ThreadPoolExecutor(50) as pool:
+            submitted = list(pool.map(submit, range(1000)))
+    finally:
+        server.shutdown()
+        thread.join()
+
+    mismatches = []
+    for job_id, user, request_id in submitted:
+        job = wait_for_job(web, job_id, timeout=120)
+        seen = job.result or {}
+        if (job.state, seen.get("identity"), seen.get("context", {}).get("request_id")) != (
+            "succeeded",
+            user,
+            request_id,
+        ):
+            mismatches.append((job_id, user, request_id, job.state, seen))
+    assert mismatches == []
