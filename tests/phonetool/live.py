@@ -132,7 +132,7 @@ class LiveService:
             status, got, raw = exc.code, dict(exc.headers), exc.read()
         except urllib.error.URLError as exc:  # say what the server said last
             running = self.process is not None and self.process.poll() is None
-            tail = self.log.read_text(errors="replace")[-4000:]
+            tail = self.log.read_text(errors="replace")[-4000:] if self.log.exists() else ""
             raise ConnectionError(
                 f"{method} {path}: {exc.reason}; server running: {running}\n{tail}"
             ) from exc

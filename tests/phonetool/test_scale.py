@@ -39,6 +39,7 @@ def test_the_scaled_out_command_runs_an_upload_on_a_celery_worker(tmp_path: Path
         _wait_for(log, r"Ctrl-C stops everything", script)
         service = LiveService(tmp_path / "instance", port, env)
         service.process = script
+        service.log = log
         member = Member("member@example.com", "", token)
         deadline = time.monotonic() + 60
         while True:  # until gunicorn answers
