@@ -7,6 +7,7 @@ from typing import Any
 from flask import Flask
 
 from flask_handoff import job_failed, job_retried, job_started, job_submitted, job_succeeded
+from flask_handoff.recovery import recover_expired
 from flask_handoff.testing import wait_for_job
 
 from . import sample
@@ -126,7 +127,7 @@ def test_a_job_whose_worker_died_is_announced_as_retried_then_failed(app: Flask)
         for attempt in range(max_attempts):
             # A worker takes the job and dies: its lease is already over.
             assert store.claim(job_id, f"dead-{attempt}", lease_seconds=-1) is not None
-            backend._recover()  # what any live process's ticker does
+            recover_expired(app.extensions["handoff"])  # what any live process does
     finally:
         job_retried.disconnect(retried, app)
         job_failed.disconnect(failed, app)

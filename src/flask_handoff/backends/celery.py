@@ -42,8 +42,8 @@ from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_process_init
 
 from .. import publisher
-from ..runner import execute, send_signal
-from ..signals import job_failed, job_retried
+from ..recovery import recover_expired
+from ..runner import execute
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -215,7 +215,7 @@ class CeleryBackend:
             now = time.monotonic()
             if now - last_recovery >= self.state.lease_seconds / 4:
                 last_recovery = now
-                self._safely(self._recover)
+                self._safely(recover_expired, self.state)
             publisher_process = self._publisher
             if publisher_process is not None and not publisher_process.is_alive():
                 log.warning("handoff publisher process ended; starting another")
@@ -233,22 +233,6 @@ class CeleryBackend:
                 ctx = running.get(job_id)
                 if ctx is not None:
                     ctx.request_cancel()
-
-    def _recover(self) -> None:
-        requeued, failed = self.state.store.recover_expired()
-        for job_id in requeued:
-            log.warning("job %s lost its worker; queued again", job_id)
-            self._announce(job_retried, job_id)
-        for job_id in failed:
-            log.error("job %s lost its worker on its last attempt; failed", job_id)
-            self.state.spool.remove(job_id)
-            self._announce(job_failed, job_id)
-
-    def _announce(self, signal: Any, job_id: str) -> None:
-        job = self.state.store.get(job_id)
-        if job is not None:
-            with self.state.app.app_context():
-                send_signal(signal, self.state.app, job)
 
     # -- running (Celery worker processes) ------------------------------------------------
 

@@ -22,10 +22,10 @@ import threading
 import time
 import uuid
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ..runner import ForcedTimeout, execute, send_signal
-from ..signals import job_failed, job_retried
+from ..recovery import recover_expired
+from ..runner import ForcedTimeout, execute
 
 if TYPE_CHECKING:
     from ..context import JobContext
@@ -66,7 +66,7 @@ class ThreadBackend:
             if self._started or self._stop.is_set():
                 return
             self._started = True
-        self._recover()
+        recover_expired(self.state)
         for i in range(self.size):
             t = threading.Thread(target=self._work, name=f"handoff-worker-{i}", daemon=True)
             t.start()
@@ -164,31 +164,13 @@ class ThreadBackend:
                     last_heartbeat = now
                     if self.running_count:
                         self.state.store.heartbeat(self.worker_id, self.state.lease_seconds)
-                    self._recover()
+                    recover_expired(self.state)
                 self._deliver_cancellations()
                 self._enforce_timeouts()
                 self._fill()
                 self.state.store.checkpoint()
             except Exception:
                 log.exception("handoff ticker failed; retrying on the next tick")
-
-    def _recover(self) -> None:
-        requeued, failed = self.state.store.recover_expired()
-        for job_id in requeued:
-            log.warning("job %s lost its worker; re-queued", job_id)
-            self._announce(job_retried, job_id)
-        for job_id in failed:
-            log.error("job %s lost its worker on its last attempt; failed", job_id)
-            self.state.spool.remove(job_id)
-            self._announce(job_failed, job_id)
-
-    def _announce(self, signal: Any, job_id: str) -> None:
-        """Send ``signal`` for a job this process recovered, in the app's context, as the
-        runner sends the others."""
-        job = self.state.store.get(job_id)
-        if job is not None:
-            with self.state.app.app_context():
-                send_signal(signal, self.state.app, job)
 
     def _fill(self) -> None:
         with self._lock:
