@@ -43,15 +43,19 @@ class PublisherSettings:
     engine_options: dict[str, Any]
     celery: dict[str, Any]
     poll_interval: float
+    resend_after: float
 
 
 class Sender:
     """Sends messages and marks them published; shared by the publisher process and by
     processes that publish from a thread (Celery's own worker processes)."""
 
-    def __init__(self, store: Any, celery: Any, *, defer_marks: bool = False) -> None:
+    def __init__(
+        self, store: Any, celery: Any, resend_after: float, *, defer_marks: bool = False
+    ) -> None:
         self.store = store
         self.celery = celery
+        self.resend_after = resend_after
         self.broker_down = False
         self._defer = defer_marks
         self._unmarked: list[str] = []
@@ -92,9 +96,11 @@ class Sender:
             self._marked_at = time.monotonic()
 
     def sweep(self) -> None:
-        """Send the queued rows nobody sent: their process died between commit and send,
-        or the broker was down, or a recovery queued them again."""
-        for job_id in self.store.unpublished(time.time() - SETTLE_SECONDS):
+        """Send the queued rows nobody sent (their process died between commit and send,
+        the broker was down, a recovery queued them again), and again those due and
+        waiting longer than ``resend_after`` since they were sent (a lost message)."""
+        now = time.time()
+        for job_id in self.store.unpublished(now - SETTLE_SECONDS, now - self.resend_after):
             job = self.store.get(job_id)
             if job is None or job.state != "queued":
                 continue
@@ -111,7 +117,7 @@ def run(settings: PublisherSettings, lines: Connection) -> None:
     celery = Celery("flask_handoff.publisher", set_as_current=False)
     celery.config_from_object(settings.celery)
     store = JobStore(make_engine(settings.database_url, settings.engine_options))
-    sender = Sender(store, celery, defer_marks=True)
+    sender = Sender(store, celery, settings.resend_after, defer_marks=True)
     next_sweep = time.monotonic()
     while True:
         batch: list[Outgoing] = []

@@ -28,6 +28,7 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    or_,
     select,
     update,
 )
@@ -386,20 +387,22 @@ class JobStore:
                 published_at=time.time(),
             )
 
-    def unpublished(self, settled_before: float, limit: int = 100) -> list[str]:
+    def unpublished(
+        self, settled_before: float, lost_before: float | None = None, limit: int = 100
+    ) -> list[str]:
         """Queued jobs whose message is not with the broker: the process that committed
         them died before publishing, or the broker was down. Only rows last changed
-        before ``settled_before``, so a job being published right now is left alone."""
-        stmt = (
-            select(jobs_table.c.id)
-            .where(
-                jobs_table.c.state == QUEUED,
-                jobs_table.c.published_at.is_(None),
-                jobs_table.c.updated_at < settled_before,
-            )
-            .order_by(jobs_table.c.run_after)
-            .limit(limit)
-        )
+        before ``settled_before``, so a job being published right now is left alone.
+
+        ``lost_before``: also queued jobs due and published before then, whose message
+        the broker may have lost (a Redis restarted without persistence). Sending one
+        again is harmless: a second delivery finds the job claimed.
+        """
+        c = jobs_table.c
+        never = and_(c.published_at.is_(None), c.updated_at < settled_before)
+        if lost_before is not None:
+            never = or_(never, and_(c.published_at < lost_before, c.run_after < lost_before))
+        stmt = select(c.id).where(c.state == QUEUED, never).order_by(c.run_after).limit(limit)
         return self._read(lambda conn: list(conn.execute(stmt).scalars()))
 
     def count(

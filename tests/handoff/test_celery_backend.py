@@ -272,3 +272,44 @@ def test_identity_and_request_facts_arrive_intact_for_1000_concurrent_submission
         ):
             mismatches.append((job_id, user, request_id, job.state, seen))
     assert mismatches == []
+
+
+def test_jobs_whose_messages_a_restarted_redis_lost_are_sent_again(tmp_path: Path) -> None:
+    from .conftest import free_port
+
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    redis_argv = ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", ""]
+    server = subprocess.Popen(redis_argv, stdout=subprocess.DEVNULL)
+    app = sample.create_app(
+        {
+            "HANDOFF_DATABASE_URL": f"sqlite:///{tmp_path}/restart.sqlite3",
+            "HANDOFF_BACKEND": "celery",
+            "HANDOFF_CELERY_BROKER_URL": url,
+            "HANDOFF_CELERY_RESEND_AFTER": 3.0,
+            "HANDOFF_SPOOL_DIR": str(tmp_path / "spool"),
+        }
+    )
+    store = app.extensions["handoff"].store
+    try:
+        with app.app_context():
+            ids = [sample.process_order.submit(i, identity="dave").id for i in range(20)]
+        deadline = time.monotonic() + 30
+        while store.unpublished(time.time() + 60):  # until every message is in Redis
+            assert time.monotonic() < deadline, "the jobs were never sent"
+            time.sleep(0.1)
+        server.terminate()  # Redis restarts without persistence: the messages are gone
+        server.wait()
+        server = subprocess.Popen(redis_argv, stdout=subprocess.DEVNULL)
+        proc = start_worker(app.config["HANDOFF_DATABASE_URL"], url, "--concurrency=2")
+        try:
+            jobs = [wait_for_job(app, i, timeout=90) for i in ids]
+        finally:
+            stop_worker(proc)
+    finally:
+        sample.handoff.shutdown(app, timeout=5)
+        server.terminate()
+        server.wait()
+
+    assert {j.state for j in jobs} == {"succeeded"}
+    assert {j.attempts for j in jobs} == {1}

@@ -85,6 +85,8 @@ class CeleryBackend:
         #: Raised in a task at its soft time limit; the runner reports ``JobTimeoutError``.
         self.timeout_errors: tuple[type[BaseException], ...] = (SoftTimeLimitExceeded,)
         self.celery = _celery_app(state)
+        #: A due job still queued this long after its message was sent is sent again.
+        self.resend_after = float(state.app.config["HANDOFF_CELERY_RESEND_AFTER"])
         self._registered: set[str] = set()
         for task in list(state.ext.tasks.values()):
             self.register(task)
@@ -162,6 +164,7 @@ class CeleryBackend:
             engine_options=dict(c["HANDOFF_ENGINE_OPTIONS"]),
             celery=celery_config(self.state),
             poll_interval=self.state.poll_interval,
+            resend_after=self.resend_after,
         )
         context = multiprocessing.get_context("spawn")  # this process has threads
         receive, send = context.Pipe(duplex=False)
@@ -283,7 +286,7 @@ class CeleryBackend:
         self._stop = threading.Event()
         self._publisher = None
         self._lines = None
-        self._sender = publisher.Sender(self.state.store, self.celery)
+        self._sender = publisher.Sender(self.state.store, self.celery, self.resend_after)
 
     def _in_worker_process(self, **_: Any) -> None:
         """A prefork child: threads did not survive the fork, the publisher process and
