@@ -17,6 +17,7 @@ from tests.conftest import require_env
 from . import sample
 
 AppFactory = Callable[..., Flask]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

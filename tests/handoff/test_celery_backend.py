@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 from flask import Flask
 
 from flask_handoff.testing import wait_for_job
-from tests.conftest import require_env
+from tests.conftest import descendants, require_env
 
 from . import sample
 from .conftest import bearer, flask_command
@@ -313,3 +314,57 @@ def test_jobs_whose_messages_a_restarted_redis_lost_are_sent_again(tmp_path: Pat
 
     assert {j.state for j in jobs} == {"succeeded"}
     assert {j.attempts for j in jobs} == {1}
+
+
+def test_a_worker_started_the_celery_way_runs_the_jobs(tmp_path: Path) -> None:
+    """``celery --app make_celery worker``, with the module the README shows, as the only
+    worker of its own broker and database."""
+    from .conftest import ROOT, free_port
+
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    server = subprocess.Popen(
+        ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", ""],
+        stdout=subprocess.DEVNULL,
+    )
+    database = f"sqlite:///{tmp_path}/own-way.sqlite3"
+    (tmp_path / "make_celery.py").write_text(
+        "from tests.handoff.sample import create_app\n\n"
+        "flask_app = create_app()\n"
+        'celery_app = flask_app.extensions["celery"]\n'
+    )
+    env = {
+        **os.environ,
+        "HANDOFF_TEST_DATABASE_URL": database,
+        "HANDOFF_TEST_BROKER_URL": url,
+        "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}",
+    }
+    celery = Path(sys.executable).parent / "celery"
+    app = sample.create_app(
+        {
+            "HANDOFF_DATABASE_URL": database,
+            "HANDOFF_BACKEND": "celery",
+            "HANDOFF_CELERY_BROKER_URL": url,
+            "HANDOFF_SPOOL_DIR": str(tmp_path / "spool"),
+        }
+    )
+    proc = subprocess.Popen(
+        [str(celery), "--app", "make_celery", "worker", "--loglevel=WARNING", "-c", "1"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        with app.app_context():
+            job_id = sample.process_order.submit(21, identity="erin").id
+        done = wait_for_job(app, job_id, timeout=60)
+        workers = descendants(proc.pid) | {proc.pid}
+    finally:
+        stop_worker(proc)
+        sample.handoff.shutdown(app, timeout=5)
+        server.terminate()
+        server.wait()
+
+    assert (done.state, done.result) == ("succeeded", {"order_id": 21, "user": "erin"})
+    assert int((done.worker_id or "-0").rsplit("-", 1)[1]) in workers

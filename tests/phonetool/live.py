@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from tests.conftest import children
+
 BIN = Path(sys.executable).parent
 
 
@@ -95,7 +97,7 @@ class LiveService:
     def worker_pids(self) -> list[int]:
         """The gunicorn worker processes: the ones that answer requests."""
         assert self.process is not None
-        return _children(self.process.pid)
+        return children(self.process.pid)
 
     def flask(self, *args: str) -> str:
         done = subprocess.run(
@@ -196,39 +198,6 @@ def live_service(tmp: Path, **env: str) -> Iterator[LiveService]:
         yield service
     finally:
         service.stop()
-
-
-def descendants(pid: int) -> set[int]:
-    """Every process started by ``pid``, its children's children included."""
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        for child in _children(todo.pop()):
-            found.add(child)
-            todo.append(child)
-    return found
-
-
-def alive(pid: int) -> bool:
-    """Running: not gone, and not a zombie waiting for its parent."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
 def peak_rss_mb(pid: int) -> float:

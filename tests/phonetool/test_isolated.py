@@ -19,9 +19,9 @@ from phonetool.pipeline import errors as e
 from phonetool.pipeline.isolated import run_isolated
 from phonetool.pipeline.phones import FIELDS
 from phonetool.pipeline.run import Result
+from tests.conftest import alive, descendants
 
 from . import hostile
-from .live import alive, descendants
 
 
 def run(path: Path, tmp_path: Path, *, memory_mb: int = 2048, workers: int = 2) -> Result:

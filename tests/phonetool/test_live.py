@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 from benchmarks.load import run_load
 
+from tests.conftest import alive, descendants
+
 from . import hostile
-from .live import LiveService, alive, descendants, live_service, peak_rss_mb
+from .live import LiveService, live_service, peak_rss_mb
 
 pytestmark = pytest.mark.slow
 

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import alive, descendants
+
 from .conftest import free_port
-from .live import LiveService, Member, alive, descendants
+from .live import LiveService, Member
 from .test_service import GOOD
 
 pytestmark = pytest.mark.slow
