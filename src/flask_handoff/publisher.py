@@ -1,4 +1,5 @@
-"""The Celery backend's publisher: a process of its own beside each web process.
+"""The Celery backend's publisher: a process of its own beside each web process
+(``python -m flask_handoff.publisher``, its settings and then the jobs on its stdin).
 
 Building and sending a Celery message costs ~0.5 ms of Python. Done by a thread of the web
 process, that time is taken from the requests (they wait for the GIL): measured, a submit
@@ -6,18 +7,23 @@ on Celery took longer than Celery's own ``delay()``. So the web process only wri
 to a pipe (a few µs, never blocking: when the pipe is full the line is dropped and the
 sweep sends the job two seconds later), and this process sends the messages, marks them
 published in one write per batch, and sweeps the table for rows never sent. It ends when
-the web process does (the pipe's end closes).
+the web process does (its stdin closes). A plain subprocess, not a multiprocessing one:
+that would import the application's main module again, which in a script without a
+``__main__`` guard starts the application, and another publisher, and so on.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
+import os
+import select
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from multiprocessing.connection import Connection
+from typing import Any
 
 log = logging.getLogger("flask_handoff")
 
@@ -108,8 +114,35 @@ class Sender:
                 return  # broker down: the next sweep tries again
 
 
-def run(settings: PublisherSettings, lines: Connection) -> None:
-    """The publisher process: send what arrives on ``lines``, sweep between, end at EOF."""
+def start(settings: PublisherSettings) -> subprocess.Popen[bytes]:
+    """Start a publisher process; write ``line(...)`` to its stdin (non-blocking)."""
+    try:
+        header = json.dumps(dataclasses.asdict(settings)).encode() + b"\n"
+    except (TypeError, ValueError) as exc:
+        from .errors import ConfigurationError
+
+        raise ConfigurationError(
+            f"HANDOFF_CELERY and HANDOFF_ENGINE_OPTIONS must be JSON-safe values (they go"
+            f" to the publisher process): {exc}."
+        ) from None
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flask_handoff.publisher"], stdin=subprocess.PIPE, env=env
+    )
+    assert process.stdin is not None
+    process.stdin.write(header)
+    process.stdin.flush()
+    os.set_blocking(process.stdin.fileno(), False)  # a full pipe drops a line, never waits
+    return process
+
+
+def line(job_id: str, task: str, due: float) -> bytes:
+    """One job for the publisher: short enough that the pipe takes it whole or not at all."""
+    return f"{job_id}\t{task}\t{due}\n".encode()
+
+
+def run(settings: PublisherSettings, fd: int) -> None:
+    """Send what arrives on ``fd``, sweep in between, end at EOF."""
     from celery import Celery
 
     from .store import JobStore, make_engine
@@ -118,29 +151,49 @@ def run(settings: PublisherSettings, lines: Connection) -> None:
     celery.config_from_object(settings.celery)
     store = JobStore(make_engine(settings.database_url, settings.engine_options))
     sender = Sender(store, celery, settings.resend_after, defer_marks=True)
+    pending = b""
     next_sweep = time.monotonic()
     while True:
+        wait = max(0.0, next_sweep - time.monotonic())
+        if sender._unmarked:
+            wait = min(wait, MARK_EVERY)
+        readable, _, _ = select.select([fd], [], [], wait)
+        chunk = os.read(fd, 1 << 16) if readable else b""
+        ended = bool(readable) and not chunk
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
         batch: list[Outgoing] = []
+        for raw in complete:
+            job_id, task, due = raw.decode().split("\t")
+            batch.append((job_id, task, float(due)))
         try:
-            wait = max(0.0, next_sweep - time.monotonic())
-            if sender._unmarked:
-                wait = min(wait, MARK_EVERY)
-            while len(batch) < BATCH and lines.poll(0 if batch else wait):
-                job_id, task, due = lines.recv_bytes().decode().split("\t")
-                batch.append((job_id, task, float(due)))
-        except (EOFError, OSError):
-            if batch:
-                sender.send(batch)
-            sender.flush_marks(force=True)
-            return  # the web process is gone
-        try:
-            if batch:
-                sender.send(batch)
-            sender.flush_marks()
-            if time.monotonic() >= next_sweep:
+            for start_at in range(0, len(batch), BATCH):
+                sender.send(batch[start_at : start_at + BATCH])
+            sender.flush_marks(force=ended)
+            if ended:
+                return  # the web process is gone
+            waiting = select.select([fd], [], [], 0)[0]
+            if time.monotonic() >= next_sweep and not waiting:
+                # Only with nothing waiting in the pipe: rows still in it are not lost.
                 sender.sweep()
                 next_sweep = time.monotonic() + settings.poll_interval * (
                     5 if sender.broker_down else 1
                 )
         except Exception:
             log.exception("publisher round failed; retrying on the next")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    fd = sys.stdin.fileno()
+    header = b""
+    while not header.endswith(b"\n"):  # the settings, one line, read byte by byte so
+        byte = os.read(fd, 1)  # nothing after it is taken from the pipe
+        if not byte:
+            return
+        header += byte
+    run(PublisherSettings(**json.loads(header)), fd)
+
+
+if __name__ == "__main__":
+    main()

@@ -29,10 +29,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing
 import os
 import queue
 import socket
+import subprocess
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -46,8 +46,6 @@ from ..recovery import recover_expired
 from ..runner import execute
 
 if TYPE_CHECKING:
-    from multiprocessing.connection import Connection
-
     from ..context import JobContext
     from ..extension import HandoffState
     from ..task import Task as HandoffTask
@@ -78,7 +76,7 @@ def celery_config(state: HandoffState) -> dict[str, Any]:
 class CeleryBackend:
     name = "celery"
     _publisher: Any  # the publisher process, once started
-    _lines: Connection | None  # the pipe to it
+    _lines: int | None  # the file descriptor of its stdin
 
     def __init__(self, state: HandoffState) -> None:
         self.state = state
@@ -109,9 +107,9 @@ class CeleryBackend:
         due = time.time() + (delay or 0)
         lines = self._lines
         if lines is not None and task is not None:
-            with contextlib.suppress(BlockingIOError, BrokenPipeError, OSError):
-                lines.send_bytes(f"{job_id}\t{task}\t{due}".encode())
-            return  # or, when the pipe was full, the sweep sends it in two seconds
+            with contextlib.suppress(OSError):  # a full pipe: the sweep sends it later
+                os.write(lines, publisher.line(job_id, task, due))
+            return
         self._ensure_threads()
         self._outbox.put((job_id, task, due))
 
@@ -125,10 +123,10 @@ class CeleryBackend:
         self._outbox.put(None)
         for thread in self._threads:
             thread.join(timeout)
-        if self._lines is not None:
-            self._lines.close()  # the publisher sends what it has, then ends
         if self._publisher is not None:
-            self._publisher.join(timeout)
+            self._publisher.stdin.close()  # the publisher sends what it has, then ends
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._publisher.wait(timeout)
 
     def register(self, task: HandoffTask[Any, Any]) -> None:
         """A Celery task of the same name, so Flower and ``celery inspect`` show it."""
@@ -166,15 +164,11 @@ class CeleryBackend:
             poll_interval=self.state.poll_interval,
             resend_after=self.resend_after,
         )
-        context = multiprocessing.get_context("spawn")  # this process has threads
-        receive, send = context.Pipe(duplex=False)
-        process = context.Process(
-            target=publisher.run, args=(settings, receive), name="handoff-publisher", daemon=True
-        )
-        process.start()
-        receive.close()
-        os.set_blocking(send.fileno(), False)  # a full pipe drops the line, never waits
-        self._publisher, self._lines = process, send
+        if self._publisher is not None:  # one that ended: let its pipe go
+            with contextlib.suppress(OSError):
+                self._publisher.stdin.close()
+        self._publisher = publisher.start(settings)
+        self._lines = self._publisher.stdin.fileno()
 
     def _publish_loop(self) -> None:
         """This process's own sending, where no publisher process runs: batches of what
@@ -220,7 +214,7 @@ class CeleryBackend:
                 last_recovery = now
                 self._safely(recover_expired, self.state)
             publisher_process = self._publisher
-            if publisher_process is not None and not publisher_process.is_alive():
+            if publisher_process is not None and publisher_process.poll() is not None:
                 log.warning("handoff publisher process ended; starting another")
                 with self._lock:
                     self._safely(self._start_publisher)
