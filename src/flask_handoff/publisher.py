@@ -105,13 +105,16 @@ class Sender:
         """Send the queued rows nobody sent (their process died between commit and send,
         the broker was down, a recovery queued them again), and again those due and
         waiting longer than ``resend_after`` since they were sent (a lost message)."""
+        self.flush_marks(force=True)  # what this process sent is not "never sent"
         now = time.time()
+        batch: list[Outgoing] = []
         for job_id in self.store.unpublished(now - SETTLE_SECONDS, now - self.resend_after):
             job = self.store.get(job_id)
-            if job is None or job.state != "queued":
-                continue
-            if not self.send([(job_id, job.task, job.run_after)]):
-                return  # broker down: the next sweep tries again
+            if job is not None and job.state == "queued":
+                batch.append((job_id, job.task, job.run_after))
+        if batch:
+            self.send(batch)
+            self.flush_marks(force=True)
 
 
 def start(settings: PublisherSettings) -> subprocess.Popen[bytes]:

@@ -368,3 +368,42 @@ def test_a_worker_started_the_celery_way_runs_the_jobs(tmp_path: Path) -> None:
 
     assert (done.state, done.result) == ("succeeded", {"order_id": 21, "user": "erin"})
     assert int((done.worker_id or "-0").rsplit("-", 1)[1]) in workers
+
+
+def test_each_job_is_sent_once_however_fast_they_come(tmp_path: Path) -> None:
+    """The publisher's sweep must not send again what it sent moments before."""
+    import redis
+
+    from .conftest import free_port
+
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    server = subprocess.Popen(
+        ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", ""],
+        stdout=subprocess.DEVNULL,
+    )
+    app = sample.create_app(
+        {
+            "HANDOFF_DATABASE_URL": f"sqlite:///{tmp_path}/once.sqlite3",
+            "HANDOFF_BACKEND": "celery",
+            "HANDOFF_CELERY_BROKER_URL": url,
+        }
+    )
+    store = app.extensions["handoff"].store
+    try:
+        time.sleep(1)  # the publisher is up
+        with app.app_context():
+            for i in range(1500):
+                sample.process_order.submit(i, identity="frank")
+        deadline = time.monotonic() + 60
+        while store.unpublished(time.time() + 60):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        time.sleep(3)  # sweeps that would send anything twice have run
+        waiting = redis.Redis.from_url(url).llen("celery")
+    finally:
+        sample.handoff.shutdown(app, timeout=5)
+        server.terminate()
+        server.wait()
+
+    assert waiting == 1500

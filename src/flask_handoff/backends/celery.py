@@ -101,7 +101,7 @@ class CeleryBackend:
             if self._stop.is_set() or self._publisher is not None:
                 return
             self._start_publisher()
-        self._ensure_threads()
+        self._ensure_thread("watcher")
 
     def dispatch(self, job_id: str, delay: float | None, task: str | None = None) -> None:
         due = time.time() + (delay or 0)
@@ -110,7 +110,7 @@ class CeleryBackend:
             with contextlib.suppress(OSError):  # a full pipe: the sweep sends it later
                 os.write(lines, publisher.line(job_id, task, due))
             return
-        self._ensure_threads()
+        self._ensure_thread("sender")
         self._outbox.put((job_id, task, due))
 
     def wake(self) -> None:
@@ -121,7 +121,7 @@ class CeleryBackend:
         Celery worker, which hands its unfinished messages back itself."""
         self._stop.set()
         self._outbox.put(None)
-        for thread in self._threads:
+        for thread in self._threads.values():
             thread.join(timeout)
         if self._publisher is not None:
             self._publisher.stdin.close()  # the publisher sends what it has, then ends
@@ -245,7 +245,7 @@ class CeleryBackend:
             if early and waiting is not None and waiting.state == "queued":
                 self.publish(job_id)
             return
-        self._ensure_threads()
+        self._ensure_thread("watcher")
         with self._lock:
             self._running[job_id] = None
         try:
@@ -261,21 +261,21 @@ class CeleryBackend:
 
     # -- threads and forks ----------------------------------------------------------------
 
-    def _ensure_threads(self) -> None:
+    def _ensure_thread(self, name: str) -> None:
+        """Start this process's ``watcher`` (recovery, leases, cancellations) or
+        ``sender`` (sending from a thread, where no publisher process runs: two sweeps
+        would send what the other sent but has not marked yet), once."""
+        target = {"watcher": self._watch_loop, "sender": self._publish_loop}[name]
         with self._lock:
-            if self._threads or self._stop.is_set():
+            if name in self._threads or self._stop.is_set():
                 return
-            for target, name in (
-                (self._publish_loop, "handoff-publisher"),
-                (self._watch_loop, "handoff-watcher"),
-            ):
-                thread = threading.Thread(target=target, name=name, daemon=True)
-                thread.start()
-                self._threads.append(thread)
+            thread = threading.Thread(target=target, name=f"handoff-{name}", daemon=True)
+            thread.start()
+            self._threads[name] = thread
 
     def _reset(self) -> None:
         self._outbox: queue.SimpleQueue[tuple[str, str | None, float] | None] = queue.SimpleQueue()
-        self._threads: list[threading.Thread] = []
+        self._threads: dict[str, threading.Thread] = {}
         self._running: dict[str, JobContext | None] = {}
         self._stop = threading.Event()
         self._publisher = None
@@ -285,6 +285,9 @@ class CeleryBackend:
     def _in_worker_process(self, **_: Any) -> None:
         """A prefork child: threads did not survive the fork, the publisher process and
         the pooled connections belong to the parent. The child sends its retries itself."""
+        if self._publisher is not None:  # the parent's: this copy of its pipe must not
+            with contextlib.suppress(OSError):  # keep it open once the parent is gone
+                self._publisher.stdin.close()
         self._lock = threading.Lock()
         self._reset()
         self.state.store.engine.dispose(close=False)
