@@ -239,7 +239,8 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [
         "## Flask-Handoff on Celery: scaling and pending jobs",
         "",
-        f"{report['machine']}; a local Redis, a SQLite job table (`benchmarks/celery_bench.py`).",
+        f"{report['machine']}; a local Redis (`benchmarks/celery_bench.py`). The uploads and"
+        " pending jobs use SQLite for the tables.",
         "",
         f"### {report['jobs']:,} short jobs submitted at once, until the last has run",
         "",
