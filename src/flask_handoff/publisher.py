@@ -5,7 +5,7 @@ Building and sending a Celery message costs ~0.5 ms of Python. Done by a thread 
 process, that time is taken from the requests (they wait for the GIL): measured, a submit
 on Celery took longer than Celery's own ``delay()``. So the web process only writes a line
 to a pipe (a few µs, never blocking: when the pipe is full the line is dropped and the
-sweep sends the job two seconds later), and this process sends the messages, marks them
+sweep sends the job ten seconds later), and this process sends the messages, marks them
 published in one write per batch, and sweeps the table for rows never sent. It ends when
 the web process does (its stdin closes). A plain subprocess, not a multiprocessing one:
 that would import the application's main module again, which in a script without a
@@ -27,9 +27,11 @@ from typing import Any
 
 log = logging.getLogger("flask_handoff")
 
-#: Seconds a queued row must stay unpublished before a sweep publishes it: the process
-#: that committed it is normally done within milliseconds.
-SETTLE_SECONDS = 2.0
+#: Seconds a queued row must stay unpublished before a sweep publishes it. The process
+#: that committed it is normally done within milliseconds, but a burst of thousands of
+#: submissions can keep its publisher a few seconds behind; a sweep elsewhere (every
+#: started process sweeps) would then send them a second time.
+SETTLE_SECONDS = 10.0
 #: Messages sent through one producer and marked published in one write.
 BATCH = 200
 #: The publisher process marks what it sent at most this often, in one write: a write per
@@ -107,11 +109,7 @@ class Sender:
         waiting longer than ``resend_after`` since they were sent (a lost message)."""
         self.flush_marks(force=True)  # what this process sent is not "never sent"
         now = time.time()
-        batch: list[Outgoing] = []
-        for job_id in self.store.unpublished(now - SETTLE_SECONDS, now - self.resend_after):
-            job = self.store.get(job_id)
-            if job is not None and job.state == "queued":
-                batch.append((job_id, job.task, job.run_after))
+        batch = self.store.unpublished(now - SETTLE_SECONDS, now - self.resend_after)
         if batch:
             self.send(batch)
             self.flush_marks(force=True)

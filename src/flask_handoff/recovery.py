@@ -14,6 +14,7 @@ from .signals import job_failed, job_retried
 
 if TYPE_CHECKING:
     from .extension import HandoffState
+    from .job import Job
 
 log = logging.getLogger("flask_handoff")
 
@@ -25,15 +26,18 @@ def recover_expired(state: HandoffState) -> None:
     requeued, failed = state.store.recover_expired()
     for job_id in requeued:
         log.warning("job %s lost its worker; queued again", job_id)
-        _announce(state, job_retried, job_id)
+        job = _announce(state, job_retried, job_id)
+        if job is not None:
+            state.backend.dispatch(job_id, None, job.task)  # now, not at the next sweep
     for job_id in failed:
         log.error("job %s lost its worker on its last attempt; failed", job_id)
         state.spool.remove(job_id)
         _announce(state, job_failed, job_id)
 
 
-def _announce(state: HandoffState, signal: Any, job_id: str) -> None:
+def _announce(state: HandoffState, signal: Any, job_id: str) -> Job | None:
     job = state.store.get(job_id)
     if job is not None:
         with state.app.app_context():
             send_signal(signal, state.app, job)
+    return job

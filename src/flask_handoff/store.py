@@ -388,11 +388,12 @@ class JobStore:
             )
 
     def unpublished(
-        self, settled_before: float, lost_before: float | None = None, limit: int = 100
-    ) -> list[str]:
-        """Queued jobs whose message is not with the broker: the process that committed
-        them died before publishing, or the broker was down. Only rows last changed
-        before ``settled_before``, so a job being published right now is left alone.
+        self, settled_before: float, lost_before: float | None = None, limit: int = 500
+    ) -> list[tuple[str, str, float]]:
+        """Queued jobs whose message is not with the broker, as (id, task, run_after): the
+        process that committed them died before publishing, or the broker was down. Only
+        rows last changed before ``settled_before``, so a job that its own process is
+        still sending is left alone.
 
         ``lost_before``: also queued jobs due and published before then, whose message
         the broker may have lost (a Redis restarted without persistence). Sending one
@@ -402,8 +403,13 @@ class JobStore:
         never = and_(c.published_at.is_(None), c.updated_at < settled_before)
         if lost_before is not None:
             never = or_(never, and_(c.published_at < lost_before, c.run_after < lost_before))
-        stmt = select(c.id).where(c.state == QUEUED, never).order_by(c.run_after).limit(limit)
-        return self._read(lambda conn: list(conn.execute(stmt).scalars()))
+        stmt = (
+            select(c.id, c.task, c.run_after)
+            .where(c.state == QUEUED, never)
+            .order_by(c.run_after)
+            .limit(limit)
+        )
+        return self._read(lambda conn: [tuple(row) for row in conn.execute(stmt)])
 
     def count(
         self, *, identity: str | None = None, states: Sequence[str] = (), task: str | None = None
