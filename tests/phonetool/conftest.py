@@ -51,6 +51,8 @@ def make_app(
             "HANDOFF_RETRY_BACKOFF": 0.1,
             "HANDOFF_PROGRESS_INTERVAL": 0.05,
             "PHONETOOL_PIPELINE_WORKERS": 1,
+            # The machine's free disk is not under test (but in test_admission).
+            "PHONETOOL_MIN_FREE_MB": 1,
         }
         app = create_app({**defaults, **config})
         apps.append(app)
