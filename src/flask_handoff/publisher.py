@@ -59,11 +59,19 @@ class Sender:
     processes that publish from a thread (Celery's own worker processes)."""
 
     def __init__(
-        self, store: Any, celery: Any, resend_after: float, *, defer_marks: bool = False
+        self,
+        store: Any,
+        celery: Any,
+        resend_after: float,
+        poll_interval: float,
+        *,
+        defer_marks: bool = False,
     ) -> None:
         self.store = store
         self.celery = celery
         self.resend_after = resend_after
+        self.poll_interval = poll_interval
+        self._next_sweep = time.monotonic()
         self.broker_down = False
         self._defer = defer_marks
         self._unmarked: list[str] = []
@@ -102,6 +110,21 @@ class Sender:
             unmarked, self._unmarked = self._unmarked, []
             self.store.mark_published(unmarked)
             self._marked_at = time.monotonic()
+
+    @property
+    def has_unmarked(self) -> bool:
+        return bool(self._unmarked)
+
+    def seconds_to_sweep(self) -> float:
+        return max(0.0, self._next_sweep - time.monotonic())
+
+    def sweep_if_due(self) -> None:
+        """Sweep once per poll interval; five times less often while the broker is down."""
+        if time.monotonic() >= self._next_sweep:
+            self.sweep()
+            self._next_sweep = time.monotonic() + self.poll_interval * (
+                5 if self.broker_down else 1
+            )
 
     def sweep(self) -> None:
         """Send the queued rows nobody sent (their process died between commit and send,
@@ -151,12 +174,11 @@ def run(settings: PublisherSettings, fd: int) -> None:
     celery = Celery("flask_handoff.publisher", set_as_current=False)
     celery.config_from_object(settings.celery)
     store = JobStore(make_engine(settings.database_url, settings.engine_options))
-    sender = Sender(store, celery, settings.resend_after, defer_marks=True)
+    sender = Sender(store, celery, settings.resend_after, settings.poll_interval, defer_marks=True)
     pending = b""
-    next_sweep = time.monotonic()
     while True:
-        wait = max(0.0, next_sweep - time.monotonic())
-        if sender._unmarked:
+        wait = sender.seconds_to_sweep()
+        if sender.has_unmarked:
             wait = min(wait, MARK_EVERY)
         readable, _, _ = select.select([fd], [], [], wait)
         chunk = os.read(fd, 1 << 16) if readable else b""
@@ -173,13 +195,9 @@ def run(settings: PublisherSettings, fd: int) -> None:
             sender.flush_marks(force=ended)
             if ended:
                 return  # the web process is gone
-            waiting = select.select([fd], [], [], 0)[0]
-            if time.monotonic() >= next_sweep and not waiting:
+            if not select.select([fd], [], [], 0)[0]:
                 # Only with nothing waiting in the pipe: rows still in it are not lost.
-                sender.sweep()
-                next_sweep = time.monotonic() + settings.poll_interval * (
-                    5 if sender.broker_down else 1
-                )
+                sender.sweep_if_due()
         except Exception:
             log.exception("publisher round failed; retrying on the next")
 

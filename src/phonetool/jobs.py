@@ -342,7 +342,7 @@ def cancel_job(job_id: str) -> Any:
               schema: {$ref: "#/components/schemas/Error"}
     """
     up, job = own_upload(job_id)
-    if job is None or job.state in ("succeeded", "failed", "cancelled"):
+    if job is None or job.finished:
         state = job.state if job else "expired"
         return jsonify(error="already_ended", message=f"The job is {state}."), 409
     oplog.record("upload", "cancel_requested", "会员取消了处理", job_id=job_id)

@@ -173,11 +173,9 @@ class CeleryBackend:
     def _publish_loop(self) -> None:
         """This process's own sending, where no publisher process runs: batches of what
         waits, and a sweep once per ``HANDOFF_POLL_INTERVAL``."""
-        interval = self.state.poll_interval
-        next_sweep = time.monotonic()
         while True:
             try:
-                item = self._outbox.get(timeout=max(0.0, next_sweep - time.monotonic()))
+                item = self._outbox.get(timeout=self._sender.seconds_to_sweep())
             except queue.Empty:
                 item = None
             batch: list[publisher.Outgoing] = []
@@ -197,9 +195,7 @@ class CeleryBackend:
                 self._safely(self._sender.send, batch)
             if self._stop.is_set() and self._outbox.empty():
                 return
-            if time.monotonic() >= next_sweep:
-                self._safely(self._sender.sweep)
-                next_sweep = time.monotonic() + interval * (5 if self._sender.broker_down else 1)
+            self._safely(self._sender.sweep_if_due)
 
     # -- recovery, leases and cancellation (every process with the backend started) -------
 
@@ -280,7 +276,9 @@ class CeleryBackend:
         self._stop = threading.Event()
         self._publisher = None
         self._lines = None
-        self._sender = publisher.Sender(self.state.store, self.celery, self.resend_after)
+        self._sender = publisher.Sender(
+            self.state.store, self.celery, self.resend_after, self.state.poll_interval
+        )
 
     def _in_worker_process(self, **_: Any) -> None:
         """A prefork child: threads did not survive the fork, the publisher process and
