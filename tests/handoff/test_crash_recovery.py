@@ -20,6 +20,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
+def backend_name() -> str:
+    """The thread backend's worker processes; Celery's are killed in test_celery_backend."""
+    return "thread"
+
+
+@pytest.fixture
 def start_worker(database_url: str, tmp_path: Path) -> Iterator[Any]:
     procs: list[subprocess.Popen[bytes]] = []
 

@@ -45,7 +45,9 @@ def test_one_extension_serves_several_apps_each_with_its_own_jobs(
     make_app: Any, tmp_path: Path
 ) -> None:
     one = make_app()
-    two = make_app(HANDOFF_DATABASE_URL=f"sqlite:///{tmp_path}/two.sqlite3")
+    two = make_app(
+        HANDOFF_DATABASE_URL=f"sqlite:///{tmp_path}/two.sqlite3", HANDOFF_AUTOSTART=False
+    )
     with one.app_context():
         job = sample.process_order.submit(1, identity="alice")
 

@@ -59,6 +59,12 @@ def celery_config(state: HandoffState) -> dict[str, Any]:
     longest = max(
         [t.timeout or 0 for t in state.ext.tasks.values()] + [state.default_timeout or 0, 3600]
     )
+    settings = dict(c["HANDOFF_CELERY"])
+    # Added to, not replaced: a setting of the user's here keeps the visibility timeout.
+    transport = {
+        "visibility_timeout": int(longest * 2 + 600),
+        **dict(settings.pop("broker_transport_options", {})),
+    }
     return {
         "broker_url": c["HANDOFF_CELERY_BROKER_URL"],
         "task_acks_late": True,
@@ -68,8 +74,8 @@ def celery_config(state: HandoffState) -> dict[str, Any]:
         "broker_connection_retry_on_startup": True,
         # Redis gives an unacknowledged message to another worker after this long: longer
         # than the longest task, or a slow job would run twice.
-        "broker_transport_options": {"visibility_timeout": int(longest * 2 + 600)},
-        **dict(c["HANDOFF_CELERY"]),
+        "broker_transport_options": transport,
+        **settings,
     }
 
 
@@ -140,8 +146,15 @@ class CeleryBackend:
             }
         backend = self
 
+        # Not shared: a shared task joins every Celery app made later in the process, so
+        # a second Flask app (an app factory called twice, tests) would get this app's.
         @self.celery.task(  # type: ignore[untyped-decorator]
-            name=task.name, bind=True, acks_late=True, reject_on_worker_lost=True, **limits
+            name=task.name,
+            bind=True,
+            shared=False,
+            acks_late=True,
+            reject_on_worker_lost=True,
+            **limits,
         )
         def run(celery_task: Task, job_id: str) -> None:
             backend.run(job_id)

@@ -1,4 +1,4 @@
-"""The default backend: retries, timeouts, cancellation, progress and shutdown."""
+"""Retries, timeouts, cancellation, progress and shutdown, on each backend."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from flask import Flask
 
 from flask_handoff.testing import wait_for_job
@@ -54,6 +55,8 @@ def test_cooperative_task_stops_at_its_timeout(app: Flask) -> None:
     assert "0.3 s" in (job.error_message or "")
 
 
+# Celery stops such a task with its hard time limit, in a prefork worker: test_celery_backend.
+@pytest.mark.parametrize("backend_name", ["thread"])
 def test_task_ignoring_its_timeout_is_stopped_after_the_grace_period(app: Flask) -> None:
     started = time.monotonic()
     job = wait_for_job(app, _submit(app, sample.slow_stubborn), timeout=10)
@@ -117,6 +120,9 @@ def test_progress_writes_are_throttled(app: Flask) -> None:
     assert writes[-1] == 50_000
 
 
+# On Celery, running tasks belong to the Celery worker, whose warm shutdown hands back
+# the messages of those it cannot finish.
+@pytest.mark.parametrize("backend_name", ["thread"])
 def test_shutdown_waits_for_running_jobs_then_leaves_the_rest_queued(
     app: Flask, tmp_path: Path
 ) -> None:
