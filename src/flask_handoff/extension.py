@@ -299,6 +299,7 @@ class Handoff:
         job = self.get_job(job_id)
         if job.state == "cancelled":
             state.spool.remove(job_id)
+            state.backend.cancelled(job_id, job.run_after)
         else:
             state.backend.wake()
         return job

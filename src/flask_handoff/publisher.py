@@ -44,6 +44,22 @@ Outgoing = tuple[str, str, float]
 
 
 @dataclass(frozen=True)
+class Revocation:
+    """A cancelled queued job's message, for the workers to drop."""
+
+    message_id: str
+
+
+def message_id(job_id: str, run_after: float) -> str:
+    """The Celery task id of a job's message: the job and when it is due. Every send of
+    one queueing (the first, a sweep's, a resend) has the same id, which a cancel can
+    revoke; a later queueing of the same job (a manual retry) has another, which that
+    revoke does not drop (workers remember revoked ids for hours). Flower and ``celery
+    inspect`` show the job id at its front."""
+    return f"{job_id}-{round(run_after * 1000)}"
+
+
+@dataclass(frozen=True)
 class PublisherSettings:
     """What the publisher needs of the app; picklable, so a spawned process gets it."""
 
@@ -87,6 +103,7 @@ class Sender:
                     self.celery.send_task(
                         task,
                         args=[job_id],
+                        task_id=message_id(job_id, run_after),
                         countdown=countdown or None,
                         retry=False,
                         producer=producer,
@@ -103,6 +120,15 @@ class Sender:
         self._unmarked += sent
         self.flush_marks(force=not self._defer)
         return not self.broker_down
+
+    def revoke(self, message_ids: list[str]) -> None:
+        """Tell the workers to drop these messages: a delayed one would otherwise wait in
+        a worker's memory until it is due. Best effort: a worker that misses it finds the
+        job cancelled when it claims it."""
+        try:
+            self.celery.control.revoke(message_ids)
+        except Exception as exc:
+            log.warning("could not revoke %d cancelled jobs' messages: %s", len(message_ids), exc)
 
     def flush_marks(self, *, force: bool = False) -> None:
         """Mark what was sent as published: now, or when ``MARK_EVERY`` has passed."""
@@ -162,7 +188,12 @@ def start(settings: PublisherSettings) -> subprocess.Popen[bytes]:
 
 def line(job_id: str, task: str, due: float) -> bytes:
     """One job for the publisher: short enough that the pipe takes it whole or not at all."""
-    return f"{job_id}\t{task}\t{due}\n".encode()
+    return f"{job_id}\t{task}\t{due!r}\n".encode()
+
+
+def revoke_line(revocation: Revocation) -> bytes:
+    """A message for the publisher to revoke."""
+    return f"revoke\t{revocation.message_id}\n".encode()
 
 
 def run(settings: PublisherSettings, fd: int) -> None:
@@ -186,12 +217,18 @@ def run(settings: PublisherSettings, fd: int) -> None:
         pending += chunk
         *complete, pending = pending.split(b"\n")
         batch: list[Outgoing] = []
+        revoked: list[str] = []
         for raw in complete:
-            job_id, task, due = raw.decode().split("\t")
-            batch.append((job_id, task, float(due)))
+            fields = raw.decode().split("\t")
+            if fields[0] == "revoke":
+                revoked.append(fields[1])
+            else:
+                batch.append((fields[0], fields[1], float(fields[2])))
         try:
             for start_at in range(0, len(batch), BATCH):
                 sender.send(batch[start_at : start_at + BATCH])
+            if revoked:
+                sender.revoke(revoked)
             sender.flush_marks(force=ended)
             if ended:
                 return  # the web process is gone

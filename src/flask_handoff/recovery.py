@@ -28,7 +28,7 @@ def recover_expired(state: HandoffState) -> None:
         log.warning("job %s lost its worker; queued again", job_id)
         job = _announce(state, job_retried, job_id)
         if job is not None:
-            state.backend.dispatch(job_id, None, job.task)  # now, not at the next sweep
+            state.backend.dispatch(job_id, job.run_after, job.task)  # now, not at a sweep
     for job_id in failed:
         log.error("job %s lost its worker on its last attempt; failed", job_id)
         state.spool.remove(job_id)

@@ -105,6 +105,7 @@ class Task(Generic[P, R]):
         if files:
             files_json = json.dumps(state.spool.save(job_id, files), ensure_ascii=False)
         now = time.time()
+        run_after = now + (delay or 0)
         values = {
             "id": job_id,
             "task": self.name,
@@ -129,7 +130,7 @@ class Task(Generic[P, R]):
             "request_id": snap.request_id,
             "parent_id": parent.id if parent else None,
             "worker_id": None,
-            "run_after": now + (delay or 0),
+            "run_after": run_after,
             "lease_until": None,
             "created_at": now,
             "started_at": None,
@@ -145,7 +146,7 @@ class Task(Generic[P, R]):
         job = Job.from_values(values, snap, {"args": list(args), "kwargs": kwargs})
         if job_submitted.receivers:
             job_submitted.send(state.app, job=job, identity=snap.identity)
-        state.backend.dispatch(job_id, delay, self.name)
+        state.backend.dispatch(job_id, run_after, self.name)
         return job
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from flask_handoff.publisher import message_id
 from flask_handoff.testing import wait_for_job
 from tests.conftest import descendants, require_env
 
@@ -126,7 +127,7 @@ def test_a_job_committed_but_never_published_is_found_and_published(
 ) -> None:
     backend = web.extensions["handoff"].backend
     # As if the process died between the commit and the publish.
-    monkeypatch.setattr(backend, "dispatch", lambda job_id, delay, task=None: None)
+    monkeypatch.setattr(backend, "dispatch", lambda job_id, run_after, task=None: None)
     with web.app_context():
         job_id = sample.process_order.submit(11, identity="bob").id
 
@@ -177,6 +178,42 @@ def test_a_running_job_is_cancelled_through_the_store(web: Flask, tmp_path: Path
     job = wait_for_job(web, job_id, timeout=30)
 
     assert job.state == "cancelled"
+
+
+def _until(found: Any, what: str, timeout: float = 30) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (value := found()):
+        assert time.monotonic() < deadline, what
+        time.sleep(0.2)
+    return value
+
+
+def test_cancelling_a_delayed_job_revokes_its_message_and_a_retry_still_runs(
+    web: Flask,
+) -> None:
+    inspect = web.extensions["celery"].control.inspect(timeout=1)
+    with web.app_context():
+        job = sample.whoami.submit(identity="alice", delay=60)
+    message = message_id(job.id, job.run_after)
+
+    def held() -> bool:  # a worker keeps a delayed message in memory until it is due
+        scheduled = (inspect.scheduled() or {}).values()
+        return any(entry["request"]["id"] == message for entries in scheduled for entry in entries)
+
+    _until(held, "the worker never received the delayed message")
+    with web.app_context():
+        sample.handoff.cancel(job.id)
+
+    revoked = _until(
+        lambda: [w for w, ids in (inspect.revoked() or {}).items() if message in ids],
+        "the message was never revoked",
+    )
+    assert revoked
+    assert web.extensions["handoff"].store.get(job.id).state == "cancelled"
+    # A manual retry is a new message, which the revoke does not drop.
+    with web.app_context():
+        sample.handoff.retry(job.id)
+    assert wait_for_job(web, job.id, timeout=30).state == "succeeded"
 
 
 def test_timeouts_stop_a_task_that_checks_and_kill_one_that_does_not(web: Flask) -> None:

@@ -16,9 +16,14 @@ class Backend(Protocol):
     def start(self) -> None:
         """Begin taking work (and recover jobs a dead process left running)."""
 
-    def dispatch(self, job_id: str, delay: float | None, task: str | None = None) -> None:
-        """A new job was committed to the store: run it soon (after ``delay`` seconds).
-        ``task``: its task's name, when the caller has it (saves a read)."""
+    def dispatch(self, job_id: str, run_after: float | None, task: str | None = None) -> None:
+        """A job was committed to the store as queued: run it at ``run_after`` (epoch
+        seconds, as in its row; ``None``: now, and the backend reads the row if it needs
+        it). ``task``: its task's name, when the caller has it (saves a read)."""
+
+    def cancelled(self, job_id: str, run_after: float) -> None:
+        """A queued job was cancelled: drop what the backend holds for it, if anything
+        (the store already keeps it from running)."""
 
     def wake(self) -> None:
         """Something became due (a retry): look at the store again."""

@@ -52,6 +52,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("flask_handoff")
 
+#: What waits for this process's sender thread: a job to send (with ``None`` for its
+#: task: read the row), or a message to revoke.
+_Outboxed = tuple[str, str | None, float] | publisher.Revocation
+
 
 def celery_config(state: HandoffState) -> dict[str, Any]:
     """Celery settings for Handoff's guarantees, under the app's ``HANDOFF_CELERY``."""
@@ -109,15 +113,29 @@ class CeleryBackend:
             self._start_publisher()
         self._ensure_thread("watcher")
 
-    def dispatch(self, job_id: str, delay: float | None, task: str | None = None) -> None:
-        due = time.time() + (delay or 0)
+    def dispatch(self, job_id: str, run_after: float | None, task: str | None = None) -> None:
         lines = self._lines
-        if lines is not None and task is not None:
+        if lines is not None and task is not None and run_after is not None:
             with contextlib.suppress(OSError):  # a full pipe: the sweep sends it later
-                os.write(lines, publisher.line(job_id, task, due))
+                os.write(lines, publisher.line(job_id, task, run_after))
             return
         self._ensure_thread("sender")
-        self._outbox.put((job_id, task, due))
+        if task is None or run_after is None:
+            self._outbox.put((job_id, None, 0.0))  # the sender reads the row
+        else:
+            self._outbox.put((job_id, task, run_after))
+
+    def cancelled(self, job_id: str, run_after: float) -> None:
+        """Revoke the message, through the publisher (a revoke is a broadcast over the
+        broker, which a request must not wait for)."""
+        revocation = publisher.Revocation(publisher.message_id(job_id, run_after))
+        lines = self._lines
+        if lines is not None:
+            with contextlib.suppress(OSError):  # a full pipe: the claim drops it anyway
+                os.write(lines, publisher.revoke_line(revocation))
+            return
+        self._ensure_thread("sender")
+        self._outbox.put(revocation)
 
     def wake(self) -> None:
         pass  # a cancel reaches running jobs through the store (see _watch_loop)
@@ -192,7 +210,12 @@ class CeleryBackend:
             except queue.Empty:
                 item = None
             batch: list[publisher.Outgoing] = []
+            revoked: list[str] = []
             while item is not None:
+                if isinstance(item, publisher.Revocation):
+                    revoked.append(item.message_id)
+                    item = self._next_waiting()
+                    continue
                 job_id, task, due = item
                 if task is None:
                     self._safely(self.publish, job_id)
@@ -200,15 +223,20 @@ class CeleryBackend:
                     batch.append((job_id, task, due))
                 if len(batch) >= publisher.BATCH:
                     break
-                try:
-                    item = self._outbox.get_nowait()
-                except queue.Empty:
-                    item = None
+                item = self._next_waiting()
             if batch:
                 self._safely(self._sender.send, batch)
+            if revoked:
+                self._safely(self._sender.revoke, revoked)
             if self._stop.is_set() and self._outbox.empty():
                 return
             self._safely(self._sender.sweep_if_due)
+
+    def _next_waiting(self) -> _Outboxed | None:
+        try:
+            return self._outbox.get_nowait()
+        except queue.Empty:
+            return None
 
     # -- recovery, leases and cancellation (every process with the backend started) -------
 
@@ -283,7 +311,7 @@ class CeleryBackend:
             self._threads[name] = thread
 
     def _reset(self) -> None:
-        self._outbox: queue.SimpleQueue[tuple[str, str | None, float] | None] = queue.SimpleQueue()
+        self._outbox: queue.SimpleQueue[_Outboxed | None] = queue.SimpleQueue()
         self._threads: dict[str, threading.Thread] = {}
         self._running: dict[str, JobContext | None] = {}
         self._stop = threading.Event()

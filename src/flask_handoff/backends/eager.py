@@ -27,11 +27,14 @@ class EagerBackend:
     def start(self) -> None:
         pass
 
-    def dispatch(self, job_id: str, delay: float | None, task: str | None = None) -> None:
+    def dispatch(self, job_id: str, run_after: float | None, task: str | None = None) -> None:
         # Each pass runs one attempt; a failed attempt leaves the job queued with a backoff,
         # which an eager run does not wait for.
         while (job := self.state.store.claim(job_id, self.worker_id, 3600, early=True)) is not None:
             contextvars.Context().run(execute, self.state, job, self.worker_id)
+
+    def cancelled(self, job_id: str, run_after: float) -> None:
+        pass
 
     def wake(self) -> None:
         pass

@@ -76,11 +76,15 @@ class ThreadBackend:
         self._threads.append(ticker)
         self._wake.set()
 
-    def dispatch(self, job_id: str, delay: float | None, task: str | None = None) -> None:
-        if not self._started or self._stop.is_set() or delay:
+    def dispatch(self, job_id: str, run_after: float | None, task: str | None = None) -> None:
+        later = run_after is not None and run_after > time.time()
+        if not self._started or self._stop.is_set() or later:
             # Durable already: a worker process (or this one's ticker, once due) takes it.
             return
         self._enqueue(job_id)
+
+    def cancelled(self, job_id: str, run_after: float) -> None:
+        pass  # the pool takes job ids from the store, which no longer offers this one
 
     def wake(self) -> None:
         self._wake.set()
