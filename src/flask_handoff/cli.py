@@ -170,3 +170,18 @@ def _celery_worker(state: Any, loglevel: str, options: dict[str, Any]) -> None:
     argv = ["worker", f"--loglevel={loglevel}"]
     argv += [f"--{key}={value}" for key, value in options.items() if value]
     state.backend.celery.worker_main(argv)
+
+
+@handoff_cli.command("check", with_appcontext=False)
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option(
+    "--format", "output_format", type=click.Choice(["text", "json", "sarif"]), default="text"
+)
+def check_command(paths: tuple[str, ...], output_format: str) -> None:
+    """Find request-context leaks in background code (reads the source; runs nothing).
+
+    Exit status 1 when something is found, 0 when clean, 2 on a usage error.
+    """
+    from .check.cli import run
+
+    raise SystemExit(run(list(paths), output_format))

@@ -1,0 +1,249 @@
+"""Find the files, read the project, follow every way out of the request to what needs it.
+
+Each place where code leaves the request (a thread target, a task, ...) is followed
+through the calls the checker can resolve, breadth first, so each read that needs the
+request is reported once per way out, by its shortest path.
+"""
+
+from __future__ import annotations
+
+import ast
+import fnmatch
+import os
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import names
+from .config import SKIPPED_DIRS, CheckConfig, CheckConfigError
+from .messages import ContextLeak, Finding, ProxyHandedOver, Step
+from .project import ClassInfo, External, Function, Module, Project
+from .walker import Facts, Sink, Walker
+
+
+@dataclass
+class Result:
+    findings: list[Finding]
+    files: int
+    problems: list[str] = field(default_factory=list)  # files that could not be read
+
+
+@dataclass(frozen=True)
+class Entry:
+    kind: names.Kind
+    function: Function
+
+
+def check(paths: list[Path], config: CheckConfig | None = None) -> Result:
+    """Check the Python files under ``paths``; nothing of them is imported or run.
+
+    >>> result = check([Path("src")])
+    >>> for finding in result.findings: print(finding.message)
+    """
+    config = config or CheckConfig()
+    files = find_files(paths, config)
+    project, problems = read_project(files)
+    return Result(Analysis(project, config).findings(), len(files), problems)
+
+
+def find_files(paths: list[Path], config: CheckConfig) -> list[Path]:
+    found: list[Path] = []
+    for path in paths:
+        if not path.exists():
+            raise CheckConfigError(f"{path}: no such file or folder.")
+        if path.is_file():
+            found.append(path)
+            continue
+        for folder, dirs, filenames in os.walk(path):
+            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIPPED_DIRS)
+            found += [Path(folder, f) for f in sorted(filenames) if f.endswith(".py")]
+    return [f for f in found if not _excluded(f, config)]
+
+
+def _excluded(path: Path, config: CheckConfig) -> bool:
+    try:
+        relative = path.resolve().relative_to(config.root.resolve()).as_posix()
+    except ValueError:
+        relative = path.as_posix()
+    return any(fnmatch.fnmatch(relative, pattern) for pattern in config.exclude)
+
+
+def module_name(path: Path) -> tuple[str, bool]:
+    """The dotted name Python would import the file by, and whether it is a package."""
+    path = path.resolve()
+    is_package = path.name == "__init__.py"
+    parts = [] if is_package else [path.stem]
+    folder = path.parent
+    while (folder / "__init__.py").is_file():
+        parts.insert(0, folder.name)
+        folder = folder.parent
+    return ".".join(parts), is_package
+
+
+def read_project(files: list[Path]) -> tuple[Project, list[str]]:
+    named = [(f, *module_name(f)) for f in files]
+    project = Project({name.split(".")[0] for _, name, _ in named if name})
+    problems: list[str] = []
+    cwd = Path.cwd()
+    for path, name, is_package in named:
+        display = _display(path, cwd)
+        try:
+            source = path.read_text(encoding="utf-8")
+            tree = ast.parse(source, filename=display)
+        except (OSError, UnicodeDecodeError, SyntaxError, ValueError) as exc:
+            problems.append(f"{display}: not read: {exc}")
+            continue
+        if name in project.modules:
+            name = f"{name}@{display}"  # another file of the same name: not importable
+        project.add(Module(name, path, display, tree, source.splitlines(), is_package))
+    project.link()
+    return project, problems
+
+
+def _display(path: Path, cwd: Path) -> str:
+    try:
+        return path.resolve().relative_to(cwd).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+class Analysis:
+    def __init__(self, project: Project, config: CheckConfig) -> None:
+        self.project = project
+        self.extra_sinks = set(config.sinks)
+        self.configured = config.entry_points
+        self._facts: dict[str, Facts] = {}
+
+    def facts(self, fn: Function) -> Facts:
+        if fn.id not in self._facts:
+            self._facts[fn.id] = Walker(self.project, fn, self.extra_sinks).walk()
+        return self._facts[fn.id]
+
+    def findings(self) -> list[Finding]:
+        found: list[Finding] = []
+        for entry in self.entries():
+            found += self.leaks(entry)
+        found += self.handed_over()
+        unique = {(type(f), f.kind.where, f.path[0], f.site): f for f in found}
+        return sorted(unique.values(), key=lambda f: (len(f.path), f.entry.file, f.entry.line))
+
+    # -- the ways out of the request ------------------------------------------------------
+
+    def entries(self) -> list[Entry]:
+        entries: dict[tuple[str, str], Entry] = {}
+
+        def add(kind: names.Kind, fn: Function | None) -> None:
+            if fn is None:
+                return
+            decorated, _ = self._decorated_task(fn)
+            if decorated.copied:  # it takes the request context wherever it is started
+                kind = decorated
+            entries.setdefault((fn.id, kind.label), Entry(kind, fn))
+
+        for module in list(self.project.modules.values()):
+            add_spawns = self.facts(self.project.module_code(module)).spawns
+            for spawn in add_spawns:
+                add(spawn.kind, spawn.target)
+        for fn in list(self.project.functions.values()):
+            for spawn in self.facts(fn).spawns:
+                if not spawn.sent:
+                    add(spawn.kind, spawn.target)
+            add(*self._decorated_task(fn))
+        for cls in self.project.classes.values():
+            kind = self._thread_class(cls)
+            if kind is not None:
+                add(kind, self.project.method(cls, "run"))
+        for configured in self.configured:
+            add(names.CONFIGURED, self.project.functions.get(configured))
+        return list(entries.values())
+
+    def _decorated_task(self, fn: Function) -> tuple[names.Kind, Function | None]:
+        node = fn.node
+        if isinstance(node, (ast.Lambda, ast.Module)):
+            return names.CONFIGURED, None
+        for decorator in node.decorator_list:
+            called = decorator.func if isinstance(decorator, ast.Call) else decorator
+            scope = fn.parent
+            resolved = self.project.expression(fn.module, called, scope)
+            if isinstance(resolved, Function) and resolved.id in names.DEFINED_HERE:
+                resolved = External(names.DEFINED_HERE[resolved.id])
+            if isinstance(resolved, External) and resolved.path in names.TASK_DECORATORS:
+                kind = names.TASK_DECORATORS[resolved.path]
+                if kind is names.HANDOFF and _keyword_true(decorator, "request_context"):
+                    kind = names.HANDOFF_REPLAY
+                return kind, fn
+        return names.CONFIGURED, None
+
+    def _thread_class(self, cls: ClassInfo) -> names.Kind | None:
+        for klass in self.project.mro(cls):
+            for base in self.project.bases(klass):
+                if isinstance(base, External) and base.path in names.THREAD_CLASSES:
+                    return names.THREAD_CLASSES[base.path]
+        return None
+
+    # -- following them -------------------------------------------------------------------
+
+    def leaks(self, entry: Entry) -> list[Finding]:
+        """Every read that needs the request, reached from ``entry``, by its shortest path."""
+        came_from: dict[str, tuple[Function, int] | None] = {entry.function.id: None}
+        queue = deque([entry.function])
+        found: list[Finding] = []
+        while queue:
+            fn = queue.popleft()
+            facts = self.facts(fn)
+            for sink in facts.sinks:
+                if _matters(sink, entry.kind):
+                    path = (*self._path(fn, came_from), self._sink_step(fn, sink))
+                    found.append(ContextLeak(entry.kind, path, body=sink.body))
+            for call in facts.calls:
+                if call.target.id not in came_from:
+                    came_from[call.target.id] = (fn, call.line)
+                    queue.append(call.target)
+        return found
+
+    def _path(self, fn: Function, came_from: dict[str, tuple[Function, int] | None]) -> list[Step]:
+        steps: list[Step] = []
+        current: Function | None = fn
+        while current is not None:
+            steps.insert(0, Step(current.module.display, current.line, _shown(current)))
+            previous = came_from[current.id]
+            current = previous[0] if previous else None
+        return steps
+
+    @staticmethod
+    def _sink_step(fn: Function, sink: Sink) -> Step:
+        return Step(fn.module.display, sink.line, sink.text)
+
+    def handed_over(self) -> list[Finding]:
+        found: list[Finding] = []
+        for fn in list(self.project.functions.values()):
+            for spawn in self.facts(fn).spawns:
+                if spawn.kind.copied:
+                    continue
+                for proxy in spawn.handed:
+                    target = _shown(spawn.target) if spawn.target else "?"
+                    path = (
+                        Step(fn.module.display, fn.line, _shown(fn)),
+                        Step(fn.module.display, spawn.line, f"{proxy} passed to {target}"),
+                    )
+                    found.append(ProxyHandedOver(spawn.kind, path))
+        return found
+
+
+def _matters(sink: Sink, kind: names.Kind) -> bool:
+    """Where the request context was copied or replayed, only its body is gone."""
+    return sink.body if kind.copied else True
+
+
+def _keyword_true(decorator: ast.expr, name: str) -> bool:
+    return isinstance(decorator, ast.Call) and any(
+        k.arg == name and isinstance(k.value, ast.Constant) and k.value.value is True
+        for k in decorator.keywords
+    )
+
+
+def _shown(fn: Function) -> str:
+    return fn.module.name.rsplit(".", 1)[-1] if fn.qualname == "<module>" else fn.qualname
+
+
+__all__ = ["Analysis", "CheckConfigError", "Result", "check", "find_files", "read_project"]

@@ -1,0 +1,113 @@
+"""The outside names the checker knows: what needs a request, what guards against its
+absence, and what runs code outside the request. Dotted paths as the project imports
+them (an object made by a call is written ``Class()``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: Proxies that need the request (``g``: the request's values are not in a job's ``g``).
+PROXIES = {
+    "flask.request": "request",
+    "flask.globals.request": "request",
+    "flask.session": "session",
+    "flask.globals.session": "session",
+    "flask.g": "g",
+    "flask.globals.g": "g",
+    "flask_login.current_user": "current_user",
+    "flask_login.utils.current_user": "current_user",
+}
+
+#: Functions that need the request.
+CALLS = {
+    "flask.url_for": "url_for",
+    "flask.helpers.url_for": "url_for",
+    "flask.make_response": "make_response",
+    "flask.helpers.make_response": "make_response",
+    "flask.abort": "abort",
+    "flask.flash": "flash",
+    "flask_login.login_user": "login_user",
+    "flask_login.logout_user": "logout_user",
+    "flask_login.utils.login_user": "login_user",
+    "flask_login.utils.logout_user": "logout_user",
+}
+
+#: ``request`` attributes that read the body: gone once the response is sent, even where
+#: the request context was copied or replayed.
+BODY = {"form", "files", "data", "json", "get_json", "get_data", "stream", "values", "input_stream"}
+
+#: A test of these is a guard: the code under it runs only in a request.
+GUARDS = {"flask.has_request_context", "flask.ctx.has_request_context"}
+GUARD_PROXIES = {"request", "session"}  # `if request:` is False outside a request
+
+COPY_CONTEXT = {"flask.copy_current_request_context", "flask.ctx.copy_current_request_context"}
+PARTIAL = {"functools.partial"}
+
+
+@dataclass(frozen=True)
+class Kind:
+    """How code leaves the request."""
+
+    label: str  # shown after the entry function
+    where: str  # "in a thread": what the reason says
+    copied: bool = False  # the request context travels along, its body does not
+
+
+THREAD = Kind("thread target", "in a thread")
+THREAD_RUN = Kind("Thread subclass", "in a thread")
+PROCESS = Kind("process target", "in another process")
+POOL = Kind("executor task", "in a pool worker")
+ASYNCIO = Kind("executor thread", "in an executor thread")
+CELERY = Kind("Celery task", "in a Celery task")
+RQ = Kind("RQ job", "in an RQ job")
+HANDOFF = Kind("Handoff task", "in a Handoff job")
+HANDOFF_REPLAY = Kind("Handoff task, request replayed", "in a Handoff job", copied=True)
+COPIED = Kind("copy_current_request_context", "after the response", copied=True)
+FLASK_EXECUTOR = Kind("Flask-Executor task", "after the response", copied=True)
+CONFIGURED = Kind("entry point in the configuration", "outside the request")
+
+#: Calls that start a function elsewhere: (kind, where the function is: a keyword, or the
+#: position of the argument).
+STARTERS: dict[str, tuple[Kind, str, int]] = {
+    "threading.Thread": (THREAD, "target", 1),
+    "threading.Timer": (THREAD, "function", 1),
+    "multiprocessing.Process": (PROCESS, "target", 1),
+    "concurrent.futures.ThreadPoolExecutor().submit": (POOL, "fn", 0),
+    "concurrent.futures.ThreadPoolExecutor().map": (POOL, "fn", 0),
+    "concurrent.futures.ProcessPoolExecutor().submit": (POOL, "fn", 0),
+    "concurrent.futures.ProcessPoolExecutor().map": (POOL, "fn", 0),
+    "concurrent.futures.thread.ThreadPoolExecutor().submit": (POOL, "fn", 0),
+    "concurrent.futures.process.ProcessPoolExecutor().submit": (POOL, "fn", 0),
+    "flask_executor.Executor().submit": (FLASK_EXECUTOR, "fn", 0),
+    "flask_executor.Executor().map": (FLASK_EXECUTOR, "fn", 0),
+    "flask_executor.Executor().submit_stored": (FLASK_EXECUTOR, "fn", 1),
+    "rq.Queue().enqueue": (RQ, "f", 0),
+    "rq.Queue().enqueue_call": (RQ, "func", 0),
+    "rq.Queue().enqueue_in": (RQ, "func", 1),
+    "rq.Queue().enqueue_at": (RQ, "func", 1),
+    "rq.queue.Queue().enqueue": (RQ, "f", 0),
+    "asyncio.to_thread": (ASYNCIO, "func", 0),
+    "asyncio.get_running_loop().run_in_executor": (ASYNCIO, "func", 1),
+    "asyncio.get_event_loop().run_in_executor": (ASYNCIO, "func", 1),
+    "flask.copy_current_request_context": (COPIED, "f", 0),
+    "flask.ctx.copy_current_request_context": (COPIED, "f", 0),
+}
+
+#: Base classes whose ``run`` runs in a thread or process of its own.
+THREAD_CLASSES = {"threading.Thread": THREAD_RUN, "multiprocessing.Process": PROCESS}
+
+#: Decorators that make a function a task, run by a worker (called or not: ``@x.task``
+#: and ``@x.task(...)``).
+TASK_DECORATORS = {
+    "celery.shared_task": CELERY,
+    "celery.Celery().task": CELERY,
+    "flask_handoff.Handoff().task": HANDOFF,
+    "flask.copy_current_request_context": COPIED,
+    "flask.ctx.copy_current_request_context": COPIED,
+}
+
+#: The same, where the checker reads Flask-Handoff's own source (this repository).
+DEFINED_HERE = {"flask_handoff.extension:Handoff.task": "flask_handoff.Handoff().task"}
+
+#: Methods that send a task to its worker: their arguments travel with it.
+SENDERS = {"delay", "apply_async", "submit", "s", "si", "signature"}

@@ -1,0 +1,373 @@
+"""The project as the checker sees it: its modules, their functions and classes, and what
+each name in them stands for. Nothing of the project is imported or run.
+
+A name resolves to a function, a class, an instance of a project class, a module, or an
+outside name (``flask.request``); a name that cannot be resolved stays unresolved, and
+the checker does not guess what it calls.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda | ast.Module
+
+
+@dataclass(frozen=True)
+class External:
+    """A name from outside the project, by its dotted path (``flask.request``)."""
+
+    path: str
+
+
+@dataclass(frozen=True)
+class Instance:
+    """An object made by calling a class: of the project's (``of`` is its id) or from
+    outside (``of`` is the outside dotted path, ``external`` set)."""
+
+    of: str
+    external: bool = False
+
+
+@dataclass(frozen=True)
+class ModuleRef:
+    name: str
+
+
+@dataclass
+class Function:
+    id: str  # "package.module:Class.method"
+    module: Module
+    qualname: str
+    node: FunctionNode
+    cls: ClassInfo | None = None
+    parent: Function | None = None  # the function it is nested in
+    nested: dict[str, Function] = field(default_factory=dict)
+    #: Local names bound to an object of a known class (``x = Builder()``).
+    locals: dict[str, Instance] = field(default_factory=dict)
+
+    @property
+    def line(self) -> int:
+        return getattr(self.node, "lineno", 1)
+
+
+@dataclass
+class ClassInfo:
+    id: str
+    module: Module
+    name: str
+    node: ast.ClassDef
+    methods: dict[str, Function] = field(default_factory=dict)
+    #: Attributes set to an object of a known class (``self.pool = ThreadPoolExecutor()``).
+    attributes: dict[str, Instance] = field(default_factory=dict)
+
+
+@dataclass
+class Module:
+    name: str
+    path: Path
+    display: str  # the path as findings show it
+    tree: ast.Module
+    lines: list[str]
+    is_package: bool = False
+    imports: dict[str, ModuleRef | External | tuple[str, str]] = field(default_factory=dict)
+    functions: dict[str, Function] = field(default_factory=dict)
+    classes: dict[str, ClassInfo] = field(default_factory=dict)
+    instances: dict[str, Instance] = field(default_factory=dict)
+    #: ``name = Something(...)`` at module level, until every module is known.
+    made: dict[str, ast.expr] = field(default_factory=dict)
+
+    @property
+    def package(self) -> str:
+        return self.name if self.is_package else self.name.rpartition(".")[0]
+
+
+Target = Function | ClassInfo | Instance | ModuleRef | External | None
+
+
+class Project:
+    """Every module found, and the resolution of dotted names across them."""
+
+    def __init__(self, roots: set[str]) -> None:
+        #: The top-level names of the project's modules and packages: imports of these
+        #: are the project's, any other is from outside.
+        self.roots = roots
+        self.modules: dict[str, Module] = {}
+        self.functions: dict[str, Function] = {}
+        self.classes: dict[str, ClassInfo] = {}
+
+    def add(self, module: Module) -> None:
+        self.modules[module.name] = module
+        for stmt in module.tree.body:
+            _collect_statement(self, module, stmt)
+
+    def lambda_function(self, parent: Function, node: ast.Lambda) -> Function:
+        """A lambda handed to a starter, as a function of its own."""
+        qualname = f"{parent.qualname}.<lambda:{node.lineno}>"
+        fn_id = f"{parent.module.name}:{qualname}"
+        if fn_id not in self.functions:
+            self.functions[fn_id] = Function(
+                fn_id, parent.module, qualname, node, parent.cls, parent
+            )
+        return self.functions[fn_id]
+
+    def module_code(self, module: Module) -> Function:
+        """The module's top-level statements, as a function (they may start threads)."""
+        fn_id = f"{module.name}:<module>"
+        if fn_id not in self.functions:
+            self.functions[fn_id] = Function(fn_id, module, "<module>", module.tree)
+        return self.functions[fn_id]
+
+    def link(self) -> None:
+        """Once every module is in: give module-level objects and ``self.x = ...``
+        attributes their class."""
+        for module in self.modules.values():
+            for name, func in module.made.items():
+                made = instance_of(self.expression(module, func, None))
+                if isinstance(made, Instance):
+                    module.instances[name] = made
+        for cls in self.classes.values():
+            for method in cls.methods.values():
+                for node in ast.walk(method.node):
+                    if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+                        for target in node.targets:
+                            if (
+                                isinstance(target, ast.Attribute)
+                                and isinstance(target.value, ast.Name)
+                                and target.value.id == "self"
+                            ):
+                                func = node.value.func
+                                made = instance_of(self.expression(cls.module, func, method))
+                                if isinstance(made, Instance):
+                                    cls.attributes[target.attr] = made
+
+    # -- resolution -----------------------------------------------------------------------
+
+    def lookup(self, module: Module, name: str, scope: Function | None = None) -> Target:
+        """What ``name`` stands for in ``scope`` (a function, its enclosing functions,
+        then the module)."""
+        fn = scope
+        while fn is not None:
+            if name in fn.nested:
+                return fn.nested[name]
+            if name in fn.locals:
+                return fn.locals[name]
+            fn = fn.parent
+        return self.member(module, name)
+
+    def member(self, module: Module, name: str, seen: frozenset[str] = frozenset()) -> Target:
+        """A top-level name of ``module``, following imports into other modules."""
+        if name in module.functions:
+            return module.functions[name]
+        if name in module.classes:
+            return module.classes[name]
+        if name in module.instances:
+            return module.instances[name]
+        imported = module.imports.get(name)
+        if isinstance(imported, (ModuleRef, External)):
+            return self._project_module(imported) if isinstance(imported, ModuleRef) else imported
+        if isinstance(imported, tuple):
+            source, symbol = imported
+            return self.attribute(ModuleRef(source), symbol, seen | {module.name})
+        return None
+
+    def attribute(self, base: Target, name: str, seen: frozenset[str] = frozenset()) -> Target:
+        """``base.name``."""
+        if isinstance(base, ModuleRef):
+            submodule = f"{base.name}.{name}"
+            if submodule in self.modules:
+                return ModuleRef(submodule)
+            module = self.modules.get(base.name)
+            if module is None or module.name in seen:
+                return None
+            return self.member(module, name, seen)
+        if isinstance(base, External):
+            return External(f"{base.path}.{name}")
+        if isinstance(base, ClassInfo):
+            return self.method(base, name)
+        if isinstance(base, Instance):
+            if base.external:
+                return External(f"{base.of}().{name}")
+            cls = self.classes.get(base.of)
+            if cls is None:
+                return None
+            found = self.method(cls, name)
+            if found is None and name in cls.attributes:
+                return cls.attributes[name]
+            return found
+        return None
+
+    def method(self, cls: ClassInfo, name: str) -> Function | None:
+        """``name`` on ``cls`` or the first of its project base classes that has it."""
+        for klass in self.mro(cls):
+            if name in klass.methods:
+                return klass.methods[name]
+        return None
+
+    def mro(self, cls: ClassInfo) -> list[ClassInfo]:
+        order: list[ClassInfo] = []
+        todo = [cls]
+        while todo:
+            klass = todo.pop(0)
+            if klass in order:
+                continue
+            order.append(klass)
+            todo += [b for b in self.bases(klass) if isinstance(b, ClassInfo)]
+        return order
+
+    def bases(self, cls: ClassInfo) -> list[Target]:
+        return [self.expression(cls.module, base, None) for base in cls.node.bases]
+
+    def expression(self, module: Module, node: ast.expr, scope: Function | None) -> Target:
+        """What a name or dotted name (``a.b.c``) stands for; calls to classes give
+        instances (``Builder().run`` is ``Builder.run``)."""
+        if isinstance(node, ast.Name):
+            return self.lookup(module, node.id, scope)
+        if isinstance(node, ast.Attribute):
+            if isinstance(node.value, ast.Name) and scope is not None:
+                special = self._self_or_cls(node.value.id, scope)
+                if special is not None:
+                    return self.attribute(special, node.attr)
+            return self.attribute(self.expression(module, node.value, scope), node.attr)
+        if isinstance(node, ast.Call):
+            called = self.expression(module, node.func, scope)
+            return instance_of(called)
+        return None
+
+    def _self_or_cls(self, name: str, scope: Function) -> Target:
+        """``self`` (an instance) or ``cls`` (the class): the first parameter of the
+        method the code is in, nested functions included."""
+        method = scope
+        while method.parent is not None:
+            method = method.parent
+        node = method.node
+        if (
+            method.cls is None
+            or isinstance(node, (ast.Lambda, ast.Module))
+            or _decorated(node, "staticmethod")
+        ):
+            return None
+        params = node.args.posonlyargs + node.args.args
+        if not params or params[0].arg != name:
+            return None
+        return method.cls if _decorated(node, "classmethod") else Instance(method.cls.id)
+
+    def _project_module(self, ref: ModuleRef) -> Target:
+        return ref if ref.name in self.modules or self._is_package_prefix(ref.name) else None
+
+    def _is_package_prefix(self, name: str) -> bool:
+        prefix = name + "."
+        return any(m.startswith(prefix) for m in self.modules)
+
+
+def instance_of(called: Target) -> Target:
+    """What calling ``called`` gives, where the checker can tell."""
+    if isinstance(called, ClassInfo):
+        return Instance(called.id)
+    if isinstance(called, External):
+        return Instance(called.path, external=True)
+    return None
+
+
+def _decorated(node: ast.FunctionDef | ast.AsyncFunctionDef, name: str) -> bool:
+    return any(isinstance(d, ast.Name) and d.id == name for d in node.decorator_list)
+
+
+# -- collecting a module's definitions ---------------------------------------------------
+
+
+def _collect_statement(project: Project, module: Module, stmt: ast.stmt) -> None:
+    if isinstance(stmt, ast.Import):
+        for alias in stmt.names:
+            if alias.asname:
+                module.imports[alias.asname] = _module_or_external(project, alias.name)
+            else:
+                top = alias.name.split(".")[0]
+                module.imports[top] = _module_or_external(project, top)
+    elif isinstance(stmt, ast.ImportFrom):
+        source = _absolute(module, stmt.module, stmt.level)
+        for alias in stmt.names:
+            if alias.name == "*":
+                continue
+            local = alias.asname or alias.name
+            if stmt.level == 0 and not _in_project(project, source):
+                module.imports[local] = External(f"{source}.{alias.name}")
+            else:
+                module.imports[local] = (source, alias.name)
+    elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        module.functions[stmt.name] = _function(project, module, stmt, stmt.name)
+    elif isinstance(stmt, ast.ClassDef):
+        module.classes[stmt.name] = _class(project, module, stmt)
+    elif isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None:
+        if isinstance(stmt.value, ast.Call):
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            for target in targets:
+                if isinstance(target, ast.Name):
+                    module.made[target.id] = stmt.value.func
+    elif isinstance(stmt, (ast.If, ast.Try)):
+        # Definitions under `if TYPE_CHECKING:` or `try: import x except ImportError:`.
+        for inner in stmt.body:
+            _collect_statement(project, module, inner)
+
+
+def _function(
+    project: Project,
+    module: Module,
+    node: FunctionNode,
+    qualname: str,
+    cls: ClassInfo | None = None,
+    parent: Function | None = None,
+) -> Function:
+    fn = Function(f"{module.name}:{qualname}", module, qualname, node, cls, parent)
+    project.functions[fn.id] = fn
+    if not isinstance(node, (ast.Lambda, ast.Module)):
+        for inner in own_definitions(node):
+            fn.nested[inner.name] = _function(
+                project, module, inner, f"{qualname}.{inner.name}", cls, fn
+            )
+    return fn
+
+
+def own_definitions(node: ast.AST) -> Iterator[ast.FunctionDef | ast.AsyncFunctionDef]:
+    """The functions defined in ``node``'s own body, not in a function or class in it."""
+    todo = list(ast.iter_child_nodes(node))
+    while todo:
+        child = todo.pop()
+        if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            yield child
+        elif not isinstance(child, (ast.ClassDef, ast.Lambda)):
+            todo.extend(ast.iter_child_nodes(child))
+
+
+def _class(project: Project, module: Module, node: ast.ClassDef) -> ClassInfo:
+    cls = ClassInfo(f"{module.name}:{node.name}", module, node.name, node)
+    project.classes[cls.id] = cls
+    for stmt in node.body:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            cls.methods[stmt.name] = _function(
+                project, module, stmt, f"{node.name}.{stmt.name}", cls
+            )
+    return cls
+
+
+def _absolute(module: Module, name: str | None, level: int) -> str:
+    if level == 0:
+        return name or ""
+    base = module.package.split(".") if module.package else []
+    if level > 1:
+        base = base[: len(base) - (level - 1)]
+    return ".".join([*base, name] if name else base)
+
+
+def _in_project(project: Project, dotted: str) -> bool:
+    return dotted.split(".")[0] in project.roots
+
+
+def _module_or_external(project: Project, dotted: str) -> ModuleRef | External:
+    return ModuleRef(dotted) if _in_project(project, dotted) else External(dotted)

@@ -1,0 +1,325 @@
+"""One function's body, read once: the project functions it calls, what it reads that
+needs a request, and where it starts code outside the request.
+
+Code under a guard is skipped: ``if has_request_context():`` (or ``if request:``), the
+rest of a block after ``if not has_request_context(): return``, the right side of
+``has_request_context() and ...``, and a ``try`` whose handler catches ``RuntimeError``
+(what Flask raises outside a request). A line ending in ``# handoff: ignore`` is skipped.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from . import names
+from .project import ClassInfo, External, Function, Instance, instance_of
+
+if TYPE_CHECKING:
+    from .project import Project, Target
+
+IGNORE_MARK = "# handoff: ignore"
+CATCHES_OUTSIDE_REQUEST = {"RuntimeError", "Exception", "BaseException"}
+
+
+@dataclass(frozen=True)
+class Call:
+    target: Function
+    line: int
+
+
+@dataclass(frozen=True)
+class Sink:
+    text: str  # "request.cookies", "url_for()"
+    line: int
+    body: bool = False  # reads the request's body
+    proxy: str = ""  # "request": a proxy read; "": a call
+
+
+@dataclass(frozen=True)
+class Spawn:
+    kind: names.Kind
+    target: Function | None
+    line: int
+    call: str  # the starting call, as written ("Thread(...)")
+    handed: tuple[str, ...] = ()  # request proxies passed to it as arguments
+    sent: bool = False  # a task's arguments sent (``task.delay(...)``), not a start
+
+
+@dataclass
+class Facts:
+    calls: list[Call] = field(default_factory=list)
+    sinks: list[Sink] = field(default_factory=list)
+    spawns: list[Spawn] = field(default_factory=list)
+
+
+class Walker(ast.NodeVisitor):
+    def __init__(self, project: Project, fn: Function, extra_sinks: set[str]) -> None:
+        self.project = project
+        self.fn = fn
+        self.module = fn.module
+        self.extra_sinks = extra_sinks
+        self.facts = Facts()
+        self.guarded = 0
+
+    def walk(self) -> Facts:
+        node = self.fn.node
+        if isinstance(node, ast.Lambda):
+            self.visit(node.body)
+        elif isinstance(node, ast.Module):
+            self.block(node.body)
+        else:
+            self.block(node.body)
+        return self.facts
+
+    # -- guards -----------------------------------------------------------------------------
+
+    def block(self, body: list[ast.stmt]) -> None:
+        extra = 0
+        for stmt in body:
+            if (
+                isinstance(stmt, ast.If)
+                and not stmt.orelse
+                and self._guard(stmt.test) is False
+                and _leaves(stmt.body)
+            ):
+                self.block(stmt.body)  # `if not has_request_context(): return`
+                self.guarded += 1
+                extra += 1
+                continue
+            self.visit(stmt)
+        self.guarded -= extra
+
+    def _guard(self, test: ast.expr) -> bool | None:
+        """True: ``test`` holds only in a request; False: only outside; None: neither."""
+        if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+            inner = self._guard(test.operand)
+            return None if inner is None else not inner
+        if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
+            return True if any(self._guard(v) for v in test.values) else None
+        if isinstance(test, ast.Call):
+            called = self.resolve(test.func)
+            return True if isinstance(called, External) and called.path in names.GUARDS else None
+        resolved = self.resolve(test)
+        if isinstance(resolved, External) and names.PROXIES.get(resolved.path) in (
+            names.GUARD_PROXIES
+        ):
+            return True
+        return None
+
+    def _guarded(self, nodes: list[ast.stmt] | ast.expr) -> None:
+        self.guarded += 1
+        if isinstance(nodes, list):
+            self.block(nodes)
+        else:
+            self.visit(nodes)
+        self.guarded -= 1
+
+    def visit_If(self, node: ast.If) -> None:
+        guard = self._guard(node.test)
+        if guard is None:
+            self.visit(node.test)
+            self.block(node.body)
+            self.block(node.orelse)
+        elif guard:
+            self._guarded(node.body)
+            self.block(node.orelse)
+        else:
+            self.block(node.body)
+            self._guarded(node.orelse)
+
+    def visit_IfExp(self, node: ast.IfExp) -> None:
+        guard = self._guard(node.test)
+        if guard is None:
+            self.generic_visit(node)
+        else:
+            self._guarded(node.body) if guard else self.visit(node.body)
+            self._guarded(node.orelse) if not guard else self.visit(node.orelse)
+
+    def visit_BoolOp(self, node: ast.BoolOp) -> None:
+        guarding = 0
+        for value in node.values:
+            if isinstance(node.op, ast.And) and self._guard(value):
+                guarding += 1
+                self.guarded += 1
+                continue
+            self.visit(value)
+        self.guarded -= guarding
+
+    def visit_Try(self, node: ast.Try) -> None:
+        if any(self._catches_outside_request(h) for h in node.handlers):
+            self._guarded(node.body)
+        else:
+            self.block(node.body)
+        for handler in node.handlers:
+            self.block(handler.body)
+        self.block(node.orelse)
+        self.block(node.finalbody)
+
+    def _catches_outside_request(self, handler: ast.ExceptHandler) -> bool:
+        if handler.type is None:
+            return True
+        caught = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+        return any(isinstance(c, ast.Name) and c.id in CATCHES_OUTSIDE_REQUEST for c in caught)
+
+    # -- what is read and called ------------------------------------------------------------
+
+    def _skipped(self, node: ast.AST) -> bool:
+        if self.guarded:
+            return True
+        line = getattr(node, "lineno", 0)
+        text = self.module.lines[line - 1] if 0 < line <= len(self.module.lines) else ""
+        return text.rstrip().endswith(IGNORE_MARK)
+
+    def visit_Name(self, node: ast.Name) -> None:
+        if isinstance(node.ctx, ast.Load):
+            resolved = self.resolve(node)
+            if isinstance(resolved, External) and resolved.path in names.PROXIES:
+                self._sink(node, names.PROXIES[resolved.path], proxy=names.PROXIES[resolved.path])
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        whole = self.resolve(node)  # `flask.request` itself
+        if isinstance(whole, External) and whole.path in names.PROXIES:
+            proxy = names.PROXIES[whole.path]
+            self._sink(node, proxy, proxy=proxy)
+            return
+        base = self.resolve(node.value)
+        if isinstance(base, External) and base.path in names.PROXIES:
+            proxy = names.PROXIES[base.path]
+            body = proxy == "request" and node.attr in names.BODY
+            self._sink(node, f"{proxy}.{node.attr}", proxy=proxy, body=body)
+            return
+        self.generic_visit(node)
+
+    def _sink(self, node: ast.AST, text: str, *, proxy: str = "", body: bool = False) -> None:
+        if not self._skipped(node):
+            self.facts.sinks.append(Sink(text, node.lineno, body, proxy))  # type: ignore[attr-defined]
+
+    def visit_Call(self, node: ast.Call) -> None:
+        called = self.resolve(node.func)
+        if not self._skipped(node):
+            self._call(node, called)
+        self.generic_visit(node)
+
+    def _call(self, node: ast.Call, called: Target) -> None:
+        if isinstance(called, Function):
+            if called.id in self.extra_sinks:
+                self.facts.sinks.append(Sink(f"{called.qualname}()", node.lineno))
+            self.facts.calls.append(Call(called, node.lineno))
+        elif isinstance(called, ClassInfo):
+            init = self.project.method(called, "__init__")
+            if init is not None:
+                self.facts.calls.append(Call(init, node.lineno))
+        elif isinstance(called, External):
+            if called.path in names.CALLS:
+                self.facts.sinks.append(Sink(f"{names.CALLS[called.path]}()", node.lineno))
+            elif called.path in self.extra_sinks:
+                self.facts.sinks.append(Sink(f"{called.path}()", node.lineno))
+            elif called.path in names.STARTERS:
+                self._spawn(node, *names.STARTERS[called.path])
+        if isinstance(node.func, ast.Attribute) and node.func.attr in names.SENDERS:
+            self._sent(node)
+
+    def _spawn(self, node: ast.Call, kind: names.Kind, keyword: str, position: int) -> None:
+        target_node = next((k.value for k in node.keywords if k.arg == keyword), None)
+        if target_node is None and len(node.args) > position:
+            target_node = node.args[position]
+        target = self.target_function(target_node) if target_node is not None else None
+        if isinstance(target, tuple):  # copy_current_request_context(fn) as the target
+            kind, target = target
+        others = [a for i, a in enumerate(node.args) if a is not target_node]
+        others += [k.value for k in node.keywords if k.value is not target_node]
+        self.facts.spawns.append(
+            Spawn(kind, target, node.lineno, _called_name(node), self._handed(others))
+        )
+
+    def _sent(self, node: ast.Call) -> None:
+        """``task.delay(request)``: a proxy sent with a task fails in its worker."""
+        assert isinstance(node.func, ast.Attribute)
+        task = self.resolve(node.func.value)
+        if isinstance(task, Function):
+            handed = self._handed([*node.args, *(k.value for k in node.keywords)])
+            if handed:
+                self.facts.spawns.append(
+                    Spawn(names.CELERY, task, node.lineno, _called_name(node), handed, sent=True)
+                )
+
+    def _handed(self, args: list[ast.expr]) -> tuple[str, ...]:
+        found: list[str] = []
+        for arg in args:
+            items = arg.elts if isinstance(arg, (ast.Tuple, ast.List)) else [arg]
+            if isinstance(arg, ast.Dict):
+                items = [v for v in arg.values if v is not None]
+            for item in items:
+                resolved = self.resolve(item)
+                if isinstance(resolved, External) and resolved.path in names.PROXIES:
+                    found.append(names.PROXIES[resolved.path])
+        return tuple(found)
+
+    def target_function(
+        self, node: ast.expr
+    ) -> Function | tuple[names.Kind, Function | None] | None:
+        """The function a starter is given: a name, a method, a lambda, a partial."""
+        if isinstance(node, ast.Lambda):
+            return self.project.lambda_function(self.fn, node)
+        if isinstance(node, ast.Call):
+            wrapper = self.resolve(node.func)
+            if isinstance(wrapper, External) and node.args:
+                inner = self.target_function(node.args[0])
+                if wrapper.path in names.PARTIAL:
+                    return inner
+                if wrapper.path in names.COPY_CONTEXT and not isinstance(inner, tuple):
+                    return (names.COPIED, inner)
+            return None
+        resolved = self.resolve(node)
+        return resolved if isinstance(resolved, Function) else None
+
+    # -- local names ------------------------------------------------------------------------
+
+    def visit_Assign(self, node: ast.Assign) -> None:
+        self.generic_visit(node)
+        if isinstance(node.value, ast.Call):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    self._bind(target.id, node.value)
+
+    def visit_With(self, node: ast.With) -> None:
+        for item in node.items:
+            self.visit(item.context_expr)
+            if isinstance(item.optional_vars, ast.Name) and isinstance(item.context_expr, ast.Call):
+                self._bind(item.optional_vars.id, item.context_expr)
+        self.block(node.body)
+
+    def _bind(self, name: str, call: ast.Call) -> None:
+        made = instance_of(self.resolve(call.func))
+        if isinstance(made, Instance):
+            self.fn.locals[name] = made
+        else:
+            self.fn.locals.pop(name, None)
+
+    def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        for decorator in node.decorator_list:  # the body is a function of its own
+            self.visit(decorator)
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        pass
+
+    def visit_Lambda(self, node: ast.Lambda) -> None:
+        pass
+
+    def resolve(self, node: ast.expr) -> Target:
+        return self.project.expression(self.module, node, self.fn)
+
+
+def _leaves(body: list[ast.stmt]) -> bool:
+    return bool(body) and isinstance(body[-1], (ast.Return, ast.Raise, ast.Continue, ast.Break))
+
+
+def _called_name(node: ast.Call) -> str:
+    try:
+        return ast.unparse(node.func)
+    except Exception:  # pragma: no cover - unparse handles every expression ast makes
+        return "call"

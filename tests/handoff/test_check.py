@@ -1,0 +1,482 @@
+"""``flask handoff check`` on small projects written for the tests: each leak found with
+its chain, nothing else reported."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from flask_handoff.check import CheckConfig, check
+
+from .conftest import flask_command
+
+ROOT = Path(__file__).resolve().parents[2]
+
+SHOP = {
+    "shop/__init__.py": "",
+    "shop/accounts.py": """
+        from flask import request
+
+        class Accounts:
+            @staticmethod
+            def token():
+                return request.cookies.get("token")
+
+            def user_id(self):
+                return Accounts.token()
+
+        accounts = Accounts()
+    """,
+    "shop/audit.py": """
+        from shop.accounts import accounts
+
+        def write_audit(action):
+            print(accounts.user_id(), action)
+    """,
+    "shop/reports/__init__.py": "",
+    "shop/reports/builder.py": """
+        from ..audit import write_audit
+
+        class ReportBuilder:
+            def run(self):
+                write_audit("export")
+    """,
+    "shop/views/__init__.py": "",
+    "shop/views/export.py": """
+        import threading
+
+        from shop.reports.builder import ReportBuilder
+
+        def build_export():
+            ReportBuilder().run()
+
+        def export_view():
+            threading.Thread(target=build_export).start()
+            return "started", 202
+    """,
+}
+
+ALIASES = {
+    "shop/__init__.py": "",
+    "shop/jobs.py": """
+        from concurrent.futures import ThreadPoolExecutor
+        from threading import Thread as Worker
+
+        import shop.helpers as h
+        from shop.helpers import tenant_of as tenant
+
+        def notify(order_id):
+            print(h.current_user(), order_id)
+
+        def recalc():
+            print(tenant())
+
+        def start(order_id):
+            Worker(target=lambda: notify(order_id)).start()
+            with ThreadPoolExecutor() as pool:
+                pool.submit(recalc)
+    """,
+    "shop/helpers.py": """
+        import flask
+        from flask import g as flask_g
+
+        def current_user():
+            return flask.session["user"]
+
+        def tenant_of():
+            return flask_g.tenant
+    """,
+}
+
+TASKS = {
+    "shop/__init__.py": "",
+    "shop/tasks.py": """
+        from celery import Celery, shared_task
+        from flask import request
+        from redis import Redis
+        from rq import Queue
+
+        celery_app = Celery("shop")
+        queue = Queue(connection=Redis())
+
+        @celery_app.task
+        def send_report(report_id):
+            return request.args["format"], report_id
+
+        @shared_task(bind=True)
+        def cleanup(self):
+            return request.remote_addr
+
+        def rebuild(report_id):
+            return request.host, report_id
+
+        def schedule(report_id):
+            queue.enqueue(rebuild, report_id)
+    """,
+    "shop/worker.py": """
+        import threading
+
+        from flask_login import current_user
+
+        class Mailer(threading.Thread):
+            def run(self):
+                self.send(current_user.email)
+
+            def send(self, to):
+                print(to)
+    """,
+}
+
+# Each of these reads the request only where it is there: none may be reported.
+SAFE = {
+    "shop/__init__.py": "",
+    "shop/safe.py": """
+        import threading
+
+        from flask import has_request_context, request, copy_current_request_context
+
+        def guarded_user():
+            if has_request_context():
+                return request.headers.get("X-User")
+            return None
+
+        def early_return_user():
+            if not has_request_context():
+                return None
+            return request.headers.get("X-User")
+
+        def truthy_user():
+            return request.headers.get("X-User") if request else None
+
+        def tolerant_user():
+            try:
+                return request.headers["X-User"]
+            except RuntimeError:
+                return None
+
+        def view_only_user():
+            return request.headers.get("X-User")
+
+        def silenced():
+            return request.path  # handoff: ignore
+
+        HANDLERS = {"audit": view_only_user}
+
+        def background(kind, name):
+            guarded_user()
+            early_return_user()
+            truthy_user()
+            tolerant_user()
+            silenced()
+            HANDLERS[kind]()  # dynamic: not resolved, not guessed
+            getattr(threading, name)()
+
+        def index():
+            threading.Thread(target=background, args=("audit", "x")).start()
+            return view_only_user()
+
+        def upload():
+            @copy_current_request_context
+            def headers_only():
+                return request.headers["X-User"]  # the copied context keeps these
+
+            threading.Thread(target=headers_only).start()
+    """,
+}
+
+LEAK_FIX = "capture it at submit (identity(), @handoff.capture) or pass it in as an argument"
+
+
+def write(root: Path, files: dict[str, str]) -> None:
+    for name, source in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(source).lstrip())
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def paths(root: Path, *files: dict[str, str]) -> list[tuple[str, ...]]:
+    for f in files:
+        write(root, f)
+    result = check([root / "shop"], CheckConfig(root=root))
+    return [
+        tuple(f"{s.file}:{s.line} {s.name}" for s in finding.path) for finding in result.findings
+    ]
+
+
+def test_the_original_chain_three_calls_deep_across_modules(project: Path) -> None:
+    write(project, SHOP)
+    result = check([project / "shop"], CheckConfig(root=project))
+
+    assert len(result.findings) == 1
+    finding = result.findings[0]
+    assert [f"{s.file}:{s.line} {s.name}" for s in finding.path] == [
+        "shop/views/export.py:5 build_export",
+        "shop/reports/builder.py:4 ReportBuilder.run",
+        "shop/audit.py:3 write_audit",
+        "shop/accounts.py:8 Accounts.user_id",  # through the module-level instance
+        "shop/accounts.py:5 Accounts.token",  # and the static method
+        "shop/accounts.py:6 request.cookies",
+    ]
+    assert finding.kind.label == "thread target"
+    assert finding.reason == "(no request context in a thread)"
+    assert finding.fix == LEAK_FIX
+
+
+def test_aliases_lambdas_and_pools(project: Path) -> None:
+    found = paths(project, ALIASES)
+
+    assert sorted(found) == sorted(
+        [
+            (
+                "shop/jobs.py:14 start.<lambda:14>",
+                "shop/jobs.py:7 notify",
+                "shop/helpers.py:4 current_user",
+                "shop/helpers.py:5 session",
+            ),
+            (
+                "shop/jobs.py:10 recalc",
+                "shop/helpers.py:7 tenant_of",
+                "shop/helpers.py:8 g.tenant",
+            ),
+        ]
+    )
+
+
+def test_celery_rq_and_thread_subclasses(project: Path) -> None:
+    write(project, TASKS)
+    result = check([project / "shop"], CheckConfig(root=project))
+
+    found = {(f.kind.label, f.path[0].name, f.site.name) for f in result.findings}
+    assert found == {
+        ("Celery task", "send_report", "request.args"),
+        ("Celery task", "cleanup", "request.remote_addr"),
+        ("RQ job", "rebuild", "request.host"),
+        ("Thread subclass", "Mailer.run", "current_user.email"),
+    }
+
+
+def test_guarded_tolerant_view_only_ignored_and_dynamic_code_is_not_reported(
+    project: Path,
+) -> None:
+    assert paths(project, SAFE) == []
+
+
+def test_a_copied_request_context_is_reported_only_for_the_body(project: Path) -> None:
+    write(
+        project,
+        {
+            "shop/upload.py": """
+                import threading
+
+                from flask import copy_current_request_context, request
+
+                def upload():
+                    @copy_current_request_context
+                    def save():
+                        return request.files["file"].read()
+
+                    threading.Thread(target=save).start()
+            """
+        },
+    )
+    [finding] = check([project / "shop"], CheckConfig(root=project)).findings
+
+    assert finding.site.name == "request.files"
+    assert finding.kind.label == "copy_current_request_context"
+    assert finding.reason == "(the request's body is closed after the response)"
+
+
+def test_a_request_proxy_handed_to_a_thread_or_a_task_is_reported(project: Path) -> None:
+    write(
+        project,
+        {
+            "shop/handover.py": """
+                from threading import Thread
+
+                from celery import shared_task
+                from flask import request
+
+                def log(req):
+                    print(req.form)
+
+                @shared_task
+                def report(req):
+                    return 1
+
+                def view():
+                    Thread(target=log, args=(request,)).start()
+                    report.delay(request)
+            """
+        },
+    )
+    result = check([project / "shop"], CheckConfig(root=project))
+
+    assert sorted((f.code, f.site.line, f.site.name) for f in result.findings) == [
+        ("HO200", 14, "request passed to log"),
+        ("HO200", 15, "request passed to report"),
+    ]
+
+
+def test_handoff_tasks_and_replayed_requests(project: Path) -> None:
+    write(
+        project,
+        {
+            "shop/__init__.py": "",
+            "shop/ext.py": """
+                from flask_handoff import Handoff
+
+                handoff = Handoff()
+            """,
+            "shop/jobs.py": """
+                from flask import request
+
+                from .ext import handoff
+
+                @handoff.task
+                def export():
+                    return request.headers["Authorization"]
+
+                @handoff.task(request_context=True)
+                def legacy():
+                    return request.headers["Authorization"], request.get_json()
+            """,
+        },
+    )
+    found = {(f.path[0].name, f.site.name, f.reason) for f in check([project / "shop"]).findings}
+
+    assert found == {
+        ("export", "request.headers", "(no request context in a Handoff job)"),
+        ("legacy", "request.get_json", "(the request's body is closed in a Handoff job)"),
+    }
+
+
+def test_configuration_adds_sinks_and_entry_points_and_excludes_paths(project: Path) -> None:
+    write(
+        project,
+        {
+            "shop/__init__.py": "",
+            "shop/tenant.py": """
+                def current_tenant():
+                    return TENANTS[0]  # reads a request-bound cache the checker cannot see
+            """,
+            "shop/nightly.py": """
+                from .tenant import current_tenant
+
+                def run():
+                    return current_tenant()
+            """,
+            "shop/legacy/__init__.py": "",
+            "shop/legacy/old.py": """
+                import threading
+                from flask import request
+
+                def old():
+                    return request.path
+
+                threading.Thread(target=old).start()
+            """,
+            "pyproject.toml": """
+                [tool.flask-handoff.check]
+                include = ["shop"]
+                exclude = ["shop/legacy/*"]
+                sinks = ["shop.tenant:current_tenant"]
+                entry-points = ["shop.nightly:run"]
+            """,
+        },
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "flask_handoff.check", "--format", "json"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env=_env(),
+    )
+
+    assert done.returncode == 1, done.stderr
+    report = json.loads(done.stdout)
+    assert [[s["name"] for s in f["path"]] for f in report["findings"]] == [
+        ["run", "current_tenant()"]
+    ]
+    assert report["findings"][0]["how"] == "entry point in the configuration"
+
+
+def test_exit_status_text_and_sarif_output(project: Path) -> None:
+    write(project, SHOP)
+    schema = json.loads((Path(__file__).parent / "data/sarif-2.1.0-rtm.5.json").read_text())
+
+    text = _run(project, "shop")
+    sarif = _run(project, "shop", "--format", "sarif")
+    clean = _run(project, "shop/accounts.py")
+    usage = _run(project, "nowhere")
+
+    assert text.returncode == 1
+    assert text.stdout.startswith(
+        "shop/views/export.py:5 build_export (thread target)\n"
+        "  -> shop/reports/builder.py:4 ReportBuilder.run\n"
+    )
+    assert "  -> shop/accounts.py:6 request.cookies   (no request context in a thread)\n" in (
+        text.stdout
+    )
+    assert f"fix: {LEAK_FIX}" in text.stdout
+    log = json.loads(sarif.stdout)
+    jsonschema.Draft4Validator(schema).validate(log)
+    [result] = log["runs"][0]["results"]
+    assert result["locations"][0]["physicalLocation"]["region"]["startLine"] == 6
+    assert len(result["codeFlows"][0]["threadFlows"][0]["locations"]) == 6
+    assert (clean.returncode, usage.returncode) == (0, 2)
+    assert "nowhere: no such file or folder" in usage.stderr
+
+
+def test_a_bad_configuration_is_a_usage_error_naming_the_key(project: Path) -> None:
+    write(project, {**SHOP, "pyproject.toml": "[tool.flask-handoff.check]\nsink = []\n"})
+
+    done = _run(project, "shop")
+
+    assert done.returncode == 2
+    assert "unknown keys ['sink']" in done.stderr
+
+
+def test_flask_handoff_check_is_the_same_command(project: Path) -> None:
+    write(project, SHOP)
+    argv, env = flask_command(f"sqlite:///{project}/jobs.sqlite3", "check", "shop")
+
+    done = subprocess.run(argv, cwd=project, env=env, capture_output=True, text=True)
+
+    assert done.returncode == 1, done.stderr
+    assert "shop/accounts.py:6 request.cookies" in done.stdout
+
+
+def test_this_repository_has_no_leaks() -> None:
+    result = check([ROOT / "src"], CheckConfig(root=ROOT))
+
+    assert result.files > 50
+    assert result.problems == []
+    assert result.findings == []
+
+
+def _env() -> dict[str, str]:
+    import os
+
+    return {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+
+
+def _run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "flask_handoff.check", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=_env(),
+    )
