@@ -273,6 +273,31 @@ def test_guarded_tolerant_view_only_ignored_and_dynamic_code_is_not_reported(
     assert paths(project, SAFE) == []
 
 
+def test_a_job_that_logs_its_failure_still_leaks(project: Path) -> None:
+    write(
+        project,
+        {
+            "shop/__init__.py": "",
+            "shop/export.py": """
+                import logging
+                import threading
+
+                from flask import request
+
+                def export():
+                    try:
+                        return request.args["format"]
+                    except Exception:  # logs the failure; the leak is still a bug
+                        logging.exception("export failed")
+
+                threading.Thread(target=export).start()
+            """,
+        },
+    )
+
+    assert paths(project) == [("shop/export.py:6 export", "shop/export.py:8 request.args")]
+
+
 def test_a_copied_request_context_is_reported_only_for_the_body(project: Path) -> None:
     write(
         project,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ast
 import fnmatch
 import os
-from collections import deque
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from . import names
 from .config import SKIPPED_DIRS, CheckConfig, CheckConfigError
 from .messages import ContextLeak, Finding, ProxyHandedOver, Step
 from .project import ClassInfo, External, Function, Module, Project
-from .walker import Facts, Sink, Walker
+from .walker import IGNORE_MARK, Facts, Sink, Walker
 
 
 @dataclass
@@ -95,9 +95,16 @@ def read_project(files: list[Path]) -> tuple[Project, list[str]]:
             continue
         if name in project.modules:
             name = f"{name}@{display}"  # another file of the same name: not importable
-        project.add(Module(name, path, display, tree, source.splitlines(), is_package))
+        project.add(Module(name, path, display, tree, ignored_lines(source), is_package))
     project.link()
     return project, problems
+
+
+def ignored_lines(source: str) -> set[int]:
+    if IGNORE_MARK not in source:
+        return set()
+    lines = source.splitlines()
+    return {i for i, line in enumerate(lines, 1) if line.rstrip().endswith(IGNORE_MARK)}
 
 
 def _display(path: Path, cwd: Path) -> str:
@@ -120,12 +127,19 @@ class Analysis:
         return self._facts[fn.id]
 
     def findings(self) -> list[Finding]:
-        found: list[Finding] = []
-        for entry in self.entries():
-            found += self.leaks(entry)
-        found += self.handed_over()
+        found = self.leaks(self.entries()) + self.handed_over()
         unique = {(type(f), f.kind.where, f.path[0], f.site): f for f in found}
         return sorted(unique.values(), key=lambda f: (len(f.path), f.entry.file, f.entry.line))
+
+    def all_facts(self) -> list[tuple[Function, Facts]]:
+        """Every function read, lambdas handed to starters included (reading a function
+        can find a lambda in it: read until nothing new turns up)."""
+        done: dict[str, Facts] = {}
+        while len(done) < len(self.project.functions):
+            for fn in list(self.project.functions.values()):
+                if fn.id not in done:
+                    done[fn.id] = self.facts(fn)
+        return [(self.project.functions[i], facts) for i, facts in done.items()]
 
     # -- the ways out of the request ------------------------------------------------------
 
@@ -183,31 +197,49 @@ class Analysis:
 
     # -- following them -------------------------------------------------------------------
 
-    def leaks(self, entry: Entry) -> list[Finding]:
-        """Every read that needs the request, reached from ``entry``, by its shortest path."""
-        came_from: dict[str, tuple[Function, int] | None] = {entry.function.id: None}
-        queue = deque([entry.function])
-        found: list[Finding] = []
-        while queue:
-            fn = queue.popleft()
-            facts = self.facts(fn)
-            for sink in facts.sinks:
-                if _matters(sink, entry.kind):
-                    path = (*self._path(fn, came_from), self._sink_step(fn, sink))
-                    found.append(ContextLeak(entry.kind, path, body=sink.body))
+    def leaks(self, entries: list[Entry]) -> list[Finding]:
+        """Every read that needs the request, reached from an entry, by its shortest path.
+
+        Searched backwards, once from each function holding such reads, through its
+        callers: a search forwards from each entry would walk the same helpers again for
+        every entry that reaches them (time growing with the square of the project).
+        """
+        callers: dict[str, list[Function]] = defaultdict(list)
+        holders: list[tuple[Function, list[Sink]]] = []
+        for fn, facts in self.all_facts():
             for call in facts.calls:
-                if call.target.id not in came_from:
-                    came_from[call.target.id] = (fn, call.line)
-                    queue.append(call.target)
+                callers[call.target.id].append(fn)
+            if facts.sinks:
+                holders.append((fn, facts.sinks))
+        entries_of: dict[str, list[Entry]] = defaultdict(list)
+        for entry in entries:
+            entries_of[entry.function.id].append(entry)
+        found: list[Finding] = []
+        for holder, sinks in holders:
+            toward: dict[str, Function | None] = {holder.id: None}  # the next step
+            queue = deque([holder])
+            while queue:
+                fn = queue.popleft()
+                for caller in callers[fn.id]:
+                    if caller.id not in toward:
+                        toward[caller.id] = fn
+                        queue.append(caller)
+            for fn_id in toward:
+                for entry in entries_of.get(fn_id, ()):
+                    path = self._path(entry.function, toward)
+                    found += [
+                        ContextLeak(entry.kind, (*path, self._sink_step(holder, sink)), sink.body)
+                        for sink in sinks
+                        if _matters(sink, entry.kind)
+                    ]
         return found
 
-    def _path(self, fn: Function, came_from: dict[str, tuple[Function, int] | None]) -> list[Step]:
+    def _path(self, start: Function, toward: dict[str, Function | None]) -> list[Step]:
         steps: list[Step] = []
-        current: Function | None = fn
+        current: Function | None = start
         while current is not None:
-            steps.insert(0, Step(current.module.display, current.line, _shown(current)))
-            previous = came_from[current.id]
-            current = previous[0] if previous else None
+            steps.append(Step(current.module.display, current.line, _shown(current)))
+            current = toward[current.id]
         return steps
 
     @staticmethod

@@ -74,7 +74,7 @@ class Module:
     path: Path
     display: str  # the path as findings show it
     tree: ast.Module
-    lines: list[str]
+    ignored: set[int]  # lines marked ``# handoff: ignore``
     is_package: bool = False
     imports: dict[str, ModuleRef | External | tuple[str, str]] = field(default_factory=dict)
     functions: dict[str, Function] = field(default_factory=dict)
@@ -101,9 +101,13 @@ class Project:
         self.modules: dict[str, Module] = {}
         self.functions: dict[str, Function] = {}
         self.classes: dict[str, ClassInfo] = {}
+        #: Every dotted prefix of a module's name (``a`` and ``a.b`` for ``a.b.c``).
+        self.packages: set[str] = set()
 
     def add(self, module: Module) -> None:
         self.modules[module.name] = module
+        parts = module.name.split(".")
+        self.packages.update(".".join(parts[:i]) for i in range(1, len(parts)))
         for stmt in module.tree.body:
             _collect_statement(self, module, stmt)
 
@@ -134,7 +138,8 @@ class Project:
                     module.instances[name] = made
         for cls in self.classes.values():
             for method in cls.methods.values():
-                for node in ast.walk(method.node):
+                assert not isinstance(method.node, ast.Lambda | ast.Module)
+                for node in statements(method.node.body):
                     if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
                         for target in node.targets:
                             if (
@@ -259,11 +264,7 @@ class Project:
         return method.cls if _decorated(node, "classmethod") else Instance(method.cls.id)
 
     def _project_module(self, ref: ModuleRef) -> Target:
-        return ref if ref.name in self.modules or self._is_package_prefix(ref.name) else None
-
-    def _is_package_prefix(self, name: str) -> bool:
-        prefix = name + "."
-        return any(m.startswith(prefix) for m in self.modules)
+        return ref if ref.name in self.modules or ref.name in self.packages else None
 
 
 def instance_of(called: Target) -> Target:
@@ -336,13 +337,29 @@ def _function(
 
 def own_definitions(node: ast.AST) -> Iterator[ast.FunctionDef | ast.AsyncFunctionDef]:
     """The functions defined in ``node``'s own body, not in a function or class in it."""
-    todo = list(ast.iter_child_nodes(node))
+    for stmt in statements(getattr(node, "body", [])):
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            yield stmt
+
+
+def statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
+    """Every statement of a body, those in its ``if``/``for``/``with``/``try`` blocks
+    included, not those in the functions and classes it defines. Only statements can
+    define functions or bind names, so expressions are not walked (three times faster)."""
+    todo = list(reversed(body))
     while todo:
-        child = todo.pop()
-        if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            yield child
-        elif not isinstance(child, (ast.ClassDef, ast.Lambda)):
-            todo.extend(ast.iter_child_nodes(child))
+        stmt = todo.pop()
+        yield stmt
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        inner: list[ast.stmt] = []
+        for name in ("body", "orelse", "finalbody"):
+            inner += getattr(stmt, name, [])
+        for handler in getattr(stmt, "handlers", []):
+            inner += handler.body
+        for case in getattr(stmt, "cases", []):
+            inner += case.body
+        todo += reversed(inner)
 
 
 def _class(project: Project, module: Module, node: ast.ClassDef) -> ClassInfo:

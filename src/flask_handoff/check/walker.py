@@ -4,7 +4,8 @@ needs a request, and where it starts code outside the request.
 Code under a guard is skipped: ``if has_request_context():`` (or ``if request:``), the
 rest of a block after ``if not has_request_context(): return``, the right side of
 ``has_request_context() and ...``, and a ``try`` whose handler catches ``RuntimeError``
-(what Flask raises outside a request). A line ending in ``# handoff: ignore`` is skipped.
+(what Flask raises outside a request; not ``Exception``, which a job's
+logging wrapper catches). A line ending in ``# handoff: ignore`` is skipped.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ if TYPE_CHECKING:
     from .project import Project, Target
 
 IGNORE_MARK = "# handoff: ignore"
-CATCHES_OUTSIDE_REQUEST = {"RuntimeError", "Exception", "BaseException"}
+#: Only a handler written for it: ``except Exception`` around a whole job (to log its
+#: failure) does not make a read that fails there any less of a bug.
+CATCHES_OUTSIDE_REQUEST = {"RuntimeError"}
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,6 @@ class Spawn:
     kind: names.Kind
     target: Function | None
     line: int
-    call: str  # the starting call, as written ("Thread(...)")
     handed: tuple[str, ...] = ()  # request proxies passed to it as arguments
     sent: bool = False  # a task's arguments sent (``task.delay(...)``), not a start
 
@@ -159,7 +161,7 @@ class Walker(ast.NodeVisitor):
 
     def _catches_outside_request(self, handler: ast.ExceptHandler) -> bool:
         if handler.type is None:
-            return True
+            return False
         caught = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
         return any(isinstance(c, ast.Name) and c.id in CATCHES_OUTSIDE_REQUEST for c in caught)
 
@@ -168,9 +170,7 @@ class Walker(ast.NodeVisitor):
     def _skipped(self, node: ast.AST) -> bool:
         if self.guarded:
             return True
-        line = getattr(node, "lineno", 0)
-        text = self.module.lines[line - 1] if 0 < line <= len(self.module.lines) else ""
-        return text.rstrip().endswith(IGNORE_MARK)
+        return getattr(node, "lineno", 0) in self.module.ignored
 
     def visit_Name(self, node: ast.Name) -> None:
         if isinstance(node.ctx, ast.Load):
@@ -230,9 +230,7 @@ class Walker(ast.NodeVisitor):
             kind, target = target
         others = [a for i, a in enumerate(node.args) if a is not target_node]
         others += [k.value for k in node.keywords if k.value is not target_node]
-        self.facts.spawns.append(
-            Spawn(kind, target, node.lineno, _called_name(node), self._handed(others))
-        )
+        self.facts.spawns.append(Spawn(kind, target, node.lineno, self._handed(others)))
 
     def _sent(self, node: ast.Call) -> None:
         """``task.delay(request)``: a proxy sent with a task fails in its worker."""
@@ -241,9 +239,7 @@ class Walker(ast.NodeVisitor):
         if isinstance(task, Function):
             handed = self._handed([*node.args, *(k.value for k in node.keywords)])
             if handed:
-                self.facts.spawns.append(
-                    Spawn(names.CELERY, task, node.lineno, _called_name(node), handed, sent=True)
-                )
+                self.facts.spawns.append(Spawn(names.CELERY, task, node.lineno, handed, sent=True))
 
     def _handed(self, args: list[ast.expr]) -> tuple[str, ...]:
         found: list[str] = []
@@ -316,10 +312,3 @@ class Walker(ast.NodeVisitor):
 
 def _leaves(body: list[ast.stmt]) -> bool:
     return bool(body) and isinstance(body[-1], (ast.Return, ast.Raise, ast.Continue, ast.Break))
-
-
-def _called_name(node: ast.Call) -> str:
-    try:
-        return ast.unparse(node.func)
-    except Exception:  # pragma: no cover - unparse handles every expression ast makes
-        return "call"
