@@ -24,7 +24,7 @@ from pathlib import Path
 MODULES_PER_PACKAGE = 20
 UNITS_PER_MODULE = 5
 
-UNIT = '''
+UNIT = """
 class Service{m}x{u}:
     def __init__(self):
         self.count = 0
@@ -67,7 +67,7 @@ def job_{u}(n):
 def view_{u}():
     threading.Thread(target=job_{u}, args=(1,)).start()
     return "ok"
-'''
+"""
 
 
 def generate(root: Path, lines: int) -> int:
