@@ -148,6 +148,7 @@ def _write_summary(book: xlsxwriter.Workbook, header: object, summary: Summary) 
             ("rows exported", summary.rows_out),
             ("valid numbers", summary.valid),
             ("invalid numbers", summary.invalid),
+            ("masked numbers (digits hidden)", summary.masked),
             ("duplicates", summary.duplicates),
             *(
                 [("rows with more cells than the header (extra cells left out)", summary.rows_cut)]

@@ -13,6 +13,8 @@ from typing import Any, NamedTuple
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
 
+from .masked import MASKED, has_mask, is_masked, masked_number
+
 #: Column headers of the annotation, in output order.
 FIELDS = (
     "e164",
@@ -48,7 +50,13 @@ _POSSIBLE_REASONS = {
     phonenumbers.ValidationResult.INVALID_LENGTH: "invalid length",
 }
 _EXTENSION_WORDS = re.compile(r"(转|分机|內線|内线)")
+#: A privacy number's extension after a dash (``13800001111-2345``, ``…—2345``): only
+#: read so when the whole is not a number and the part before the dash is one, since
+#: dashes also group digits (``138-1234-5678``).
+_DASH_EXTENSION = re.compile(r"(?P<main>.*\d)\s*[-—–―]\s*(?P<ext>\d{1,6})")
 _SCIENTIFIC = re.compile(r"^\s*[+-]?\d+(\.\d+)?[eE][+-]?\d+\s*$")
+#: A spreadsheet number saved as text by a CSV export: ``13912345680.0``.
+_WHOLE_FLOAT = re.compile(r"\s*(\+?\d+)\.0+\s*")
 _MAX_INPUT = 100  # phonenumbers refuses more than 250 characters; no phone needs 100
 
 
@@ -94,6 +102,9 @@ def clean(raw: str) -> str:
             return text
         if number == number.to_integral_value():
             return str(int(number))
+    whole = _WHOLE_FLOAT.fullmatch(text)
+    if whole is not None:
+        return whole[1]
     return _EXTENSION_WORDS.sub(" ext ", text)
 
 
@@ -177,11 +188,30 @@ def _normalise_clean(text: str, region: str) -> PhoneInfo:
         return _invalid("too long")
     if not any(ch.isdigit() for ch in text):
         return _invalid("not a number")
+    if has_mask(text):  # never parsed: a number made of the visible digits does not exist
+        return masked_number(text, region) or _invalid("not a number")
     try:
-        number = parse(text, region)
+        info = describe(parse(text, region))
     except NumberParseException as exc:
-        return _invalid(_PARSE_REASONS.get(exc.error_type, "not a number"))
-    return describe(number)
+        info = _invalid(_PARSE_REASONS.get(exc.error_type, "not a number"))
+    if not info.valid:
+        return _with_dash_extension(text, region) or info
+    return info
+
+
+def _with_dash_extension(text: str, region: str) -> PhoneInfo | None:
+    """``13800001111-2345`` as the main number and its extension, as ``…转2345`` is."""
+    found = _DASH_EXTENSION.fullmatch(text)
+    if found is None:
+        return None
+    try:
+        main = parse(found["main"], region)
+    except NumberParseException:
+        return None
+    if type_of(main) == PhoneNumberType.UNKNOWN:
+        return None
+    main.extension = found["ext"]
+    return describe(main)
 
 
 def describe(number: phonenumbers.PhoneNumber, *, cached_place: bool = True) -> PhoneInfo:
@@ -243,7 +273,8 @@ def annotate(raw: str, region: str) -> Annotation:
 def _annotation(info: PhoneInfo) -> Annotation:
     # Every field is text or None but ``valid``, the third.
     e164, national, _, *rest = ["" if v is None else v for v in info]
-    texts: tuple[Any, ...] = (e164, national, "yes" if info.valid else "no", *rest)
+    valid = "yes" if info.valid else (MASKED if is_masked(info) else "no")
+    texts: tuple[Any, ...] = (e164, national, valid, *rest)
     return Annotation(info, texts, int(info.e164[1:]) if info.e164 else 0)
 
 

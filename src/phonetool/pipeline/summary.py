@@ -15,6 +15,7 @@ class Summary:
         self.rows_out = 0
         self.valid = 0
         self.invalid = 0
+        self.masked = 0  # hidden digits: neither valid nor invalid
         self.duplicates = 0
         self.rows_cut = 0  # rows with more cells than the header: the extra ones left out
         self.rejected: Counter[str] = Counter()
@@ -28,6 +29,7 @@ class Summary:
         self.rows_out += other.rows_out
         self.valid += other.valid
         self.invalid += other.invalid
+        self.masked += other.masked
         self.duplicates += other.duplicates
         self.rows_cut += other.rows_cut
         self.rejected.update(other.rejected)
@@ -42,6 +44,7 @@ class Summary:
             "rows_out": self.rows_out,
             "valid": self.valid,
             "invalid": self.invalid,
+            "masked": self.masked,
             "duplicates": self.duplicates,
             "rows_with_extra_cells": self.rows_cut,
             "rejected": dict(self.rejected.most_common()),

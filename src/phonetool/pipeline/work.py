@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from .masked import is_masked
 from .phones import PhoneInfo, annotate_chunk
 from .render import (
     FORMULA_TRIGGERS,
@@ -152,10 +153,11 @@ def _rejected_row(row_number: int, reason: str, phone: str) -> str:
 
 def _count(summary: Summary, kept: list[PhoneInfo]) -> None:
     valid = [info for info in kept if info.valid]
-    invalid = [info for info in kept if not info.valid]
+    invalid = [info for info in kept if not info.valid and not is_masked(info)]
     summary.rows_out += len(kept)
     summary.valid += len(valid)
     summary.invalid += len(invalid)
+    summary.masked += len(kept) - len(valid) - len(invalid)
     summary.by_type.update([i.number_type or "unknown" for i in valid])
     summary.by_province.update([i.province or i.region or "unknown" for i in valid])
     summary.by_carrier.update([i.carrier or "unknown" for i in valid])
