@@ -125,20 +125,26 @@ class Exporter:
 
 
 def _write_summary(book: xlsxwriter.Workbook, header: object, summary: Summary) -> None:
+    """The counts, and beside them the same as native charts (xlsxwriter's chart
+    objects): they open in Excel and LibreOffice, and follow the counts if edited."""
     ws = book.add_worksheet("summary")
     ws.set_column(0, 0, 28)
     ws.set_column(1, 1, 14)
     row = 0
+    placed: list[tuple[str, str, int, int]] = []  # chart type, title, first row, last row
 
-    def section(title: str, items: list[tuple[str, int]]) -> None:
+    def section(title: str, items: list[tuple[str, int]], chart: str | None = None) -> None:
         nonlocal row
         ws.write_string(row, 0, title, header)
         ws.write_string(row, 1, "count", header)
         row += 1
+        first = row
         for label, count in items:
             ws.write_string(row, 0, neutralise(label))
             ws.write_number(row, 1, count)
             row += 1
+        if chart and items:
+            placed.append((chart, title, first, row - 1))
         row += 1
 
     section(
@@ -146,9 +152,6 @@ def _write_summary(book: xlsxwriter.Workbook, header: object, summary: Summary) 
         [
             ("rows read", summary.rows_in),
             ("rows exported", summary.rows_out),
-            ("valid numbers", summary.valid),
-            ("invalid numbers", summary.invalid),
-            ("masked numbers (digits hidden)", summary.masked),
             ("duplicates", summary.duplicates),
             *(
                 [("rows with more cells than the header (extra cells left out)", summary.rows_cut)]
@@ -158,7 +161,43 @@ def _write_summary(book: xlsxwriter.Workbook, header: object, summary: Summary) 
             *((f"rejected: {k}", v) for k, v in summary.rejected.most_common()),
         ],
     )
-    section("invalid reason", summary.invalid_reasons.most_common())
-    section("number type", summary.by_type.most_common())
-    section("province", summary.by_province.most_common())
-    section("carrier", summary.by_carrier.most_common())
+    section(
+        "numbers",
+        [
+            ("valid numbers", summary.valid),
+            ("invalid numbers", summary.invalid),
+            ("masked numbers (digits hidden)", summary.masked),
+        ],
+        "pie",
+    )
+    section("invalid reason", summary.invalid_reasons.most_common(), "bar")
+    section("province", summary.by_province.most_common(), "bar")
+    section("carrier", summary.by_carrier.most_common(), "pie")
+    section("number type", summary.by_type.most_common(), "column")
+    _add_charts(book, ws, placed)
+
+
+#: Rows of the summary sheet a chart takes (at the default row height of 15 points).
+_CHART_ROWS = 20
+
+
+def _add_charts(
+    book: xlsxwriter.Workbook, ws: object, placed: list[tuple[str, str, int, int]]
+) -> None:
+    for index, (kind, title, first, last) in enumerate(placed):
+        chart = book.add_chart({"type": kind})
+        chart.add_series(
+            {
+                "name": title,
+                "categories": ["summary", first, 0, last, 0],
+                "values": ["summary", first, 1, last, 1],
+                "data_labels": {"value": True},
+            }
+        )
+        chart.set_title({"name": title})
+        if kind == "bar":
+            chart.set_y_axis({"reverse": True})  # the largest first, at the top
+            chart.set_size({"height": max(288, 20 * (last - first + 1) + 80)})
+        if kind != "pie":
+            chart.set_legend({"none": True})
+        ws.insert_chart(index * _CHART_ROWS, 3, chart)  # type: ignore[attr-defined]
