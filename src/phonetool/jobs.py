@@ -7,15 +7,26 @@ retries: a mail server that is down delays the mail, never the result.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import shutil
+import time
 import unicodedata
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from flask import Blueprint, Flask, current_app, jsonify, request, send_file
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    current_app,
+    jsonify,
+    request,
+    send_file,
+    stream_with_context,
+)
 
 from flask_handoff import (
     Handoff,
@@ -30,7 +41,7 @@ from flask_handoff import (
     job_succeeded,
 )
 
-from . import mail, oplog
+from . import charts, mail, oplog
 from .models import Upload, db
 from .passport import current_user_id, member_id_or_none
 from .pipeline import InputError, Options
@@ -407,3 +418,108 @@ def _attachment(name: str, original: str, fmt: str) -> str:
     ascii_stem = re.sub(r"[^A-Za-z0-9_-]+", "_", ascii_stem).strip("_-")
     fallback = f"{ascii_stem or 'result'}-checked.{fmt}"
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name)}"
+
+
+#: How often a job's event stream looks at the job, and how long one stream lasts before
+#: the browser reconnects (EventSource does that by itself): a stream holds a server
+#: thread, so none is held forever.
+EVENTS_INTERVAL = 0.25
+EVENTS_SECONDS = 300.0
+_KEEPALIVE_SECONDS = 15.0
+_FINAL = {"succeeded", "failed", "cancelled", "expired"}
+
+
+@bp.get("/<job_id>/events")
+def job_events(job_id: str) -> Any:
+    """The job's status as Server-Sent Events, each time it changes, until it ends.
+    ---
+    get:
+      summary: Follow a job live (Server-Sent Events).
+      description: >
+        Sends `event: status` with the job (as GET /api/jobs/{job_id} gives it) whenever
+        it changes, then `event: end` once the job and its mail are done. Streams last
+        at most five minutes; EventSource reconnects by itself.
+      parameters:
+        - {name: job_id, in: path, required: true, schema: {type: string}}
+      responses:
+        "200":
+          description: The event stream.
+          content:
+            text/event-stream: {}
+        "401":
+          $ref: "#/components/responses/Unauthorized"
+        "404":
+          $ref: "#/components/responses/NotFound"
+    """
+    own_upload(job_id)  # not yours, or no such job: a 404 before the stream starts
+    return Response(
+        stream_with_context(_status_events(job_id)),
+        mimetype="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def _status_events(job_id: str) -> Any:
+    last = None
+    started = sent_at = time.monotonic()
+    while True:
+        db.session.expire_all()  # see what the job's process wrote since
+        try:
+            status = upload_status(*own_upload(job_id))
+        except NotFound:
+            return
+        text = json.dumps(status, ensure_ascii=False)
+        now = time.monotonic()
+        if text != last:
+            yield f"event: status\ndata: {text}\n\n"
+            last, sent_at = text, now
+        elif now - sent_at > _KEEPALIVE_SECONDS:
+            yield ": still here\n\n"  # keeps proxies from closing a quiet stream
+            sent_at = now
+        mail = status["mail"]
+        if status["state"] in _FINAL and not (mail and mail["state"] in ("pending", "retrying")):
+            yield "event: end\ndata: {}\n\n"
+            return
+        if now - started > EVENTS_SECONDS:
+            return
+        time.sleep(EVENTS_INTERVAL)
+
+
+@bp.get("/<job_id>/charts/<name>.svg")
+def job_chart(job_id: str, name: str) -> Any:
+    """One of a finished job's charts, as SVG.
+    ---
+    get:
+      summary: A chart of a finished job's counts.
+      parameters:
+        - {name: job_id, in: path, required: true, schema: {type: string}}
+        - name: name
+          in: path
+          required: true
+          schema: {type: string, enum: [numbers, invalid_reasons, provinces, carriers, types]}
+      responses:
+        "200":
+          description: The chart.
+          content:
+            image/svg+xml: {}
+        "401":
+          $ref: "#/components/responses/Unauthorized"
+        "404":
+          $ref: "#/components/responses/NotFound"
+        "409":
+          description: The job has no counts yet.
+          content:
+            application/json:
+              schema: {$ref: "#/components/schemas/Error"}
+    """
+    up, _ = own_upload(job_id)
+    if name not in charts.CHARTS:
+        known = ", ".join(charts.CHARTS)
+        return jsonify(error="not_found", message=f"No chart {name!r}; there are {known}."), 404
+    if up.summary is None:
+        return jsonify(error="not_ready", message="The job has no counts until it succeeds."), 409
+    return Response(
+        charts.chart(name, up.summary),
+        mimetype="image/svg+xml",
+        headers={"Cache-Control": "private, max-age=3600"},
+    )

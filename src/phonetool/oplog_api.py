@@ -24,6 +24,10 @@ def list_entries() -> Any:
       parameters:
         - {name: page, in: query, schema: {type: integer, default: 1, maximum: 1000000}}
         - {name: per_page, in: query, schema: {type: integer, default: 50, maximum: 200}}
+        - name: job_id
+          in: query
+          description: Only this job's entries.
+          schema: {type: string, maxLength: 64}
       responses:
         "200":
           description: One page of entries.
@@ -49,5 +53,8 @@ def list_entries() -> Any:
         .filter_by(user_id=str(member_id))
         .order_by(MemberOperationLog.operation_time.desc(), MemberOperationLog.id.desc())
     )
+    job_id = request.args.get("job_id")
+    if job_id:
+        query = query.filter_by(job_id=job_id[:64])
     rows = db.session.execute(query.limit(per_page).offset((page - 1) * per_page)).scalars()
     return jsonify(page=page, per_page=per_page, entries=[r.as_dict() for r in rows])

@@ -14,3 +14,10 @@ bp = Blueprint("web", __name__)
 @bp.get("/")
 def index() -> str:
     return render_template("index.html")
+
+
+@bp.get("/jobs/<job_id>")
+def job_page(job_id: str) -> str:
+    """One job: live progress, then its counts, charts, downloads, mail and log. Whose
+    job it is, the API decides when the page asks (a stranger's id shows "not found")."""
+    return render_template("job.html", job_id=job_id)

@@ -33,7 +33,11 @@ async function showSignedIn() {
 function jobRow(job) {
   const row = document.createElement("tr");
   row.dataset.job = job.job_id;
-  row.append(text("td", job.file.name));
+  const name = document.createElement("td");
+  const open = text("a", job.file.name, "job-link");
+  open.href = `/jobs/${encodeURIComponent(job.job_id)}`;
+  name.append(open);
+  row.append(name);
   const state = text("td", job.state, `state state-${job.state}`);
   if (job.error) state.title = job.error;
   row.append(state);

@@ -1,0 +1,146 @@
+// One job's page: live progress from the job's Server-Sent Events (polling where the
+// browser has no EventSource), then its counts, charts, downloads, mail and log.
+"use strict";
+
+const $ = (selector) => document.querySelector(selector);
+const jobId = document.body.dataset.job;
+const base = `/api/jobs/${encodeURIComponent(jobId)}`;
+const FINAL = new Set(["succeeded", "failed", "cancelled", "expired"]);
+const CHARTS = ["numbers", "invalid_reasons", "provinces", "carriers", "types"];
+const COUNTS = [
+  ["rows_in", "读取行数 Rows read"], ["rows_out", "导出行数 Rows exported"],
+  ["valid", "有效 Valid"], ["invalid", "无效 Invalid"], ["masked", "隐藏 Masked"],
+  ["duplicates", "重复 Duplicates"],
+];
+const samples = []; // [time, rows done], for the rate and the time left
+let shownFinal = false;
+
+function text(tag, value, className) {
+  const element = document.createElement(tag);
+  element.textContent = value ?? "";
+  if (className) element.className = className;
+  return element;
+}
+
+function duration(seconds) {
+  if (!Number.isFinite(seconds)) return "?";
+  const s = Math.max(0, Math.round(seconds));
+  return s >= 60 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${s} s`;
+}
+
+function showProgress(job) {
+  const progress = job.progress || {};
+  const total = progress.total || 0;
+  const done = job.state === "succeeded" ? total : progress.done || 0;
+  $("#bar").max = total || 1;
+  $("#bar").value = done;
+  const percent = total ? Math.floor((100 * done) / total) : job.state === "succeeded" ? 100 : 0;
+  $("#percent").textContent = `${percent}%`;
+  const now = performance.now() / 1000;
+  if (!samples.length || samples[samples.length - 1][1] !== done) samples.push([now, done]);
+  const [t0, d0] = samples[0];
+  const rate = now > t0 && done > d0 ? (done - d0) / (now - t0) : 0;
+  const parts = [`${done.toLocaleString()} / ${total ? total.toLocaleString() : "?"} 行 rows`];
+  if (rate && !FINAL.has(job.state)) {
+    parts.push(`${Math.round(rate).toLocaleString()} 行/秒 rows/s`);
+    if (total) parts.push(`剩余 left ${duration((total - done) / rate)}`);
+  }
+  $("#rows").textContent = parts.join(" · ");
+}
+
+function showJob(job) {
+  $("#job").hidden = false;
+  $("#file-name").textContent = job.file.name;
+  $("#state").textContent = job.state;
+  $("#state").className = `state state-${job.state}`;
+  showProgress(job);
+  $("#cancel").hidden = FINAL.has(job.state);
+  $("#job-error").textContent = job.error || "";
+  if (job.mail) {
+    const error = job.mail.error ? ` (${job.mail.error})` : "";
+    $("#mail").textContent = `邮件 Mail to ${job.mail.to}: ${job.mail.state || "-"}${error}`;
+  }
+  if (FINAL.has(job.state) && !shownFinal) {
+    shownFinal = true;
+    showResult(job);
+  }
+}
+
+function showResult(job) {
+  $("#done").hidden = false;
+  const summary = job.summary;
+  if (summary) {
+    $("#counts").replaceChildren(
+      ...COUNTS.flatMap(([key, label]) => [text("dt", label), text("dd", (summary[key] ?? 0).toLocaleString(), `count-${key}`)]),
+    );
+    $("#charts").replaceChildren(
+      ...CHARTS.map((name) => {
+        const image = document.createElement("img");
+        image.src = `${base}/charts/${name}.svg`;
+        image.alt = name;
+        image.className = `chart chart-${name}`;
+        return image;
+      }),
+    );
+  }
+  const links = Object.entries(job.results || {}).flatMap(([format, url]) => {
+    const link = text("a", `下载 Download ${format.toUpperCase()}`, `download-${format}`);
+    link.href = url;
+    return [link, " "];
+  });
+  $("#downloads").replaceChildren(...links);
+  loadLog();
+}
+
+async function loadLog() {
+  const response = await fetch(`/api/operation-logs?per_page=50&job_id=${encodeURIComponent(jobId)}`);
+  if (!response.ok) return;
+  const log = await response.json();
+  $("#oplog").replaceChildren(
+    ...log.entries.map((e) => text("li", `${e.operation_time.slice(0, 19).replace("T", " ")}  ${e.operation_content}`)),
+  );
+}
+
+async function poll() {
+  const response = await fetch(base);
+  if (response.status === 404 || response.status === 401) return missing();
+  const job = await response.json();
+  showJob(job);
+  const mailPending = job.mail && ["pending", "retrying"].includes(job.mail.state);
+  if (!FINAL.has(job.state) || mailPending) setTimeout(poll, 700);
+  else loadLog();
+}
+
+function missing() {
+  $("#job").hidden = true;
+  $("#missing").hidden = false;
+}
+
+function follow() {
+  if (!("EventSource" in window)) {
+    $("#transport").textContent = "(polling)";
+    $("#transport").dataset.transport = "polling";
+    return poll();
+  }
+  $("#transport").dataset.transport = "sse";
+  const events = new EventSource(`${base}/events`);
+  events.addEventListener("status", (event) => showJob(JSON.parse(event.data)));
+  events.addEventListener("end", () => {
+    events.close();
+    loadLog();
+  });
+  events.onerror = async () => {
+    if (events.readyState === EventSource.CLOSED) {
+      const response = await fetch(base);
+      if (!response.ok) missing();
+    }
+  };
+}
+
+$("#cancel").addEventListener("click", async () => {
+  $("#cancel").disabled = true;
+  await fetch(`${base}/cancel`, { method: "POST" });
+});
+
+loadLog();
+follow();

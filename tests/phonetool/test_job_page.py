@@ -1,0 +1,161 @@
+"""A job's own page: its live event stream, its charts, its log entries, and the page
+in a real browser (Chromium) following a 200,000-row upload to 100% by its events."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from flask_handoff.testing import wait_for_job
+from phonetool import charts
+
+from .conftest import MemberHandle
+from .files import write_csv
+from .test_service import upload
+from .test_web import browser, live_url  # noqa: F401 (fixtures)
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def _bars(svg: str) -> list[tuple[str, int]]:
+    root = ET.fromstring(svg)
+    return [
+        (g.get("data-label") or "", int(g.get("data-value") or 0)) for g in root.iter(f"{SVG}g")
+    ]
+
+
+def test_a_chart_is_largest_first_and_escapes_every_label() -> None:
+    svg = charts.bar_chart("<b>title</b>", [("A & <script>", 2), ("江苏省", 5)])
+    ranked = charts.items_for("provinces", {"by_province": {"江苏省": 5, "广东省": 9, "x": 1}})
+
+    assert _bars(svg) == [("A & <script>", 2), ("江苏省", 5)]  # parsed: the text was escaped
+    assert "<script>" not in svg
+    assert ranked == [("广东省", 9), ("江苏省", 5), ("x", 1)]
+
+
+def test_more_categories_than_bars_end_in_other() -> None:
+    counts = {f"reason {i}": 100 - i for i in range(60)}
+
+    items = charts.items_for("invalid_reasons", {"invalid_reasons": counts})
+
+    assert len(items) == charts.MAX_BARS
+    assert items[-1] == ("other", sum(100 - i for i in range(charts.MAX_BARS - 1, 60)))
+
+
+def test_events_stream_the_job_until_it_ends(
+    app: Flask, client: FlaskClient, member: MemberHandle, other_member: MemberHandle
+) -> None:
+    job_id = upload(client, member).get_json()["job_id"]
+    wait_for_job(app, job_id)
+
+    response = client.get(f"/api/jobs/{job_id}/events", headers=member.headers)
+    body = response.get_data(as_text=True)  # read before the next request: it streams
+    stranger = client.get(f"/api/jobs/{job_id}/events", headers=other_member.headers)
+
+    assert response.mimetype == "text/event-stream"
+    assert body.startswith("event: status\ndata: {")
+    assert '"state": "succeeded"' in body
+    assert body.endswith("event: end\ndata: {}\n\n")
+    assert stranger.status_code == 404
+
+
+def test_charts_of_a_finished_job_and_its_own_log_entries(
+    app: Flask, client: FlaskClient, member: MemberHandle
+) -> None:
+    first = upload(client, member).get_json()["job_id"]
+    second = upload(client, member).get_json()["job_id"]
+    wait_for_job(app, first)
+    wait_for_job(app, second)
+
+    numbers = client.get(f"/api/jobs/{first}/charts/numbers.svg", headers=member.headers)
+    missing = client.get(f"/api/jobs/{first}/charts/pie.svg", headers=member.headers)
+    log = client.get(f"/api/operation-logs?job_id={first}", headers=member.headers).get_json()
+
+    assert numbers.mimetype == "image/svg+xml"
+    assert _bars(numbers.get_data(as_text=True)) == [("valid", 2), ("invalid", 1), ("masked", 0)]
+    assert missing.status_code == 404
+    assert "numbers, invalid_reasons" in missing.get_json()["message"]
+    assert log["entries"]
+    assert {e["job_id"] for e in log["entries"]} == {first}
+
+
+def _sign_in(page: Any, url: str, member: MemberHandle) -> None:
+    page.goto(url + "/")
+    page.fill("#sign-in input[name=email]", member.email)
+    page.fill("#sign-in input[name=password]", "correct horse")
+    page.click("#sign-in button")
+    page.wait_for_selector("#app:not([hidden])")
+
+
+def test_the_job_page_follows_a_200k_row_upload_to_100_percent_by_its_events(
+    browser: Any,  # noqa: F811
+    live_url: str,  # noqa: F811
+    member: MemberHandle,
+    tmp_path: Path,
+) -> None:
+    rows = [["订单号", "手机号"]] + [[f"A{i}", f"138{i:08d}"] for i in range(200_000)]
+    source = write_csv(tmp_path / "大单.csv", rows)
+    page = browser.new_page()
+    _sign_in(page, live_url, member)
+    seen: list[str] = []
+    page.on("request", lambda r: seen.append(r.url))
+
+    page.set_input_files("#upload input[name=file]", str(source))
+    page.click("#upload button")
+    page.click("#jobs a.job-link")
+    page.wait_for_selector("#transport[data-transport=sse]", state="attached")
+    page.wait_for_selector("#rows:has-text('/ 200,000')", timeout=60_000)  # progress, live
+    page.wait_for_selector("#percent:has-text('100%')", timeout=120_000)
+    page.wait_for_selector("#state.state-succeeded")
+
+    assert page.locator(".count-rows_in").inner_text() == "200,000"
+    page.wait_for_function(
+        "[...document.querySelectorAll('img.chart')].every(i => i.complete && i.naturalWidth > 0)"
+    )
+    assert page.locator("img.chart").count() == len(charts.CHARTS)
+    assert page.locator("a.download-xlsx").count() == 1
+    assert "处理完成 大单.csv" in page.locator("#oplog").inner_text()
+    job_urls = [u for u in seen if "/api/jobs/" in u and "/charts/" not in u]
+    assert any(u.endswith("/events") for u in job_urls)
+    assert not [u for u in job_urls if u.split("/api/jobs/")[1].count("/") == 0]  # no polling
+
+
+def test_without_event_source_the_page_polls(
+    browser: Any,  # noqa: F811
+    live_url: str,  # noqa: F811
+    member: MemberHandle,
+    tmp_path: Path,
+) -> None:
+    source = write_csv(tmp_path / "o.csv", [["订单号", "手机号"], ["A1", "13812345678"]])
+    page = browser.new_page()
+    page.add_init_script("delete window.EventSource")
+    _sign_in(page, live_url, member)
+    page.set_input_files("#upload input[name=file]", str(source))
+    page.click("#upload button")
+    page.click("#jobs a.job-link")
+
+    page.wait_for_selector("#transport[data-transport=polling]", state="attached")
+    page.wait_for_selector("#state.state-succeeded", timeout=30_000)
+    assert page.locator(".count-valid").inner_text() == "1"
+
+
+def test_a_job_page_of_someone_else_says_no_such_job(
+    browser: Any,  # noqa: F811
+    live_url: str,  # noqa: F811
+    app: Flask,
+    member: MemberHandle,
+    other_member: MemberHandle,
+    client: FlaskClient,
+) -> None:
+    job_id = upload(client, other_member).get_json()["job_id"]
+    page = browser.new_page()
+    _sign_in(page, live_url, member)
+
+    page.goto(f"{live_url}/jobs/{job_id}")
+
+    page.wait_for_selector("#missing:not([hidden])")
+    assert page.locator("#job").is_hidden()
