@@ -31,6 +31,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         schema,
         security,
         token_use,
+        tokens,
         uploads,
         users,
         web,
@@ -50,6 +51,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(oplog_api.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(openapi.bp)
+    app.register_blueprint(tokens.bp)
     app.register_blueprint(web.bp)
     app.cli.add_command(users.users_cli)
     app.cli.add_command(retention.cleanup)

@@ -58,6 +58,7 @@ class ApiToken(db.Model):  # type: ignore[name-defined,misc]
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
     expires_at: Mapped[datetime | None]  # None: until revoked
+    name: Mapped[str | None] = mapped_column(String(100))  # the member's, for API tokens
 
     @classmethod
     def issue(

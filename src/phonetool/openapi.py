@@ -23,6 +23,19 @@ ERROR = {
         "message": {"type": "string", "description": "What happened and what to do."},
     },
 }
+TOKEN = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "name": {"type": "string", "nullable": True},
+        "prefix": {"type": "string"},
+        "created_at": {"type": "string", "nullable": True},
+        "last_used_at": {"type": "string", "nullable": True},
+        "expires_at": {"type": "string", "nullable": True},
+        "revoked_at": {"type": "string", "nullable": True},
+        "token": {"type": "string", "description": "The secret: only when it is made."},
+    },
+}
 JOB_STATUS = {
     "type": "object",
     "properties": {
@@ -95,6 +108,7 @@ def build_spec(app: Flask) -> dict[str, Any]:
     )
     spec.components.schema("Error", ERROR)
     spec.components.schema("JobStatus", JOB_STATUS)
+    spec.components.schema("Token", TOKEN)
     spec.components.schema("LogEntry", LOG_ENTRY)
     spec.components.schema("Member", MEMBER)
     for name, response in ERROR_RESPONSES.items():

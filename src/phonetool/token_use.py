@@ -52,6 +52,11 @@ class TokenUse:
                 )
                 self._thread.start()
 
+    def pending(self, token_id: int) -> datetime | None:
+        """A use noted here and not written yet (the account page shows it at once)."""
+        with self._lock:
+            return self._seen.get(token_id)
+
     def flush(self, *, quiet: bool = False) -> None:
         """Write what was noted since the last flush; kept for the next one if the
         database refuses (``quiet``: without logging it)."""

@@ -16,6 +16,12 @@ def index() -> str:
     return render_template("index.html")
 
 
+@bp.get("/account")
+def account() -> str:
+    """The member's API tokens: make, name and revoke them, see when each was used."""
+    return render_template("account.html")
+
+
 @bp.get("/jobs/<job_id>")
 def job_page(job_id: str) -> str:
     """One job: live progress, then its counts, charts, downloads, mail and log. Whose

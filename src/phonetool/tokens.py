@@ -1,0 +1,168 @@
+"""``/api/tokens``: a member's API tokens, made, named and revoked from the account page
+(or by an API client). The plain token is answered once, when it is made, and never
+stored; the list shows each token's prefix, name and when it was last used."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request
+
+from . import oplog
+from .models import ApiToken, Member, db, utcnow
+from .passport import current_user_id
+from .token_use import token_use
+
+bp = Blueprint("tokens", __name__, url_prefix="/api/tokens")
+
+NAME_MAX = 100
+DAYS_MAX = 3650
+TOKENS_MAX = 50  # live API tokens per member: enough for every script, bounded
+
+
+class TokenRequestError(Exception):
+    def __init__(self, error: str, message: str) -> None:
+        super().__init__(message)
+        self.error, self.message = error, message
+
+
+@bp.errorhandler(TokenRequestError)
+def _bad_request(exc: TokenRequestError) -> Any:
+    return jsonify(error=exc.error, message=exc.message), 400
+
+
+def _shown(row: ApiToken) -> dict[str, Any]:
+    pending = token_use(current_app).pending(row.id)
+    last = max((t for t in (row.last_used_at, pending) if t is not None), default=None)
+
+    def iso(value: Any) -> str | None:
+        return value.isoformat() + "Z" if value is not None else None
+
+    return {
+        "id": row.id,
+        "name": row.name,
+        "prefix": row.prefix,
+        "created_at": iso(row.created_at),
+        "last_used_at": iso(last),
+        "expires_at": iso(row.expires_at),
+        "revoked_at": iso(row.revoked_at),
+    }
+
+
+def _api_tokens(member_id: int) -> Any:
+    return (
+        db.select(ApiToken)
+        .filter_by(member_id=member_id)
+        .filter(ApiToken.prefix.startswith("pt_"))
+        .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
+    )
+
+
+@bp.get("")
+def list_tokens() -> Any:
+    """Your API tokens, newest first (browser sessions are not listed).
+    ---
+    get:
+      summary: List your API tokens.
+      responses:
+        "200":
+          description: Your tokens, without their secret part.
+          content:
+            application/json:
+              schema:
+                type: object
+                properties:
+                  tokens: {type: array, items: {$ref: "#/components/schemas/Token"}}
+        "401":
+          $ref: "#/components/responses/Unauthorized"
+    """
+    _, member_id = current_user_id()
+    rows = db.session.execute(_api_tokens(member_id).limit(200)).scalars()
+    return jsonify(tokens=[_shown(r) for r in rows])
+
+
+@bp.post("")
+def create_token() -> Any:
+    """Make an API token; the answer holds it, once.
+    ---
+    post:
+      summary: Create an API token.
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [name]
+              properties:
+                name: {type: string, minLength: 1, maxLength: 100}
+                days: {type: integer, minimum: 1, maximum: 3650, description: Expires after.}
+      responses:
+        "201":
+          description: The token; `token` is its secret, shown this once.
+          content:
+            application/json:
+              schema: {$ref: "#/components/schemas/Token"}
+        "400":
+          $ref: "#/components/responses/BadRequest"
+        "401":
+          $ref: "#/components/responses/Unauthorized"
+    """
+    _, member_id = current_user_id()
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise TokenRequestError("bad_request", 'Send JSON: {"name": "...", "days": 90}.')
+    name = data.get("name")
+    if not isinstance(name, str) or not name.strip() or len(name.strip()) > NAME_MAX:
+        raise TokenRequestError("bad_name", f"Give the token a name of 1 to {NAME_MAX} characters.")
+    days = data.get("days")
+    if days is not None and (
+        isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= DAYS_MAX
+    ):
+        raise TokenRequestError("bad_days", f"days must be a whole number from 1 to {DAYS_MAX}.")
+    live = (
+        db.session.execute(_api_tokens(member_id).filter(ApiToken.revoked_at.is_(None)))
+        .scalars()
+        .all()
+    )
+    if len(live) >= TOKENS_MAX:
+        raise TokenRequestError(
+            "too_many_tokens", f"You have {TOKENS_MAX} tokens; revoke one you no longer use."
+        )
+    member = db.session.get(Member, member_id)
+    assert member is not None  # the passport just found the caller
+    lifetime = timedelta(days=days) if days else None
+    row, plain = ApiToken.issue(member, lifetime=lifetime)
+    row.name = name.strip()
+    db.session.add(row)
+    db.session.commit()
+    oplog.record("account", "token_created", f"创建 API 令牌 {row.name} ({row.prefix}…)")
+    return jsonify({**_shown(row), "token": plain}), 201
+
+
+@bp.delete("/<int:token_id>")
+def revoke_token(token_id: int) -> Any:
+    """Revoke one of your API tokens: it stops working at once.
+    ---
+    delete:
+      summary: Revoke an API token.
+      parameters:
+        - {name: token_id, in: path, required: true, schema: {type: integer}}
+      responses:
+        "204":
+          description: Revoked (or already revoked).
+        "401":
+          $ref: "#/components/responses/Unauthorized"
+        "404":
+          $ref: "#/components/responses/NotFound"
+    """
+    _, member_id = current_user_id()
+    row = db.session.get(ApiToken, token_id)
+    if row is None or row.member_id != member_id or not row.prefix.startswith("pt_"):
+        return jsonify(error="not_found", message=f"You have no API token {token_id}."), 404
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        db.session.commit()
+        oplog.record("account", "token_revoked", f"吊销 API 令牌 {row.name or ''} ({row.prefix}…)")
+    return "", 204

@@ -1,0 +1,79 @@
+"""A member's API tokens: made (shown once), named, used, revoked; through the API and
+on the account page in a real browser."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.testing import FlaskClient
+
+from .conftest import MemberHandle
+from .test_web import browser, live_url  # noqa: F401 (fixtures)
+
+
+def test_a_token_is_shown_once_works_and_stops_when_revoked(
+    client: FlaskClient, member: MemberHandle, other_member: MemberHandle
+) -> None:
+    made = client.post("/api/tokens", json={"name": "ERP 导入", "days": 30}, headers=member.headers)
+    token = made.get_json()
+    bearer = {"Authorization": f"Bearer {token['token']}"}
+
+    assert made.status_code == 201
+    assert token["token"].startswith("pt_")
+    assert token["expires_at"] is not None
+    assert client.get("/api/jobs", headers=bearer).status_code == 200
+    listed = client.get("/api/tokens", headers=member.headers).get_json()["tokens"]
+    mine = next(t for t in listed if t["id"] == token["id"])
+    assert "token" not in mine  # never again
+    assert mine["name"] == "ERP 导入"
+    assert mine["last_used_at"] is not None  # the use just made, before it is written
+    assert (
+        client.delete(f"/api/tokens/{token['id']}", headers=other_member.headers).status_code == 404
+    )
+    assert client.delete(f"/api/tokens/{token['id']}", headers=member.headers).status_code == 204
+    assert client.get("/api/jobs", headers=bearer).status_code == 401
+    log = client.get("/api/operation-logs", headers=member.headers).get_json()["entries"]
+    assert [e["operation_type"] for e in log[:2]] == ["token_revoked", "token_created"]
+
+
+def test_bad_token_requests_say_what_to_send(client: FlaskClient, member: MemberHandle) -> None:
+    def post(body: Any) -> Any:
+        return client.post("/api/tokens", json=body, headers=member.headers)
+
+    assert post({"name": ""}).get_json()["error"] == "bad_name"
+    assert post({"name": "x" * 101}).get_json()["error"] == "bad_name"
+    assert post({"name": "ok", "days": 0}).get_json()["error"] == "bad_days"
+    assert post({"name": "ok", "days": True}).get_json()["error"] == "bad_days"
+    assert post([1]).status_code == 400
+
+
+def test_the_account_page_makes_shows_once_and_revokes_a_token(
+    browser: Any,  # noqa: F811
+    live_url: str,  # noqa: F811
+    member: MemberHandle,
+) -> None:
+    page = browser.new_page()
+    page.goto(live_url + "/")
+    page.fill("#sign-in input[name=email]", member.email)
+    page.fill("#sign-in input[name=password]", "correct horse")
+    page.click("#sign-in button")
+    page.click("#account-link")
+
+    page.fill("#new-token input[name=name]", "ERP 导入")
+    page.click("#new-token button")
+    page.wait_for_selector("#new-token-shown:not([hidden])")
+    plain = page.locator("#new-token-value").inner_text()
+    assert plain.startswith("pt_")
+    answer = page.request.get(live_url + "/api/jobs", headers={"Authorization": f"Bearer {plain}"})
+    assert answer.status == 200
+
+    page.reload()  # shown once: not on the page any more
+    row = page.locator("#tokens tbody tr", has_text="ERP 导入")
+    row.wait_for()
+    assert plain not in page.content()
+    assert row.locator(".token-used").inner_text() != "—"
+    page.once("dialog", lambda d: d.accept())
+    row.locator("button.revoke").click()
+    page.wait_for_selector("#tokens tbody tr .revoked")
+    answer = page.request.get(live_url + "/api/jobs", headers={"Authorization": f"Bearer {plain}"})
+    assert answer.status == 401
