@@ -36,11 +36,19 @@ def items_for(name: str, summary: dict[str, Any]) -> list[tuple[str, int]]:
     if name == "numbers":
         return [(k, int(summary.get(k, 0))) for k in ("valid", "invalid", "masked")]
     counts = summary.get(CHARTS[name][0]) or {}
-    ranked = sorted(((str(k), int(v)) for k, v in counts.items()), key=lambda kv: -kv[1])
+    ranked = sorted(((_label(name, k), int(v)) for k, v in counts.items()), key=lambda kv: -kv[1])
     if len(ranked) > MAX_BARS:
         rest = sum(v for _, v in ranked[MAX_BARS - 1 :])
         ranked = [*ranked[: MAX_BARS - 1], ("other", rest)]
     return ranked
+
+
+def _label(chart_name: str, key: object) -> str:
+    """The summary counts numbers with no province under their country's code."""
+    text = str(key)
+    if chart_name == "provinces" and text == "CN":
+        return "中国 (省份未知) China, province unknown"
+    return text
 
 
 def bar_chart(title: str, items: list[tuple[str, int]]) -> str:

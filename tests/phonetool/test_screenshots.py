@@ -1,0 +1,84 @@
+"""Screenshots of the pages for the README, taken in Chromium with a CJK font (installed
+by scripts/test) into docs/screenshots/. They also check that each page draws what it
+should at the moment it is taken."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import MemberHandle
+from .files import write_csv
+from .test_web import browser, live_url  # noqa: F401 (fixtures)
+
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # once is enough
+def test_screenshots_of_every_page(
+    browser: Any,  # noqa: F811
+    live_url: str,  # noqa: F811
+    member: MemberHandle,
+    tmp_path: Path,
+) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1100, "height": 760})
+
+    page.goto(live_url + "/")
+    page.wait_for_selector("#sign-in-panel:not([hidden])")
+    page.screenshot(path=str(SHOTS / "sign-in.png"))
+
+    page.fill("#sign-in input[name=email]", member.email)
+    page.fill("#sign-in input[name=password]", "correct horse")
+    page.click("#sign-in button")
+    page.wait_for_selector("#app:not([hidden])")
+    page.fill("#upload input[name=provinces]", "亚特兰蒂斯")
+    page.set_input_files("#upload input[name=file]", str(_orders(tmp_path, 20, "小单.csv")))
+    page.click("#upload button")
+    page.wait_for_selector("#upload-error:has-text('province')")
+    page.screenshot(path=str(SHOTS / "upload-error.png"))
+
+    page.fill("#upload input[name=provinces]", "")
+    page.set_input_files("#upload input[name=file]", str(_orders(tmp_path, 400_000, "订单.csv")))
+    page.click("#upload button")
+    page.click("#jobs a.job-link")
+    page.wait_for_function(
+        "() => { const p = parseInt(document.querySelector('#percent').textContent);"
+        " return p >= 5 && p <= 90; }",
+        timeout=120_000,
+    )
+    page.screenshot(path=str(SHOTS / "job-running.png"))
+
+    page.wait_for_selector("#state.state-succeeded", timeout=180_000)
+    page.wait_for_function(
+        "[...document.querySelectorAll('img.chart')].every(i => i.complete && i.naturalWidth > 0)"
+    )
+    page.screenshot(path=str(SHOTS / "job-finished.png"), full_page=True)
+
+    page.goto(live_url + "/account")
+    page.fill("#new-token input[name=name]", "ERP 导入")
+    page.click("#new-token button")
+    page.wait_for_selector("#new-token-shown:not([hidden])")
+    page.screenshot(path=str(SHOTS / "account.png"))
+
+    for name in ("sign-in", "upload-error", "job-running", "job-finished", "account"):
+        assert (SHOTS / f"{name}.png").stat().st_size > 10_000, name
+
+
+def _orders(folder: Path, rows: int, name: str) -> Path:
+    """An order list with numbers from across China, a few of them masked or wrong."""
+    prefixes = ["138", "139", "186", "189", "133", "150", "177", "199"]
+    body = []
+    for i in range(rows):
+        prefix = prefixes[i % len(prefixes)]
+        if i % 97 == 0:
+            phone = f"{prefix}****{i % 10000:04d}"
+        elif i % 89 == 0:
+            phone = f"{prefix}{i % 10000:04d}"
+        else:
+            phone = f"{prefix}{(i * 7919) % 100_000_000:08d}"
+        body.append([f"DY{i:08d}", f"买家{i}", phone])
+    return write_csv(folder / name, [["订单编号", "收货人", "手机号"], *body])
