@@ -23,6 +23,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     from . import (
         auth,
+        i18n,
         jobs,
         logs,
         openapi,
@@ -46,6 +47,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     token_use.init_app(app)
     jobs.connect_signals(app)  # first: starting the pool may already recover a job
     jobs.handoff.init_app(app)
+    i18n.init_app(app)
     app.register_blueprint(uploads.bp)
     app.register_blueprint(jobs.bp)
     app.register_blueprint(oplog_api.bp)

@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, current_app, jsonify, request, session
+from flask_babel import gettext as _
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -107,7 +108,9 @@ def sign_in() -> Any:
     db.session.add(row)
     db.session.commit()
     session["sid"] = plain
-    oplog.record("member", "sign_in", f"{member.email} 登录", member_id=member.id)
+    oplog.record(
+        "member", "sign_in", _("%(email)s signed in", email=member.email), member_id=member.id
+    )
     return jsonify(id=member.id, email=member.email, name=member.name)
 
 
@@ -126,7 +129,7 @@ def whoami() -> Any:
         "401":
           $ref: "#/components/responses/Unauthorized"
     """
-    _, member_id = current_user_id()
+    _token, member_id = current_user_id()
     member = db.session.get(Member, member_id)
     if member is None:
         session.clear()

@@ -27,6 +27,7 @@ from flask import (
     send_file,
     stream_with_context,
 )
+from flask_babel import gettext as _
 
 from flask_handoff import (
     Handoff,
@@ -42,6 +43,7 @@ from flask_handoff import (
 )
 
 from . import charts, mail, oplog
+from .i18n import DEFAULT, LANGUAGES, in_language, job_language, submitter_language
 from .models import Upload, db
 from .passport import current_user_id, member_id_or_none
 from .pipeline import InputError, Options
@@ -51,6 +53,7 @@ log = logging.getLogger("phonetool.jobs")
 
 handoff = Handoff()
 handoff.identity_loader(member_id_or_none)
+handoff.capture("language")(submitter_language)
 
 bp = Blueprint("jobs", __name__, url_prefix="/api/jobs")
 
@@ -70,8 +73,11 @@ def process_upload(upload: Path, upload_id: str) -> dict[str, Any]:
             " share the web server's HANDOFF_SPOOL_DIR (and PHONETOOL_RESULTS_DIR), a"
             " shared folder when workers run on other machines."
         )
-    attempt = f" (第 {current_job.attempt} 次尝试)" if current_job.attempt > 1 else ""
-    oplog.record("upload", "process_started", f"开始处理 {up.original_name}{attempt}", up.options)
+    with in_language(job_language()):
+        text = _("Processing %(name)s", name=up.original_name)
+        if current_job.attempt > 1:
+            text += " " + _("(attempt %(n)d)", n=current_job.attempt)
+    oplog.record("upload", "process_started", text, up.options)
     out_dir = Path(current_app.config["PHONETOOL_RESULTS_DIR"]) / upload_id
     # An attempt before this one may have died half-way: start from nothing.
     shutil.rmtree(out_dir, ignore_errors=True)
@@ -104,11 +110,18 @@ def process_upload(upload: Path, upload_id: str) -> dict[str, Any]:
     up.mail_state = "pending" if up.receiver_email else None
     db.session.commit()
     s = result.summary
+    with in_language(job_language()):
+        text = _(
+            "Finished %(name)s: %(rows)d rows, %(valid)d valid, %(invalid)d invalid,"
+            " %(masked)d masked",
+            name=up.original_name,
+            rows=s["rows_out"],
+            valid=s["valid"],
+            invalid=s["invalid"],
+            masked=s.get("masked", 0),
+        )
     oplog.record(
-        "upload",
-        "process_finished",
-        f"处理完成 {up.original_name}: {s['rows_out']} 行, 有效 {s['valid']}, 无效 {s['invalid']}",
-        {"rows_in": s["rows_in"], "rows_out": s["rows_out"]},
+        "upload", "process_finished", text, {"rows_in": s["rows_in"], "rows_out": s["rows_out"]}
     )
     if up.receiver_email:
         deliver_result.submit(upload_id)
@@ -130,13 +143,10 @@ def deliver_result(upload_id: str) -> str:
     attach = sum(f.stat().st_size for f in files) <= limit
     base = current_app.config["PHONETOOL_BASE_URL"].rstrip("/")
     link = f"{base}/api/jobs/{up.id}/result?format=xlsx"
-    body = _mail_body(up, attach, link)
-    msg = mail.build_message(
-        up.receiver_email,
-        f"号码检测结果 / Phone check result: {up.original_name}",
-        body,
-        files if attach else None,
-    )
+    with in_language(job_language()):
+        body = _mail_body(up, attach, link)
+        subject = _("Phone check result: %(name)s", name=up.original_name)
+    msg = mail.build_message(up.receiver_email, subject, body, files if attach else None)
     up.mail_attempts = current_job.attempt
     try:
         where = mail.send(msg)
@@ -145,18 +155,24 @@ def deliver_result(upload_id: str) -> str:
         up.mail_state = "failed" if last else "retrying"
         up.mail_error = f"{type(exc).__name__}: {exc}"
         # Log first, then publish the state: whoever sees the state finds the entry.
+        with in_language(job_language()):
+            text = _(
+                "Mail not sent (%(error)s), attempt %(n)d",
+                error=up.mail_error,
+                n=current_job.attempt,
+            )
         oplog.record(
             "mail",
             "mail_failed" if last else "mail_retrying",
-            f"邮件发送失败 ({up.mail_error}) 第 {current_job.attempt} 次",
+            text,
             {"to": up.receiver_email},
             job_id=up.id,
         )
         db.session.commit()
         raise
-    oplog.record(
-        "mail", "mail_sent", f"结果已发送至 {up.receiver_email}", {"via": where}, job_id=up.id
-    )
+    with in_language(job_language()):
+        text = _("Result sent to %(to)s", to=up.receiver_email)
+    oplog.record("mail", "mail_sent", text, {"via": where}, job_id=up.id)
     up.mail_state, up.mail_error = "sent", None
     db.session.commit()
     return where
@@ -165,11 +181,21 @@ def deliver_result(upload_id: str) -> str:
 def _mail_body(up: Upload, attached: bool, link: str) -> str:
     s = up.summary or {}
     lines = [
-        f"文件 {up.original_name} 已处理完成。",
-        f"读取 {s.get('rows_in', 0)} 行，导出 {s.get('rows_out', 0)} 行；"
-        f"有效 {s.get('valid', 0)}，无效 {s.get('invalid', 0)}，重复 {s.get('duplicates', 0)}。",
+        _("Your file %(name)s has been checked.", name=up.original_name),
+        _(
+            "Rows read: %(rows_in)d, exported: %(rows_out)d. Valid: %(valid)d, invalid:"
+            " %(invalid)d, masked: %(masked)d, duplicates: %(duplicates)d.",
+            rows_in=s.get("rows_in", 0),
+            rows_out=s.get("rows_out", 0),
+            valid=s.get("valid", 0),
+            invalid=s.get("invalid", 0),
+            masked=s.get("masked", 0),
+            duplicates=s.get("duplicates", 0),
+        ),
         "",
-        "结果见附件。" if attached else f"结果较大，请下载: {link}",
+        _("The results are attached.")
+        if attached
+        else _("The results are large; download them here: %(link)s", link=link),
     ]
     return "\n".join(lines)
 
@@ -179,14 +205,15 @@ def _on_final(sender: Flask, job: Job, identity: Any, **extra: Any) -> None:
     if job.task != process_upload.name:
         return
     member = _member_id(identity)
-    if job.state == "failed":
-        text = f"处理失败: {job.error_message}"
-        oplog.record("upload", "process_failed", text, job_id=job.id, member_id=member)
-    elif job.state == "cancelled":
-        oplog.record("upload", "process_cancelled", "处理已取消", job_id=job.id, member_id=member)
-    oplog.record(
-        "upload", "upload_deleted", "已删除上传的原始文件", job_id=job.id, member_id=member
-    )
+    with in_language(_language_of(job)):
+        if job.state == "failed":
+            text = _("Processing failed: %(reason)s", reason=job.error_message)
+            oplog.record("upload", "process_failed", text, job_id=job.id, member_id=member)
+        elif job.state == "cancelled":
+            text = _("Processing cancelled")
+            oplog.record("upload", "process_cancelled", text, job_id=job.id, member_id=member)
+        text = _("The uploaded file was deleted")
+    oplog.record("upload", "upload_deleted", text, job_id=job.id, member_id=member)
 
 
 def _on_retried(sender: Flask, job: Job, identity: Any, **extra: Any) -> None:
@@ -194,10 +221,18 @@ def _on_retried(sender: Flask, job: Job, identity: Any, **extra: Any) -> None:
     second "started" is never a mystery."""
     if job.task != process_upload.name:
         return
-    if job.error_type == "WorkerLost":
-        text = f"第 {job.attempts} 次处理中断 (进程丢失: 服务重启或崩溃)，将重试"
-    else:
-        text = f"第 {job.attempts} 次处理失败 ({job.error_message})，将重试"
+    with in_language(_language_of(job)):
+        if job.error_type == "WorkerLost":
+            text = _(
+                "Attempt %(n)d stopped (its process was lost: a restart or a crash); trying again",
+                n=job.attempts,
+            )
+        else:
+            text = _(
+                "Attempt %(n)d failed (%(reason)s); trying again",
+                n=job.attempts,
+                reason=job.error_message,
+            )
     oplog.record(
         "upload",
         "process_retrying",
@@ -206,6 +241,12 @@ def _on_retried(sender: Flask, job: Job, identity: Any, **extra: Any) -> None:
         job_id=job.id,
         member_id=_member_id(identity),
     )
+
+
+def _language_of(job: Job) -> str:
+    """The submitter's language, for what is written about a job from outside it."""
+    language = job.snapshot.context.get("language")
+    return language if language in LANGUAGES else DEFAULT
 
 
 def _member_id(identity: Any) -> int | None:
@@ -356,7 +397,7 @@ def cancel_job(job_id: str) -> Any:
     if job is None or job.finished:
         state = job.state if job else "expired"
         return jsonify(error="already_ended", message=f"The job is {state}."), 409
-    oplog.record("upload", "cancel_requested", "会员取消了处理", job_id=job_id)
+    oplog.record("upload", "cancel_requested", _("You cancelled the processing"), job_id=job_id)
     return jsonify(upload_status(up, handoff.cancel(job_id))), 202
 
 

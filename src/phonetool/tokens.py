@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
+from flask_babel import gettext as _
 
 from . import oplog
 from .models import ApiToken, Member, db, utcnow
@@ -77,7 +78,7 @@ def list_tokens() -> Any:
         "401":
           $ref: "#/components/responses/Unauthorized"
     """
-    _, member_id = current_user_id()
+    _token, member_id = current_user_id()
     rows = db.session.execute(_api_tokens(member_id).limit(200)).scalars()
     return jsonify(tokens=[_shown(r) for r in rows])
 
@@ -109,7 +110,7 @@ def create_token() -> Any:
         "401":
           $ref: "#/components/responses/Unauthorized"
     """
-    _, member_id = current_user_id()
+    _token, member_id = current_user_id()
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
         raise TokenRequestError("bad_request", 'Send JSON: {"name": "...", "days": 90}.')
@@ -137,7 +138,8 @@ def create_token() -> Any:
     row.name = name.strip()
     db.session.add(row)
     db.session.commit()
-    oplog.record("account", "token_created", f"创建 API 令牌 {row.name} ({row.prefix}…)")
+    text = _("API token %(name)s created (%(prefix)s…)", name=row.name, prefix=row.prefix)
+    oplog.record("account", "token_created", text)
     return jsonify({**_shown(row), "token": plain}), 201
 
 
@@ -157,12 +159,13 @@ def revoke_token(token_id: int) -> Any:
         "404":
           $ref: "#/components/responses/NotFound"
     """
-    _, member_id = current_user_id()
+    _token, member_id = current_user_id()
     row = db.session.get(ApiToken, token_id)
     if row is None or row.member_id != member_id or not row.prefix.startswith("pt_"):
         return jsonify(error="not_found", message=f"You have no API token {token_id}."), 404
     if row.revoked_at is None:
         row.revoked_at = utcnow()
         db.session.commit()
-        oplog.record("account", "token_revoked", f"吊销 API 令牌 {row.name or ''} ({row.prefix}…)")
+        text = _("API token %(name)s revoked (%(prefix)s…)", name=row.name or "", prefix=row.prefix)
+        oplog.record("account", "token_revoked", text)
     return "", 204

@@ -8,6 +8,7 @@ from typing import Any
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from flask import Blueprint, jsonify, request, url_for
+from flask_babel import gettext as _
 
 from . import oplog
 from .admission import admit
@@ -148,7 +149,7 @@ def create_upload() -> Any:
             application/json:
               schema: {$ref: "#/components/schemas/Error"}
     """
-    _, member_id = current_user_id()
+    _token, member_id = current_user_id()
     admit(member_id)  # before the body is read: a full service answers at once
     file = request.files.get("file")
     if file is None or not file.filename:
@@ -176,7 +177,7 @@ def create_upload() -> Any:
     oplog.record(
         "upload",
         "upload_received",
-        f"收到文件 {name} ({size} 字节)",
+        _("Received %(name)s (%(size)d bytes)", name=name, size=size),
         {**options, "receiver_email": receiver},
         job_id=up.id,
     )

@@ -1,29 +1,58 @@
-"""The member's page: sign in, upload, watch progress, download, read the log.
-
-One HTML page; everything it shows comes from the JSON API with the session cookie, so
-the page and API clients see exactly the same thing.
-"""
+"""The member's pages: sign in and upload, one job, the account. Each page is drawn by
+its script from the JSON API with the session cookie, so the pages and API clients see
+exactly the same thing; the texts the scripts show come with the page, in the reader's
+language (:mod:`.i18n`)."""
 
 from __future__ import annotations
 
 from flask import Blueprint, render_template
+from flask_babel import gettext as _
 
 bp = Blueprint("web", __name__)
 
 
+def _common() -> dict[str, str]:
+    return {
+        "cancel": _("Cancel"),
+        "mail": _("Mail"),
+        "download": _("Download"),
+        "succeeded": _("succeeded"),
+        "failed": _("failed"),
+        "cancelled": _("cancelled"),
+        "running": _("running"),
+        "queued": _("queued"),
+        "expired": _("expired"),
+    }
+
+
 @bp.get("/")
 def index() -> str:
-    return render_template("index.html")
+    return render_template("index.html", strings=_common())
 
 
 @bp.get("/account")
 def account() -> str:
     """The member's API tokens: make, name and revoke them, see when each was used."""
-    return render_template("account.html")
+    strings = {**_common(), "revoke": _("Revoke"), "revoked": _("revoked")}
+    return render_template("account.html", strings=strings)
 
 
 @bp.get("/jobs/<job_id>")
 def job_page(job_id: str) -> str:
     """One job: live progress, then its counts, charts, downloads, mail and log. Whose
     job it is, the API decides when the page asks (a stranger's id shows "not found")."""
-    return render_template("job.html", job_id=job_id)
+    strings = {
+        **_common(),
+        "rows": _("rows"),
+        "rows_per_second": _("rows/s"),
+        "left": _("left"),
+        "polling": _("(polling)"),
+        "mail_to": _("Mail to"),
+        "rows_in": _("Rows read"),
+        "rows_out": _("Rows exported"),
+        "valid": _("Valid"),
+        "invalid": _("Invalid"),
+        "masked": _("Masked"),
+        "duplicates": _("Duplicates"),
+    }
+    return render_template("job.html", job_id=job_id, strings=strings)

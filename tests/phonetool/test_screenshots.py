@@ -25,7 +25,7 @@ def test_screenshots_of_every_page(
     tmp_path: Path,
 ) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page = browser.new_page(viewport={"width": 1100, "height": 760})
+    page = browser.new_page(viewport={"width": 1100, "height": 760}, locale="zh-CN")
 
     page.goto(live_url + "/")
     page.wait_for_selector("#sign-in-panel:not([hidden])")

@@ -61,7 +61,7 @@ def test_member_signs_in_uploads_watches_and_downloads(
     browser: Any, live_url: str, member: MemberHandle, tmp_path: Path
 ) -> None:
     src = write_csv(tmp_path / "订单.csv", [HEADER, *ROWS], "gbk")
-    page = browser.new_page(accept_downloads=True)
+    page = browser.new_page(accept_downloads=True, locale="zh-CN")
     page.goto(live_url + "/")
 
     page.fill("#sign-in input[name=email]", member.email)

@@ -1,6 +1,8 @@
 // The account page: the member's API tokens, made, named and revoked through /api/tokens.
 "use strict";
 
+const T = JSON.parse(document.getElementById("strings").textContent);
+
 const $ = (selector) => document.querySelector(selector);
 
 function text(tag, value, className) {
@@ -20,9 +22,9 @@ function tokenRow(token) {
   row.append(text("td", when(token.expires_at)));
   const action = document.createElement("td");
   if (token.revoked_at) {
-    action.append(text("span", `已吊销 revoked ${when(token.revoked_at)}`, "revoked"));
+    action.append(text("span", `${T.revoked} ${when(token.revoked_at)}`, "revoked"));
   } else {
-    const revoke = text("button", "吊销 Revoke", "revoke");
+    const revoke = text("button", T.revoke, "revoke");
     revoke.type = "button";
     revoke.addEventListener("click", async () => {
       revoke.disabled = true;

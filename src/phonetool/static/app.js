@@ -1,6 +1,8 @@
 // The member's page: every view below is drawn from the JSON API, with the session cookie.
 "use strict";
 
+const T = JSON.parse(document.getElementById("strings").textContent);
+
 const $ = (selector) => document.querySelector(selector);
 const FINAL = new Set(["succeeded", "failed", "cancelled", "expired"]);
 let polling = null;
@@ -38,7 +40,7 @@ function jobRow(job) {
   open.href = `/jobs/${encodeURIComponent(job.job_id)}`;
   name.append(open);
   row.append(name);
-  const state = text("td", job.state, `state state-${job.state}`);
+  const state = text("td", T[job.state] || job.state, `state state-${job.state}`);
   if (job.error) state.title = job.error;
   row.append(state);
   const cell = document.createElement("td");
@@ -56,9 +58,9 @@ function jobRow(job) {
     link.className = `download-${format}`;
     links.append(link, " ");
   }
-  if (job.mail) links.append(text("div", `邮件 mail: ${job.mail.state || "-"}`));
+  if (job.mail) links.append(text("div", `${T.mail}: ${job.mail.state || "-"}`));
   if (!FINAL.has(job.state)) {
-    const cancel = text("button", "取消 Cancel", "cancel");
+    const cancel = text("button", T.cancel, "cancel");
     cancel.type = "button";
     cancel.addEventListener("click", async () => {
       cancel.disabled = true;

@@ -2,16 +2,14 @@
 // browser has no EventSource), then its counts, charts, downloads, mail and log.
 "use strict";
 
+const T = JSON.parse(document.getElementById("strings").textContent);
+
 const $ = (selector) => document.querySelector(selector);
 const jobId = document.body.dataset.job;
 const base = `/api/jobs/${encodeURIComponent(jobId)}`;
 const FINAL = new Set(["succeeded", "failed", "cancelled", "expired"]);
 const CHARTS = ["numbers", "invalid_reasons", "provinces", "carriers", "types"];
-const COUNTS = [
-  ["rows_in", "读取行数 Rows read"], ["rows_out", "导出行数 Rows exported"],
-  ["valid", "有效 Valid"], ["invalid", "无效 Invalid"], ["masked", "隐藏 Masked"],
-  ["duplicates", "重复 Duplicates"],
-];
+const COUNTS = ["rows_in", "rows_out", "valid", "invalid", "masked", "duplicates"];
 const samples = []; // [time, rows done], for the rate and the time left
 let shownFinal = false;
 
@@ -40,10 +38,10 @@ function showProgress(job) {
   if (!samples.length || samples[samples.length - 1][1] !== done) samples.push([now, done]);
   const [t0, d0] = samples[0];
   const rate = now > t0 && done > d0 ? (done - d0) / (now - t0) : 0;
-  const parts = [`${done.toLocaleString()} / ${total ? total.toLocaleString() : "?"} 行 rows`];
+  const parts = [`${done.toLocaleString("en")} / ${total ? total.toLocaleString("en") : "?"} ${T.rows}`];
   if (rate && !FINAL.has(job.state)) {
-    parts.push(`${Math.round(rate).toLocaleString()} 行/秒 rows/s`);
-    if (total) parts.push(`剩余 left ${duration((total - done) / rate)}`);
+    parts.push(`${Math.round(rate).toLocaleString("en")} ${T.rows_per_second}`);
+    if (total) parts.push(`${T.left} ${duration((total - done) / rate)}`);
   }
   $("#rows").textContent = parts.join(" · ");
 }
@@ -51,14 +49,14 @@ function showProgress(job) {
 function showJob(job) {
   $("#job").hidden = false;
   $("#file-name").textContent = job.file.name;
-  $("#state").textContent = job.state;
+  $("#state").textContent = T[job.state] || job.state;
   $("#state").className = `state state-${job.state}`;
   showProgress(job);
   $("#cancel").hidden = FINAL.has(job.state);
   $("#job-error").textContent = job.error || "";
   if (job.mail) {
     const error = job.mail.error ? ` (${job.mail.error})` : "";
-    $("#mail").textContent = `邮件 Mail to ${job.mail.to}: ${job.mail.state || "-"}${error}`;
+    $("#mail").textContent = `${T.mail_to} ${job.mail.to}: ${job.mail.state || "-"}${error}`;
   }
   if (FINAL.has(job.state) && !shownFinal) {
     shownFinal = true;
@@ -71,7 +69,7 @@ function showResult(job) {
   const summary = job.summary;
   if (summary) {
     $("#counts").replaceChildren(
-      ...COUNTS.flatMap(([key, label]) => [text("dt", label), text("dd", (summary[key] ?? 0).toLocaleString(), `count-${key}`)]),
+      ...COUNTS.flatMap((key) => [text("dt", T[key]), text("dd", (summary[key] ?? 0).toLocaleString("en"), `count-${key}`)]),
     );
     $("#charts").replaceChildren(
       ...CHARTS.map((name) => {
@@ -84,7 +82,7 @@ function showResult(job) {
     );
   }
   const links = Object.entries(job.results || {}).flatMap(([format, url]) => {
-    const link = text("a", `下载 Download ${format.toUpperCase()}`, `download-${format}`);
+    const link = text("a", `${T.download} ${format.toUpperCase()}`, `download-${format}`);
     link.href = url;
     return [link, " "];
   });
@@ -118,7 +116,7 @@ function missing() {
 
 function follow() {
   if (!("EventSource" in window)) {
-    $("#transport").textContent = "(polling)";
+    $("#transport").textContent = T.polling;
     $("#transport").dataset.transport = "polling";
     return poll();
   }

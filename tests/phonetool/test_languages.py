@@ -1,0 +1,128 @@
+"""Chinese or English: the pages follow the browser's Accept-Language and a switch on the
+page; a job writes its log and its mail in the language of the request that submitted
+it."""
+
+from __future__ import annotations
+
+import email
+import io
+import time
+from email.policy import default as default_policy
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from flask_handoff.testing import wait_for_job
+
+from .conftest import MemberHandle
+from .test_service import upload
+from .test_web import browser, live_url  # noqa: F401 (fixtures)
+
+
+@pytest.mark.parametrize(
+    ("locale", "sign_in", "upload_title"),
+    [("zh-CN", "登录", "上传名单"), ("en-US", "Sign in", "Upload a list")],
+)
+def test_the_pages_follow_the_browsers_language(
+    browser: Any,  # noqa: F811
+    live_url: str,  # noqa: F811
+    member: MemberHandle,
+    locale: str,
+    sign_in: str,
+    upload_title: str,
+) -> None:
+    page = browser.new_page(locale=locale)
+    page.goto(live_url + "/")
+
+    assert page.locator("#sign-in-panel h2").inner_text() == sign_in
+    assert page.locator("html").get_attribute("lang") == locale[:2]
+    page.fill("#sign-in input[name=email]", member.email)
+    page.fill("#sign-in input[name=password]", "correct horse")
+    page.click("#sign-in button")
+    page.wait_for_selector("#app:not([hidden])")
+    assert page.locator("#app h2").first.inner_text() == upload_title
+
+
+def test_the_switch_changes_the_language_and_keeps_it(
+    browser: Any,  # noqa: F811
+    live_url: str,  # noqa: F811
+) -> None:
+    page = browser.new_page(locale="en-US")
+    page.goto(live_url + "/")
+    assert page.locator("#sign-in-panel h2").inner_text() == "Sign in"
+
+    page.click("nav.lang a[lang=zh]")
+    page.wait_for_selector("#sign-in-panel h2:has-text('登录')")
+    page.goto(live_url + "/account")  # no ?lang: the choice was kept
+
+    assert page.locator("title").inner_text().startswith("账户")
+    assert page.locator("#signed-out").inner_text().startswith("请先登录")
+
+
+@pytest.mark.parametrize(
+    ("language", "received", "finished", "subject", "body"),
+    [
+        (
+            "en",
+            "Received 订单.csv",
+            "Finished 订单.csv",
+            "Phone check result: 订单.csv",
+            "has been checked",
+        ),
+        ("zh", "收到文件 订单.csv", "处理完成 订单.csv", "号码检测结果: 订单.csv", "已处理完成"),
+    ],
+)
+def test_a_job_writes_its_log_and_mail_in_its_submitters_language(
+    app: Flask,
+    client: FlaskClient,
+    member: MemberHandle,
+    language: str,
+    received: str,
+    finished: str,
+    subject: str,
+    body: str,
+) -> None:
+    headers = {**member.headers, "Accept-Language": f"{language};q=1"}
+    job_id = client.post(
+        "/api/uploads",
+        data={"file": (upload_file(), "订单.csv"), "receiver_email": "boss@example.com"},
+        headers=headers,
+    ).get_json()["job_id"]
+    wait_for_job(app, job_id)
+    outbox = Path(app.config["MAIL_OUTBOX"])
+    deadline = time.monotonic() + 20
+    while not (outbox.exists() and any(outbox.iterdir())):
+        assert time.monotonic() < deadline, "no mail"
+        time.sleep(0.05)
+
+    # Read in the other language: what was written stays as it was written.
+    other = {**member.headers, "Accept-Language": "zh" if language == "en" else "en"}
+    log = [
+        e["operation_content"]
+        for e in client.get(f"/api/operation-logs?job_id={job_id}", headers=other).get_json()[
+            "entries"
+        ]
+    ]
+    assert any(e.startswith(received) for e in log), log
+    assert any(e.startswith(finished) for e in log), log
+    msg = email.message_from_bytes(next(outbox.iterdir()).read_bytes(), policy=default_policy)
+    assert msg["Subject"] == subject
+    assert body in msg.get_body().get_content()  # type: ignore[union-attr]
+
+
+def upload_file() -> Any:
+    return io.BytesIO("订单号,收件人电话\nA1,13812345678\n".encode())
+
+
+def test_without_accept_language_the_service_speaks_chinese(
+    app: Flask, client: FlaskClient, member: MemberHandle
+) -> None:
+    job_id = upload(client, member).get_json()["job_id"]
+    wait_for_job(app, job_id)
+
+    log = client.get("/api/operation-logs", headers=member.headers).get_json()["entries"]
+
+    assert log[-1]["operation_content"].startswith("收到文件 订单.csv")
