@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import email
+import os
 import socket
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -15,12 +17,15 @@ import pytest
 from aiosmtpd.controller import Controller
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.serving import make_server
 
 from phonetool import create_app
 from phonetool.jobs import handoff
 from phonetool.models import ApiToken, Member, db
 from phonetool.schema import drop_all
-from tests.conftest import require_env
+from tests.conftest import IN_CI, require_env
+
+from .pages import CHROMIUM, CHROMIUM_ARGS
 
 AppFactory = Callable[..., Flask]
 
@@ -142,3 +147,29 @@ def smtp() -> Iterator[Any]:
     yield start
     for controller in started:
         controller.stop()
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """Debian's Chromium, driven by Playwright."""
+    if not os.path.exists(CHROMIUM):
+        if IN_CI:
+            pytest.fail("Chromium is missing: scripts/test installs the chromium package")
+        pytest.skip("Chromium not installed: run the tests with scripts/test")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def live_url(app: Flask) -> Iterator[str]:
+    """The test's app served on 127.0.0.1, for the browser."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join()

@@ -15,8 +15,8 @@ from phonetool import charts
 
 from .conftest import MemberHandle
 from .files import write_csv
+from .pages import sign_in
 from .test_service import upload
-from .test_web import browser, live_url  # noqa: F401 (fixtures)
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -83,24 +83,16 @@ def test_charts_of_a_finished_job_and_its_own_log_entries(
     assert {e["job_id"] for e in log["entries"]} == {first}
 
 
-def _sign_in(page: Any, url: str, member: MemberHandle) -> None:
-    page.goto(url + "/")
-    page.fill("#sign-in input[name=email]", member.email)
-    page.fill("#sign-in input[name=password]", "correct horse")
-    page.click("#sign-in button")
-    page.wait_for_selector("#app:not([hidden])")
-
-
 def test_the_job_page_follows_a_200k_row_upload_to_100_percent_by_its_events(
-    browser: Any,  # noqa: F811
-    live_url: str,  # noqa: F811
+    browser: Any,
+    live_url: str,
     member: MemberHandle,
     tmp_path: Path,
 ) -> None:
     rows = [["订单号", "手机号"]] + [[f"A{i}", f"138{i:08d}"] for i in range(200_000)]
     source = write_csv(tmp_path / "大单.csv", rows)
     page = browser.new_page(locale="zh-CN")
-    _sign_in(page, live_url, member)
+    sign_in(page, live_url, member)
     seen: list[str] = []
     page.on("request", lambda r: seen.append(r.url))
 
@@ -125,15 +117,15 @@ def test_the_job_page_follows_a_200k_row_upload_to_100_percent_by_its_events(
 
 
 def test_without_event_source_the_page_polls(
-    browser: Any,  # noqa: F811
-    live_url: str,  # noqa: F811
+    browser: Any,
+    live_url: str,
     member: MemberHandle,
     tmp_path: Path,
 ) -> None:
     source = write_csv(tmp_path / "o.csv", [["订单号", "手机号"], ["A1", "13812345678"]])
     page = browser.new_page()
     page.add_init_script("delete window.EventSource")
-    _sign_in(page, live_url, member)
+    sign_in(page, live_url, member)
     page.set_input_files("#upload input[name=file]", str(source))
     page.click("#upload button")
     page.click("#jobs a.job-link")
@@ -144,8 +136,8 @@ def test_without_event_source_the_page_polls(
 
 
 def test_a_job_page_of_someone_else_says_no_such_job(
-    browser: Any,  # noqa: F811
-    live_url: str,  # noqa: F811
+    browser: Any,
+    live_url: str,
     app: Flask,
     member: MemberHandle,
     other_member: MemberHandle,
@@ -153,7 +145,7 @@ def test_a_job_page_of_someone_else_says_no_such_job(
 ) -> None:
     job_id = upload(client, other_member).get_json()["job_id"]
     page = browser.new_page()
-    _sign_in(page, live_url, member)
+    sign_in(page, live_url, member)
 
     page.goto(f"{live_url}/jobs/{job_id}")
 

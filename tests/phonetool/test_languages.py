@@ -19,7 +19,6 @@ from flask_handoff.testing import wait_for_job
 
 from .conftest import MemberHandle
 from .test_service import upload
-from .test_web import browser, live_url  # noqa: F401 (fixtures)
 
 
 @pytest.mark.parametrize(
@@ -27,8 +26,8 @@ from .test_web import browser, live_url  # noqa: F401 (fixtures)
     [("zh-CN", "登录", "上传名单"), ("en-US", "Sign in", "Upload a list")],
 )
 def test_the_pages_follow_the_browsers_language(
-    browser: Any,  # noqa: F811
-    live_url: str,  # noqa: F811
+    browser: Any,
+    live_url: str,
     member: MemberHandle,
     locale: str,
     sign_in: str,
@@ -47,8 +46,8 @@ def test_the_pages_follow_the_browsers_language(
 
 
 def test_the_switch_changes_the_language_and_keeps_it(
-    browser: Any,  # noqa: F811
-    live_url: str,  # noqa: F811
+    browser: Any,
+    live_url: str,
 ) -> None:
     page = browser.new_page(locale="en-US")
     page.goto(live_url + "/")

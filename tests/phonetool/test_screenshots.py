@@ -11,7 +11,7 @@ import pytest
 
 from .conftest import MemberHandle
 from .files import write_csv
-from .test_web import browser, live_url  # noqa: F401 (fixtures)
+from .pages import sign_in
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
@@ -19,8 +19,8 @@ SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 @pytest.mark.slow
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # once is enough
 def test_screenshots_of_every_page(
-    browser: Any,  # noqa: F811
-    live_url: str,  # noqa: F811
+    browser: Any,
+    live_url: str,
     member: MemberHandle,
     tmp_path: Path,
 ) -> None:
@@ -31,10 +31,7 @@ def test_screenshots_of_every_page(
     page.wait_for_selector("#sign-in-panel:not([hidden])")
     page.screenshot(path=str(SHOTS / "sign-in.png"))
 
-    page.fill("#sign-in input[name=email]", member.email)
-    page.fill("#sign-in input[name=password]", "correct horse")
-    page.click("#sign-in button")
-    page.wait_for_selector("#app:not([hidden])")
+    sign_in(page, live_url, member)
     page.fill("#upload input[name=provinces]", "亚特兰蒂斯")
     page.set_input_files("#upload input[name=file]", str(_orders(tmp_path, 20, "小单.csv")))
     page.click("#upload button")

@@ -8,7 +8,7 @@ from typing import Any
 from flask.testing import FlaskClient
 
 from .conftest import MemberHandle
-from .test_web import browser, live_url  # noqa: F401 (fixtures)
+from .pages import sign_in
 
 
 def test_a_token_is_shown_once_works_and_stops_when_revoked(
@@ -48,15 +48,12 @@ def test_bad_token_requests_say_what_to_send(client: FlaskClient, member: Member
 
 
 def test_the_account_page_makes_shows_once_and_revokes_a_token(
-    browser: Any,  # noqa: F811
-    live_url: str,  # noqa: F811
+    browser: Any,
+    live_url: str,
     member: MemberHandle,
 ) -> None:
     page = browser.new_page()
-    page.goto(live_url + "/")
-    page.fill("#sign-in input[name=email]", member.email)
-    page.fill("#sign-in input[name=password]", "correct horse")
-    page.click("#sign-in button")
+    sign_in(page, live_url, member)
     page.click("#account-link")
 
     page.fill("#new-token input[name=name]", "ERP 导入")

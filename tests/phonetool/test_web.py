@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,50 +10,10 @@ from typing import Any
 
 import openpyxl
 import pytest
-from flask import Flask
-from werkzeug.serving import make_server
-
-from tests.conftest import IN_CI
 
 from .conftest import MemberHandle
 from .files import HEADER, ROWS, write_csv
-
-CHROMIUM = "/usr/bin/chromium"
-# The flags this sandboxed machine needs: no setuid sandbox as root, and no background
-# network traffic to hosts it cannot reach.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    if not os.path.exists(CHROMIUM):
-        if IN_CI:
-            pytest.fail("Chromium is missing: scripts/test installs the chromium package")
-        pytest.skip("Chromium not installed: run the tests with scripts/test")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def live_url(app: Flask) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join()
+from .pages import sign_in
 
 
 def test_member_signs_in_uploads_watches_and_downloads(
@@ -95,11 +54,7 @@ def test_a_bad_upload_shows_the_reason_on_the_page(
     browser: Any, live_url: str, member: MemberHandle, tmp_path: Path
 ) -> None:
     page = browser.new_page()
-    page.goto(live_url + "/")
-    page.fill("#sign-in input[name=email]", member.email)
-    page.fill("#sign-in input[name=password]", "correct horse")
-    page.click("#sign-in button")
-    page.wait_for_selector("#app:not([hidden])")
+    sign_in(page, live_url, member)
     src = tmp_path / "no-phone.csv"
     src.write_text("订单号,金额\nA1,1\n", encoding="utf-8")
 
@@ -155,14 +110,6 @@ def other_site() -> Iterator[Any]:
     thread.join()
 
 
-def _sign_in(page: Any, live_url: str, member: MemberHandle) -> None:
-    page.goto(live_url + "/")
-    page.fill("#sign-in input[name=email]", member.email)
-    page.fill("#sign-in input[name=password]", "correct horse")
-    page.click("#sign-in button")
-    page.wait_for_selector("#app:not([hidden])")
-
-
 def test_forms_posted_from_another_site_neither_sign_in_nor_upload(
     browser: Any, live_url: str, member: MemberHandle, other_site: Any
 ) -> None:
@@ -179,7 +126,7 @@ def test_forms_posted_from_another_site_neither_sign_in_nor_upload(
     page.goto(live_url + "/")
     page.wait_for_selector("#sign-in-panel:not([hidden])")  # not signed in
 
-    _sign_in(page, live_url, member)
+    sign_in(page, live_url, member)
     upload_form = other_site(
         "/upload",
         f"{live_url}/api/uploads",
@@ -198,7 +145,7 @@ def test_after_sign_out_the_old_cookie_no_longer_signs_in(
 ) -> None:
     context = browser.new_context()
     page = context.new_page()
-    _sign_in(page, live_url, member)
+    sign_in(page, live_url, member)
     kept = context.cookies()
 
     page.click("#sign-out")
