@@ -85,16 +85,16 @@ class Migrations:
             )
 
     def upgrade(self, engine: Engine, revision: str = "head") -> None:
-        with engine.begin() as conn, schema_lock(conn):
+        with schema_lock(engine) as conn:
             command.upgrade(self.config(conn), revision)
 
     def downgrade(self, engine: Engine, revision: str) -> None:
-        with engine.begin() as conn, schema_lock(conn):
+        with schema_lock(engine) as conn:
             command.downgrade(self.config(conn), revision)
 
     def ensure_current(self, engine: Engine) -> None:
         """Bring the database to head, however it starts (see the module's doc)."""
-        with engine.begin() as conn, schema_lock(conn):
+        with schema_lock(engine) as conn:
             tables = set(inspect(conn).get_table_names())
             owned = set(self.metadata.tables)
             cfg = self.config(conn)
@@ -109,26 +109,30 @@ class Migrations:
 
 
 @contextlib.contextmanager
-def schema_lock(conn: Connection) -> Iterator[None]:
-    """Held while the schema changes in ``conn``'s transaction: processes that start at
-    once migrate one at a time. One connection, so a pool of one is enough.
+def schema_lock(engine: Engine) -> Iterator[Connection]:
+    """A transaction in which the schema may change, one process at a time: processes
+    that start at once migrate one after the other, each seeing what the one before
+    committed.
 
     PostgreSQL: an advisory lock that the transaction's end releases. SQLite: a lock file
-    beside the database.
+    beside the database, taken before the transaction begins and let go after it
+    commits. (Let go before the commit, the next process saw the tables, which SQLite
+    creates outside the transaction, but not the version row, which is inside it, and
+    ran the first migration again: "table already exists".)
     """
-    if conn.dialect.name == "postgresql":
-        key = int.from_bytes(hashlib.sha256(b"handoff-schema").digest()[:7], "big")
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
-        yield
-        return
-    database = conn.engine.url.database
-    if conn.dialect.name != "sqlite" or not database or database == ":memory:":
-        yield
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                key = int.from_bytes(hashlib.sha256(b"handoff-schema").digest()[:7], "big")
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+            yield conn
         return
     with open(f"{database}.schema-lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            yield
+            with engine.begin() as conn:
+                yield conn
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
 

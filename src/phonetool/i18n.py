@@ -14,6 +14,7 @@ its source.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -69,7 +70,7 @@ def compile_catalogs(target: Path) -> Path:
         mo_path.parent.mkdir(parents=True, exist_ok=True)
         with po_path.open("rb") as po:
             catalog = read_po(po)
-        partial = mo_path.with_suffix(".mo.part")
+        partial = mo_path.with_name(f".{mo_path.name}.{os.getpid()}.part")  # one per process
         with partial.open("wb") as mo:
             write_mo(mo, catalog)
         partial.replace(mo_path)  # whole or not at all: several processes may start at once

@@ -160,7 +160,8 @@ def revoke_token(token_id: int) -> Any:
           $ref: "#/components/responses/NotFound"
     """
     _token, member_id = current_user_id()
-    row = db.session.get(ApiToken, token_id)
+    # Ids are 32-bit integers in the database (PostgreSQL refuses a larger one).
+    row = db.session.get(ApiToken, token_id) if 0 < token_id < 2**31 else None
     if row is None or row.member_id != member_id or not row.prefix.startswith("pt_"):
         return jsonify(error="not_found", message=f"You have no API token {token_id}."), 404
     if row.revoked_at is None:

@@ -4,6 +4,7 @@ migrations is kept, and the version lives apart from the application's."""
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from flask import Flask
 from sqlalchemy import inspect
 
 from flask_handoff.migrate import VERSION_TABLE, handoff_migrations
+from flask_handoff.store import make_engine
 from flask_handoff.testing import wait_for_job
 
 from . import sample
@@ -147,3 +149,35 @@ def test_downgrade_one_step_and_upgrade_again_keeps_the_queue(make_app: AppFacto
     assert handoff_migrations.current(engine) == head
     runner = make_app()
     assert wait_for_job(runner, queued).result["identity"] == "bob"
+
+
+def _start_at_once(url: str, barrier: threading.Barrier, errors: list[BaseException]) -> None:
+    engine = make_engine(url)  # a process of its own would have its own engine
+    barrier.wait()
+    try:
+        handoff_migrations.ensure_current(engine)
+    except BaseException as exc:
+        errors.append(exc)
+    finally:
+        engine.dispose()
+
+
+def test_processes_migrating_at_once_each_see_what_the_one_before_committed(
+    tmp_path: Path,
+) -> None:
+    """Four starts at once on a new SQLite database, twenty times: each brings it to head
+    without running a migration twice ("table already exists")."""
+    for round_number in range(20):
+        url = f"sqlite:///{tmp_path}/jobs-{round_number}.sqlite3"
+        errors: list[BaseException] = []
+        barrier = threading.Barrier(4)
+        starts = [
+            threading.Thread(target=_start_at_once, args=(url, barrier, errors)) for _ in range(4)
+        ]
+        for thread in starts:
+            thread.start()
+        for thread in starts:
+            thread.join()
+
+        assert errors == []
+        assert handoff_migrations.current(make_engine(url)) == handoff_migrations.head()

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -171,3 +174,33 @@ def test_the_schema_command_reports_both_histories(app: Flask) -> None:
     head = phonetool_migrations.head()
     assert f"phonetool schema {head} (head {head})" in result.output
     assert "job table handoff_0002 (head handoff_0002)" in result.output
+
+
+STARTER = """
+from phonetool import create_app
+create_app()
+print("started")
+"""
+
+
+def test_processes_starting_at_once_on_a_new_database_all_start(tmp_path: Path) -> None:
+    """As gunicorn's workers do: each brings the schema to head and compiles the
+    catalogs; one at a time, each seeing what the one before did."""
+    for round_number in range(3):
+        instance = tmp_path / f"instance-{round_number}"
+        env = {**os.environ, "PHONETOOL_INSTANCE": str(instance), "HANDOFF_AUTOSTART": "0"}
+        starters = [
+            subprocess.Popen(
+                [sys.executable, "-c", STARTER],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(4)
+        ]
+        results = [p.communicate(timeout=120) for p in starters]
+
+        for (out, err), process in zip(results, starters, strict=True):
+            assert process.returncode == 0, err[-2000:]
+            assert out.strip() == "started"
