@@ -83,6 +83,7 @@ BUSY_RETRY_AFTER = 5
 def _json_errors(app: Flask) -> None:
     """Every error is JSON with a reason; overload is 429/503 with ``Retry-After``."""
     from .admission import Overloaded
+    from .i18n import say
     from .jobs import NotFound
     from .passport import AuthError
 
@@ -112,7 +113,11 @@ def _json_errors(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Any:
         name = (exc.name or "error").lower().replace(" ", "_")
-        return jsonify(error=name, message=exc.description), exc.code
+        message = exc.description
+        if exc.code == 413:  # the upload, over MAX_CONTENT_LENGTH: say the limit
+            limit = (app.config["MAX_CONTENT_LENGTH"] or 0) // (1024 * 1024)
+            message = say("The file is larger than the limit of %(mb)s MB.", mb=limit)
+        return jsonify(error=name, message=message), exc.code
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Any:

@@ -19,6 +19,7 @@ from flask_limiter.util import get_remote_address
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from . import oplog
+from .i18n import say
 from .models import ApiToken, Member, db
 from .passport import current_user_id
 from .passport import sign_out as end_session
@@ -99,9 +100,9 @@ def sign_in() -> Any:
     member = db.session.execute(db.select(Member).filter_by(email=email)).scalar()
     if member is None:
         check_password_hash(_dummy_hash(), password)  # the time a real check takes
-        return jsonify(error="bad_credentials", message="Wrong email or password."), 401
+        return jsonify(error="bad_credentials", message=say("Wrong email or password.")), 401
     if not member.check_password(password):
-        return jsonify(error="bad_credentials", message="Wrong email or password."), 401
+        return jsonify(error="bad_credentials", message=say("Wrong email or password.")), 401
     end_session()  # whatever this browser held before
     lifetime = timedelta(hours=current_app.config["PHONETOOL_SESSION_HOURS"])
     row, plain = ApiToken.issue(member, session=True, lifetime=lifetime)

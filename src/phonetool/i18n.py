@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask import has_request_context, request
-from flask_babel import Babel, force_locale, get_locale
+from flask_babel import Babel, force_locale, get_locale, gettext
 
 if TYPE_CHECKING:
     from flask import Flask, Response
@@ -46,6 +46,24 @@ def select_locale() -> str:
 def current_language() -> str:
     locale = get_locale()
     return locale.language if locale is not None and locale.language in LANGUAGES else DEFAULT
+
+
+def message_language() -> str:
+    """The language of an API answer's ``message``: the reader's choice (``?lang=``, the
+    cookie, ``Accept-Language``), else English, what API clients have always read. The
+    pages send their reader's, so the errors they show are in it."""
+    if not has_request_context():
+        return "en"
+    chosen = request.args.get("lang") or request.cookies.get(COOKIE)
+    if chosen in LANGUAGES:
+        return chosen
+    return request.accept_languages.best_match(LANGUAGES) or "en"
+
+
+def say(message: str, **params: Any) -> str:
+    """``message`` (English, with ``%(name)s`` fields) in the language of the answer."""
+    with force_locale(message_language()):
+        return str(gettext(message, **params))
 
 
 def remember_choice(response: Response) -> Response:

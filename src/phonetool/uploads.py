@@ -13,10 +13,12 @@ from flask_babel import gettext as _
 from . import oplog
 from .admission import admit
 from .filenames import clean_name
+from .i18n import say
 from .jobs import process_upload
 from .models import Upload, db
 from .passport import current_user_id
 from .pipeline.errors import UnknownProvinceError
+from .pipeline.regions import PROVINCES
 from .pipeline.run import resolve_provinces
 
 bp = Blueprint("uploads", __name__, url_prefix="/api/uploads")
@@ -39,14 +41,18 @@ def _flag(name: str, default: bool) -> bool:
         return True
     if raw.lower() in ("0", "false", "no", "off"):
         return False
-    raise BadUpload(400, "bad_option", f"{name} must be true or false, not {raw!r}.")
+    raise BadUpload(
+        400, "bad_option", say("%(name)s must be true or false, not %(raw)r.", name=name, raw=raw)
+    )
 
 
 def _options() -> dict[str, Any]:
     unknown = sorted(set(request.form) - FIELDS)
     if unknown:
         raise BadUpload(
-            400, "unknown_option", f"Unknown option {unknown[0]!r}; use {sorted(FIELDS)}."
+            400,
+            "unknown_option",
+            say("Unknown option %(name)r; use %(known)s.", name=unknown[0], known=sorted(FIELDS)),
         )
     provinces = tuple(
         p.strip()
@@ -55,16 +61,21 @@ def _options() -> dict[str, Any]:
     )
     nationwide = _flag("nationwide", default=not provinces)
     if not nationwide and not provinces:
-        raise BadUpload(400, "bad_option", "nationwide=false needs provinces, e.g. 广东,浙江.")
+        raise BadUpload(400, "bad_option", say("nationwide=false needs provinces, e.g. 广东,浙江."))
     if nationwide and provinces and request.form.get("nationwide"):
-        raise BadUpload(400, "bad_option", "Give provinces or nationwide=true, not both.")
+        raise BadUpload(400, "bad_option", say("Give provinces or nationwide=true, not both."))
     try:
         names = sorted(resolve_provinces(provinces))
     except UnknownProvinceError as exc:
-        raise BadUpload(400, "unknown_province", str(exc)) from None
+        known = "、".join(p.short for p in PROVINCES)
+        message = say(
+            "Unknown province %(name)r. Use one of: %(known)s.", name=exc.name, known=known
+        )
+        raise BadUpload(400, "unknown_province", message) from None
     region = request.form.get("default_region", "CN").strip().upper()
     if region not in phonenumbers.SUPPORTED_REGIONS:
-        raise BadUpload(400, "bad_region", f"Unknown region {region!r}; use a code such as CN.")
+        message = say("Unknown region %(region)r; use a code such as CN.", region=region)
+        raise BadUpload(400, "bad_region", message)
     return {
         "nationwide": nationwide,
         "provinces": names,
@@ -81,7 +92,8 @@ def _receiver() -> str | None:
     try:
         return validate_email(raw, check_deliverability=False).normalized
     except EmailNotValidError as exc:
-        raise BadUpload(400, "bad_email", f"receiver_email {raw!r} is not valid: {exc}") from None
+        message = say("The e-mail address %(raw)r is not valid: %(why)s", raw=raw, why=str(exc))
+        raise BadUpload(400, "bad_email", message) from None
 
 
 @bp.errorhandler(BadUpload)
@@ -153,12 +165,13 @@ def create_upload() -> Any:
     admit(member_id)  # before the body is read: a full service answers at once
     file = request.files.get("file")
     if file is None or not file.filename:
-        raise BadUpload(400, "no_file", "Send the list as the multipart field 'file'.")
+        raise BadUpload(400, "no_file", say("Send the list as the multipart field 'file'."))
     name = clean_name(file.filename)
     if not name:
-        raise BadUpload(400, "bad_file_name", "The file name has no visible characters.")
+        raise BadUpload(400, "bad_file_name", say("The file name has no visible characters."))
     if not name.lower().endswith(ALLOWED_SUFFIXES):
-        raise BadUpload(415, "unsupported_type", "Upload a .csv or .xlsx file.")
+        message = say("%(name)s is not a list we can read: upload a .csv or .xlsx file.", name=name)
+        raise BadUpload(415, "unsupported_type", message)
     options = _options()
     receiver = _receiver()
     file.stream.seek(0, 2)

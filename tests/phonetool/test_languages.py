@@ -18,6 +18,7 @@ from flask.testing import FlaskClient
 from flask_handoff.testing import wait_for_job
 
 from .conftest import MemberHandle
+from .pages import sign_in
 from .test_service import upload
 
 
@@ -125,3 +126,89 @@ def test_without_accept_language_the_service_speaks_chinese(
     log = client.get("/api/operation-logs", headers=member.headers).get_json()["entries"]
 
     assert log[-1]["operation_content"].startswith("收到文件 订单.csv")
+
+
+@pytest.mark.parametrize(
+    ("language", "province", "email", "kind", "password"),
+    [
+        (
+            "zh",
+            "没有这个省份 'Atlantis'",
+            "邮箱地址 'boss@example' 不正确",
+            "无法读取 notes.txt：请上传 .csv 或 .xlsx 文件。",
+            "邮箱或密码不对。",
+        ),
+        (
+            "en",
+            "Unknown province 'Atlantis'",
+            "The e-mail address 'boss@example' is not valid",
+            "notes.txt is not a list we can read: upload a .csv or .xlsx file.",
+            "Wrong email or password.",
+        ),
+    ],
+)
+def test_errors_are_shown_on_the_page_in_words_in_its_language(
+    browser: Any,
+    live_url: str,
+    member: MemberHandle,
+    tmp_path: Path,
+    language: str,
+    province: str,
+    email: str,
+    kind: str,
+    password: str,
+) -> None:
+    page = browser.new_page(locale="zh-CN" if language == "zh" else "en-US")
+    page.goto(live_url + "/")
+    page.fill("#sign-in input[name=email]", member.email)
+    page.fill("#sign-in input[name=password]", "wrong")
+    page.click("#sign-in button")
+    page.wait_for_selector(f"#sign-in-error:has-text('{password}')")
+    sign_in(page, live_url, member)
+    orders = tmp_path / "o.csv"
+    orders.write_text("订单号,手机号\nA1,13812345678\n", encoding="utf-8")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello", encoding="utf-8")
+
+    requests: list[Any] = []
+    responses: list[Any] = []
+    page.on("request", lambda r: requests.append(r) if r.url.endswith("/api/uploads") else None)
+    page.on("response", lambda r: responses.append(r) if r.url.endswith("/api/uploads") else None)
+    shown = []
+    for field, value, file in [
+        ("provinces", "Atlantis", orders),
+        ("receiver_email", "boss@example", orders),
+        (None, None, notes),
+    ]:
+        page.fill("#upload input[name=provinces]", "")
+        page.fill("#upload input[name=receiver_email]", "")
+        if field:
+            page.fill(f"#upload input[name={field}]", value)
+        page.set_input_files("#upload input[name=file]", str(file))
+        before = len(requests)
+        page.click("#upload button")
+        deadline = time.monotonic() + 30
+        while len(responses) <= before:  # the page has the answer and has shown it
+            assert time.monotonic() < deadline, "no answer to the upload"
+            page.wait_for_timeout(50)
+        page.wait_for_selector("#upload-error:not(:empty)")
+        shown.append(page.locator("#upload-error").inner_text())
+
+    assert shown[0].startswith(province)
+    assert shown[1].startswith(email)
+    assert shown[2] == kind
+
+
+def test_api_clients_read_english_unless_they_ask(
+    client: FlaskClient, member: MemberHandle
+) -> None:
+    def bad(**headers: str) -> str:
+        response = client.post(
+            "/api/uploads",
+            data={"file": (upload_file(), "o.csv"), "provinces": "Atlantis"},
+            headers={**member.headers, **headers},
+        )
+        return str(response.get_json()["message"])
+
+    assert bad().startswith("Unknown province 'Atlantis'")
+    assert bad(**{"Accept-Language": "zh-CN,zh;q=0.9"}).startswith("没有这个省份")

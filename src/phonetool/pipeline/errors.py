@@ -52,7 +52,9 @@ class UnknownSheetError(InputError):
 
 
 class UnknownProvinceError(InputError):
-    pass
+    def __init__(self, message: str, *, name: str = "") -> None:
+        super().__init__(message)
+        self.name = name  # what was asked for
 
 
 class LimitExceededError(InputError):

@@ -82,7 +82,9 @@ def resolve_provinces(names: tuple[str, ...]) -> frozenset[str]:
         province = find_province(name)
         if province is None:
             known = "、".join(p.short for p in PROVINCES)
-            raise UnknownProvinceError(f"Unknown province {name!r}. Use one of: {known}.")
+            raise UnknownProvinceError(
+                f"Unknown province {name!r}. Use one of: {known}.", name=name
+            )
         found.add(province.name)
     return frozenset(found)
 
