@@ -35,7 +35,7 @@ def test_screenshots_of_every_page(
     page.fill("#upload input[name=provinces]", "亚特兰蒂斯")
     page.set_input_files("#upload input[name=file]", str(_orders(tmp_path, 20, "小单.csv")))
     page.click("#upload button")
-    page.wait_for_selector("#upload-error:has-text('province')")
+    page.wait_for_selector("#upload-error:has-text('亚特兰蒂斯')")
     page.screenshot(path=str(SHOTS / "upload-error.png"))
 
     page.fill("#upload input[name=provinces]", "")

@@ -26,7 +26,7 @@ def test_member_signs_in_uploads_watches_and_downloads(
     page.fill("#sign-in input[name=email]", member.email)
     page.fill("#sign-in input[name=password]", "wrong")
     page.click("#sign-in button")
-    page.wait_for_selector("#sign-in-error:has-text('Wrong email or password')")
+    page.wait_for_selector("#sign-in-error:has-text('邮箱或密码不对')")  # the page's language
     page.fill("#sign-in input[name=password]", "correct horse")
     page.click("#sign-in button")
     page.wait_for_selector("#who-name:has-text('alice@example.com')")
