@@ -83,4 +83,5 @@ def bar_chart(title: str, items: list[tuple[str, int]]) -> str:
 
 
 def chart(name: str, summary: dict[str, Any]) -> str:
-    return bar_chart(CHARTS[name][1] if name in CHARTS else name, items_for(name, summary))
+    items = items_for(name, summary)  # raises NoSuchChart for a name not in CHARTS
+    return bar_chart(CHARTS[name][1], items)

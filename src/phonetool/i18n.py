@@ -34,13 +34,18 @@ SOURCE = Path(__file__).parent / "translations"
 babel = Babel()
 
 
-def select_locale() -> str:
+def _readers_choice() -> str | None:
+    """``?lang=``, else the cookie, else the best of ``Accept-Language``; None if none."""
     if not has_request_context():
-        return DEFAULT
+        return None
     chosen = request.args.get("lang") or request.cookies.get(COOKIE)
     if chosen in LANGUAGES:
         return chosen
-    return request.accept_languages.best_match(LANGUAGES) or DEFAULT
+    return request.accept_languages.best_match(LANGUAGES)
+
+
+def select_locale() -> str:
+    return _readers_choice() or DEFAULT
 
 
 def current_language() -> str:
@@ -52,12 +57,7 @@ def message_language() -> str:
     """The language of an API answer's ``message``: the reader's choice (``?lang=``, the
     cookie, ``Accept-Language``), else English, what API clients have always read. The
     pages send their reader's, so the errors they show are in it."""
-    if not has_request_context():
-        return "en"
-    chosen = request.args.get("lang") or request.cookies.get(COOKIE)
-    if chosen in LANGUAGES:
-        return chosen
-    return request.accept_languages.best_match(LANGUAGES) or "en"
+    return _readers_choice() or "en"
 
 
 def say(message: str, **params: Any) -> str:
@@ -74,8 +74,9 @@ def remember_choice(response: Response) -> Response:
     return response
 
 
-def in_language(language: str | None) -> Any:
-    """A block whose texts are in ``language`` (a job writing for its submitter)."""
+def in_language(language: object) -> Any:
+    """A block whose texts are in ``language`` (a job writing for its submitter);
+    Chinese for anything that is not one of ours (a job captured before languages)."""
     return force_locale(language if language in LANGUAGES else DEFAULT)
 
 
@@ -117,9 +118,8 @@ def submitter_language() -> str | None:
     return None
 
 
-def job_language() -> str:
-    """The language a running job writes in."""
+def job_language() -> Any:
+    """The language a running job writes in, as captured (``in_language`` checks it)."""
     from flask_handoff import current_job
 
-    language = current_job.context.get("language")
-    return language if language in LANGUAGES else DEFAULT
+    return current_job.context.get("language")

@@ -41,9 +41,10 @@ from flask_handoff import (
     job_retried,
     job_succeeded,
 )
+from flask_handoff.job import FINAL_STATES
 
 from . import charts, mail, oplog
-from .i18n import DEFAULT, LANGUAGES, in_language, job_language, submitter_language
+from .i18n import in_language, job_language, submitter_language
 from .models import Upload, db
 from .passport import current_user_id, member_id_or_none
 from .pipeline import InputError, Options
@@ -243,10 +244,9 @@ def _on_retried(sender: Flask, job: Job, identity: Any, **extra: Any) -> None:
     )
 
 
-def _language_of(job: Job) -> str:
+def _language_of(job: Job) -> Any:
     """The submitter's language, for what is written about a job from outside it."""
-    language = job.snapshot.context.get("language")
-    return language if language in LANGUAGES else DEFAULT
+    return job.snapshot.context.get("language")
 
 
 def _member_id(identity: Any) -> int | None:
@@ -467,7 +467,7 @@ def _attachment(name: str, original: str, fmt: str) -> str:
 EVENTS_INTERVAL = 0.25
 EVENTS_SECONDS = 300.0
 _KEEPALIVE_SECONDS = 15.0
-_FINAL = {"succeeded", "failed", "cancelled", "expired"}
+_FINAL = FINAL_STATES | {"expired"}  # "expired": the job record was purged
 
 
 @bp.get("/<job_id>/events")

@@ -146,23 +146,21 @@ class Analysis:
     def entries(self) -> list[Entry]:
         entries: dict[tuple[str, str], Entry] = {}
 
-        def add(kind: names.Kind, fn: Function | None) -> None:
-            if fn is None:
+        def add(kind: names.Kind | None, fn: Function | None) -> None:
+            if kind is None or fn is None:
                 return
-            decorated, _ = self._decorated_task(fn)
-            if decorated.copied:  # it takes the request context wherever it is started
-                kind = decorated
+            decorated = self._task_kind(fn)
+            if decorated is not None and decorated.copied:  # it takes the request context
+                kind = decorated  # wherever it is started
             entries.setdefault((fn.id, kind.label), Entry(kind, fn))
 
-        for module in list(self.project.modules.values()):
-            add_spawns = self.facts(self.project.module_code(module)).spawns
-            for spawn in add_spawns:
-                add(spawn.kind, spawn.target)
-        for fn in list(self.project.functions.values()):
-            for spawn in self.facts(fn).spawns:
+        for module in self.project.modules.values():
+            self.project.module_code(module)  # top-level statements may start threads too
+        for fn, facts in self.all_facts():
+            for spawn in facts.spawns:
                 if not spawn.sent:
                     add(spawn.kind, spawn.target)
-            add(*self._decorated_task(fn))
+            add(self._task_kind(fn), fn)
         for cls in self.project.classes.values():
             kind = self._thread_class(cls)
             if kind is not None:
@@ -171,10 +169,11 @@ class Analysis:
             add(names.CONFIGURED, self.project.functions.get(configured))
         return list(entries.values())
 
-    def _decorated_task(self, fn: Function) -> tuple[names.Kind, Function | None]:
+    def _task_kind(self, fn: Function) -> names.Kind | None:
+        """How ``fn``'s decorators run it outside the request, if they do."""
         node = fn.node
         if isinstance(node, (ast.Lambda, ast.Module)):
-            return names.CONFIGURED, None
+            return None
         for decorator in node.decorator_list:
             called = decorator.func if isinstance(decorator, ast.Call) else decorator
             scope = fn.parent
@@ -185,8 +184,8 @@ class Analysis:
                 kind = names.TASK_DECORATORS[resolved.path]
                 if kind is names.HANDOFF and _keyword_true(decorator, "request_context"):
                     kind = names.HANDOFF_REPLAY
-                return kind, fn
-        return names.CONFIGURED, None
+                return kind
+        return None
 
     def _thread_class(self, cls: ClassInfo) -> names.Kind | None:
         for klass in self.project.mro(cls):

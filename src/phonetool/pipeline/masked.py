@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from functools import cache
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from phonenumbers.carrierdata import CARRIER_DATA, CARRIER_LONGEST_PREFIX
@@ -61,7 +61,7 @@ def masked_number(text: str, region: str) -> PhoneInfo | None:
     return _describe(head, "*" * len(mask), tail)
 
 
-@cache
+@lru_cache(maxsize=10_000)  # bounded: a hostile file can hold a million distinct masks
 def _describe(head: str, mask: str, tail: str) -> PhoneInfo:
     from .phones import PhoneInfo  # phones imports this module
 
@@ -112,7 +112,7 @@ def _decided(table: Table, longest: int, digits: str) -> tuple[str, str] | None:
             break
     if fallback is None:
         return None
-    keys = _sorted_keys(id(table), table)
+    keys = _sorted_keys(table)
     start = bisect.bisect_right(keys, digits)  # longer keys under the digits
     for key in keys[start:]:
         if not key.startswith(digits):
@@ -126,7 +126,9 @@ def _decided(table: Table, longest: int, digits: str) -> tuple[str, str] | None:
 _KEYS: dict[int, list[str]] = {}
 
 
-def _sorted_keys(table_id: int, table: Table) -> list[str]:
-    if table_id not in _KEYS:
-        _KEYS[table_id] = sorted(table)
-    return _KEYS[table_id]
+def _sorted_keys(table: Table) -> list[str]:
+    """The table's prefixes in order, sorted once per process (the tables never change)."""
+    keys = _KEYS.get(id(table))
+    if keys is None:
+        keys = _KEYS[id(table)] = sorted(table)
+    return keys
