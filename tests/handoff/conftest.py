@@ -56,9 +56,14 @@ def broker_url(backend_name: str) -> str | None:
         return None
     import redis
 
-    url = require_env("HANDOFF_TEST_REDIS_URL", "Redis").rsplit("/", 1)[0] + "/6"
+    url = redis_db(require_env("HANDOFF_TEST_REDIS_URL", "Redis"), 6)
     redis.Redis.from_url(url).flushdb()
     return url
+
+
+def redis_db(url: str, number: int) -> str:
+    """The same Redis server, another of its databases: each user of it its own."""
+    return url.rsplit("/", 1)[0] + f"/{number}"
 
 
 @pytest.fixture

@@ -20,15 +20,11 @@ from flask_handoff.testing import wait_for_job
 from tests.conftest import descendants, require_env
 
 from . import sample
-from .conftest import bearer, flask_command
+from .conftest import bearer, flask_command, redis_db
 
 pytestmark = pytest.mark.slow
 
 LEASE = 2.0  # short, so a killed worker's job comes back within the test
-
-
-def _redis_db(url: str, number: int) -> str:
-    return url.rsplit("/", 1)[0] + f"/{number}"
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +32,7 @@ def broker() -> str:
     """A Redis database of this module's own, emptied first."""
     import redis
 
-    url = _redis_db(require_env("HANDOFF_TEST_REDIS_URL", "Redis"), 5)
+    url = redis_db(require_env("HANDOFF_TEST_REDIS_URL", "Redis"), 5)
     redis.Redis.from_url(url).flushdb()
     return url
 

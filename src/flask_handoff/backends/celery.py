@@ -52,9 +52,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("flask_handoff")
 
-#: What waits for this process's sender thread: a job to send (with ``None`` for its
-#: task: read the row), or a message to revoke.
-_Outboxed = tuple[str, str | None, float] | publisher.Revocation
+#: What waits for this process's sender thread: a job to send, or a message to revoke.
+_Outboxed = publisher.Outgoing | publisher.Revocation
 
 
 def celery_config(state: HandoffState) -> dict[str, Any]:
@@ -114,28 +113,30 @@ class CeleryBackend:
         self._ensure_thread("watcher")
 
     def dispatch(self, job_id: str, run_after: float | None, task: str | None = None) -> None:
-        lines = self._lines
-        if lines is not None and task is not None and run_after is not None:
-            with contextlib.suppress(OSError):  # a full pipe: the sweep sends it later
-                os.write(lines, publisher.line(job_id, task, run_after))
-            return
-        self._ensure_thread("sender")
-        if task is None or run_after is None:
-            self._outbox.put((job_id, None, 0.0))  # the sender reads the row
-        else:
-            self._outbox.put((job_id, task, run_after))
+        if task is None or run_after is None:  # a manual retry, which is rare: read the row
+            job = self.state.store.get(job_id)
+            if job is None or job.state != "queued":
+                return
+            task, run_after = job.task, job.run_after
+        self._hand_over(publisher.line(job_id, task, run_after), (job_id, task, run_after))
 
     def cancelled(self, job_id: str, run_after: float) -> None:
         """Revoke the message, through the publisher (a revoke is a broadcast over the
         broker, which a request must not wait for)."""
         revocation = publisher.Revocation(publisher.message_id(job_id, run_after))
+        self._hand_over(publisher.revoke_line(revocation), revocation)
+
+    def _hand_over(self, line: bytes, item: _Outboxed) -> None:
+        """To this process's publisher through its pipe, never waiting: a full pipe drops
+        the line (the sweep sends a job later; the claim drops a cancelled one). Where no
+        publisher process runs (Celery's worker processes), to the sender thread."""
         lines = self._lines
         if lines is not None:
-            with contextlib.suppress(OSError):  # a full pipe: the claim drops it anyway
-                os.write(lines, publisher.revoke_line(revocation))
+            with contextlib.suppress(OSError):
+                os.write(lines, line)
             return
         self._ensure_thread("sender")
-        self._outbox.put(revocation)
+        self._outbox.put(item)
 
     def wake(self) -> None:
         pass  # a cancel reaches running jobs through the store (see _watch_loop)
@@ -216,11 +217,7 @@ class CeleryBackend:
                     revoked.append(item.message_id)
                     item = self._next_waiting()
                     continue
-                job_id, task, due = item
-                if task is None:
-                    self._safely(self.publish, job_id)
-                else:
-                    batch.append((job_id, task, due))
+                batch.append(item)
                 if len(batch) >= publisher.BATCH:
                     break
                 item = self._next_waiting()
