@@ -14,7 +14,7 @@ import shutil
 import time
 import unicodedata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import quote
 
 from flask import (
@@ -44,11 +44,15 @@ from flask_handoff import (
 from flask_handoff.job import FINAL_STATES
 
 from . import charts, mail, oplog
-from .i18n import in_language, job_language, submitter_language
+from .i18n import in_language, job_language, say, submitter_language
 from .models import Upload, db
 from .passport import current_user_id, member_id_or_none
 from .pipeline import InputError, Options
+from .pipeline.errors import N_, Worded
 from .pipeline.isolated import PipelineCrashed, run_isolated
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 log = logging.getLogger("phonetool.jobs")
 
@@ -69,11 +73,14 @@ def process_upload(upload: Path, upload_id: str) -> dict[str, Any]:
     if up is None:
         raise JobFailed(f"Upload {upload_id} no longer exists.")
     if not upload.exists():
-        raise JobFailed(
-            "The worker that took this job cannot see the uploaded file: every worker must"
-            " share the web server's HANDOFF_SPOOL_DIR (and PHONETOOL_RESULTS_DIR), a"
-            " shared folder when workers run on other machines."
+        unseen = Worded(
+            N_(
+                "The worker that took this job cannot see the uploaded file: every worker"
+                " must share the web server's HANDOFF_SPOOL_DIR (and PHONETOOL_RESULTS_DIR),"
+                " a shared folder when workers run on other machines."
+            )
         )
+        _fail(up, JobFailed(str(unseen)), unseen)
     with in_language(job_language()):
         text = _("Processing %(name)s", name=up.original_name)
         if current_job.attempt > 1:
@@ -97,15 +104,15 @@ def process_upload(upload: Path, upload_id: str) -> dict[str, Any]:
     except BaseException as exc:
         shutil.rmtree(out_dir, ignore_errors=True)  # a cancelled or failed run leaves nothing
         if isinstance(exc, InputError):
-            raise JobFailed(str(exc)) from None
-        if not isinstance(exc, Exception) or isinstance(exc, (PipelineCrashed, HandoffError)):
-            raise  # cancelled, timed out, or already in words
+            _fail(up, JobFailed(str(exc)), exc)
+        if isinstance(exc, PipelineCrashed):
+            _fail(up, exc)
+        if not isinstance(exc, Exception) or isinstance(exc, HandoffError):
+            raise  # cancelled or timed out: said by the job's state
         # Anything else (a full disk, a bug) says so in words; its details, with the
         # server's paths, go to the log, not to the member.
         log.exception("processing upload %s failed", upload_id)
-        raise PipelineCrashed(
-            f"Processing stopped on an unexpected error on our side ({type(exc).__name__})."
-        ) from None
+        _fail(up, PipelineCrashed.unexpected(type(exc).__name__))
     up.summary = result.summary
     up.result_dir = str(out_dir)
     up.mail_state = "pending" if up.receiver_email else None
@@ -179,6 +186,51 @@ def deliver_result(upload_id: str) -> str:
     return where
 
 
+def _fail(up: Upload, error: Exception, words: Worded | None = None) -> NoReturn:
+    """Ends the attempt with ``error``, keeping its words (``words``, else ``error``'s own)
+    on the upload, so each reader sees the reason in their language (``failure_reason``)."""
+    said = words or error
+    if isinstance(said, Worded):
+        up.failure = {"attempt": current_job.attempt, "text": said.text, "params": said.params}
+        db.session.commit()
+    raise error from None
+
+
+def failure_reason(up: Upload, job: Job, translate: Callable[..., str]) -> str | None:
+    """Why the job's last attempt failed, through ``translate`` (a gettext in the reader's
+    language). The pipeline's reasons are kept as words; the engine's own (a timeout, a
+    lost worker) are said for a member here; anything else is the error's message."""
+    failure = up.failure
+    if failure and failure.get("attempt") == job.attempts:
+        return translate(failure["text"], **failure["params"])
+    if job.error_type == "JobTimeoutError":
+        limit = job.timeout or 0
+        if limit >= 60:
+            return translate(
+                N_(
+                    "Processing took longer than %(minutes)d minutes, the most one file may"
+                    " take, and was stopped. Split the list and upload the parts."
+                ),
+                minutes=round(limit / 60),
+            )
+        return translate(
+            N_(
+                "Processing took longer than %(seconds)s seconds, the most one file may"
+                " take, and was stopped. Split the list and upload the parts."
+            ),
+            seconds=f"{limit:g}",
+        )
+    if job.error_type == "WorkerLost":
+        return translate(
+            N_(
+                "The process working on this file stopped (a restart or a crash) on each of"
+                " %(n)d attempts, so it was not tried again. Upload the file again later."
+            ),
+            n=job.attempts,
+        )
+    return job.error_message
+
+
 def _mail_body(up: Upload, attached: bool, link: str) -> str:
     s = up.summary or {}
     lines = [
@@ -208,7 +260,7 @@ def _on_final(sender: Flask, job: Job, identity: Any, **extra: Any) -> None:
     member = _member_id(identity)
     with in_language(_language_of(job)):
         if job.state == "failed":
-            text = _("Processing failed: %(reason)s", reason=job.error_message)
+            text = _("Processing failed: %(reason)s", reason=_reason_of(job))
             oplog.record("upload", "process_failed", text, job_id=job.id, member_id=member)
         elif job.state == "cancelled":
             text = _("Processing cancelled")
@@ -232,7 +284,7 @@ def _on_retried(sender: Flask, job: Job, identity: Any, **extra: Any) -> None:
             text = _(
                 "Attempt %(n)d failed (%(reason)s); trying again",
                 n=job.attempts,
-                reason=job.error_message,
+                reason=_reason_of(job),
             )
     oplog.record(
         "upload",
@@ -242,6 +294,12 @@ def _on_retried(sender: Flask, job: Job, identity: Any, **extra: Any) -> None:
         job_id=job.id,
         member_id=_member_id(identity),
     )
+
+
+def _reason_of(job: Job) -> str | None:
+    """Why an attempt failed, for the log (written in the submitter's language)."""
+    up = db.session.get(Upload, job.id)
+    return job.error_message if up is None else failure_reason(up, job, _)
 
 
 def _language_of(job: Job) -> Any:
@@ -291,7 +349,7 @@ def upload_status(up: Upload, job: Job | None) -> dict[str, Any]:
         }
         if job
         else None,
-        "error": job.error_message if job and job.state == "failed" else None,
+        "error": failure_reason(up, job, say) if job and job.state == "failed" else None,
         "attempts": job.attempts if job else None,
         "file": {"name": up.original_name, "size": up.size},
         "options": up.options,

@@ -98,6 +98,9 @@ class Upload(db.Model):  # type: ignore[name-defined,misc]
     mail_state: Mapped[str | None] = mapped_column(String(20))  # pending|sent|retrying|failed
     mail_error: Mapped[str | None] = mapped_column(Text)
     mail_attempts: Mapped[int] = mapped_column(default=0)
+    # Why the processing's last failed attempt failed, as a catalog text and its values
+    # ({"attempt", "text", "params"}), so each reader gets it in their own language.
+    failure: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     @property
     def result_stem(self) -> str:

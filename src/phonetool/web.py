@@ -8,6 +8,8 @@ from __future__ import annotations
 from flask import Blueprint, render_template
 from flask_babel import gettext as _
 
+from . import charts
+
 bp = Blueprint("web", __name__)
 
 
@@ -54,5 +56,7 @@ def job_page(job_id: str) -> str:
         "invalid": _("Invalid"),
         "masked": _("Masked"),
         "duplicates": _("Duplicates"),
+        # The charts' titles, as their images' text for who cannot see them.
+        **{f"chart_{name}": _(title) for name, (_key, title) in charts.CHARTS.items()},
     }
     return render_template("job.html", job_id=job_id, strings=strings)

@@ -3,10 +3,12 @@ in a real browser (Chromium) following a 200,000-row upload to 100% by its event
 
 from __future__ import annotations
 
+import io
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -81,6 +83,61 @@ def test_charts_of_a_finished_job_and_its_own_log_entries(
     assert "numbers, invalid_reasons" in missing.get_json()["message"]
     assert log["entries"]
     assert {e["job_id"] for e in log["entries"]} == {first}
+
+
+def _shown(svg: str) -> tuple[str, list[str]]:
+    """A chart's title and its bars' labels, as they are drawn."""
+    root = ET.fromstring(svg)
+    title = root.findtext(f"{SVG}title") or ""
+    return title, [g.findtext(f"{SVG}text") or "" for g in root.iter(f"{SVG}g")]
+
+
+@pytest.mark.parametrize(
+    ("language", "numbers", "places"),
+    [
+        ("zh", ("号码", ["有效", "无效", "隐藏号码"]), ["广东省", "中国 (省份未知)"]),
+        ("en", ("Numbers", ["valid", "invalid", "masked"]), ["广东省", "China, province unknown"]),
+    ],
+)
+def test_a_chart_speaks_its_readers_language_and_keeps_the_summarys_keys(
+    app: Flask,
+    client: FlaskClient,
+    member: MemberHandle,
+    language: str,
+    numbers: tuple[str, list[str]],
+    places: list[str],
+) -> None:
+    rows = "订单号,手机号\nA1,13802212345\nA2,19912345678\nA3,+86 139\nA4,138****5678\n"
+    job_id = client.post(
+        "/api/uploads",
+        data={"file": (io.BytesIO(rows.encode()), "o.csv")},
+        headers=member.headers,
+    ).get_json()["job_id"]
+    wait_for_job(app, job_id)
+    headers = {**member.headers, "Accept-Language": language}
+
+    def chart(name: str) -> str:
+        return client.get(f"/api/jobs/{job_id}/charts/{name}.svg", headers=headers).get_data(
+            as_text=True
+        )
+
+    assert _shown(chart("numbers")) == numbers
+    assert _bars(chart("numbers")) == [("valid", 2), ("invalid", 1), ("masked", 1)]
+    assert _shown(chart("provinces"))[1] == places
+    assert [key for key, _ in _bars(chart("provinces"))] == ["广东省", "CN"]
+
+
+def test_a_label_too_long_for_its_room_is_cut_and_kept_whole_on_hover() -> None:
+    name = "Some Very Long Carrier Name Holdings Limited"
+
+    svg = charts.bar_chart("carriers", [(name, 3), ("中国移动", 2)])
+
+    root = ET.fromstring(svg)
+    bars = list(root.iter(f"{SVG}g"))
+    assert bars[0].findtext(f"{SVG}text") == name[:27] + "…"
+    assert bars[0].findtext(f"{SVG}title") == name  # the whole, on hover
+    assert bars[1].findtext(f"{SVG}text") == "中国移动"
+    assert bars[1].find(f"{SVG}title") is None
 
 
 def test_the_job_page_follows_a_200k_row_upload_to_100_percent_by_its_events(

@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 
 from flask_handoff.testing import wait_for_job
 
-from .conftest import MemberHandle
+from .conftest import AppFactory, MemberHandle, add_member
 from .pages import sign_in
 from .test_service import upload
 
@@ -212,3 +212,130 @@ def test_api_clients_read_english_unless_they_ask(
 
     assert bad().startswith("Unknown province 'Atlantis'")
     assert bad(**{"Accept-Language": "zh-CN,zh;q=0.9"}).startswith("没有这个省份")
+
+
+NO_PHONE_COLUMN = "订单号,金额\nA1,12.50\n".encode()
+
+
+@pytest.mark.parametrize(
+    ("submitted_in", "logged"),
+    [("zh", "处理失败: 没有找到号码列"), ("en", "Processing failed: No phone column found")],
+)
+def test_a_failed_jobs_reason_is_said_in_each_readers_language(
+    app: Flask, client: FlaskClient, member: MemberHandle, submitted_in: str, logged: str
+) -> None:
+    job_id = client.post(
+        "/api/uploads",
+        data={"file": (io.BytesIO(NO_PHONE_COLUMN), "订单.csv")},
+        headers={**member.headers, "Accept-Language": submitted_in},
+    ).get_json()["job_id"]
+    wait_for_job(app, job_id)
+
+    def reason(**headers: str) -> str:
+        status = client.get(f"/api/jobs/{job_id}", headers={**member.headers, **headers})
+        return str(status.get_json()["error"])
+
+    # Whoever submitted it, each reader gets the reason in theirs, with the columns seen.
+    assert reason(**{"Accept-Language": "zh-CN"}) == (
+        "没有找到号码列: 请用 phone_column 选项指定列名, 或者给它加上 手机号、电话 或 phone"
+        " 这样的表头。第一行是: '订单号', '金额'。"
+    )
+    assert reason(**{"Accept-Language": "en"}).startswith("No phone column found: ")
+    assert reason().endswith("The first row has: '订单号', '金额'.")  # API: English unasked
+    log = client.get(f"/api/operation-logs?job_id={job_id}", headers=member.headers)
+    entries = [e["operation_content"] for e in log.get_json()["entries"]]
+    assert any(e.startswith(logged) and "'订单号', '金额'" in e for e in entries), entries
+
+
+def test_a_job_stopped_by_its_time_limit_says_so_in_words(
+    app: Flask, client: FlaskClient, member: MemberHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from phonetool.jobs import process_upload
+
+    monkeypatch.setattr(process_upload, "timeout", 0.3)  # rows take longer than that
+    rows = "".join(f"A{i},138{i:08d}\n" for i in range(300_000))
+    job_id = client.post(
+        "/api/uploads",
+        data={"file": (io.BytesIO(("订单号,手机号\n" + rows).encode()), "大单.csv")},
+        headers={**member.headers, "Accept-Language": "zh"},
+    ).get_json()["job_id"]
+    wait_for_job(app, job_id, timeout=60)
+
+    status = client.get(f"/api/jobs/{job_id}", headers=member.headers).get_json()
+    chinese = client.get(
+        f"/api/jobs/{job_id}", headers={**member.headers, "Accept-Language": "zh"}
+    ).get_json()
+
+    assert status["state"] == "failed"
+    assert status["error"] == (
+        "Processing took longer than 0.3 seconds, the most one file may take, and was"
+        " stopped. Split the list and upload the parts."
+    )
+    assert chinese["error"].startswith("处理超过了 0.3 秒")
+
+
+@pytest.mark.parametrize(
+    ("locale", "reason"),
+    [
+        ("zh-CN", "没有找到号码列: 请用 phone_column 选项指定列名"),
+        ("en-US", "No phone column found: name it with the phone_column option"),
+    ],
+)
+def test_the_job_page_shows_why_a_job_failed_in_its_language(
+    browser: Any,
+    live_url: str,
+    member: MemberHandle,
+    tmp_path: Path,
+    locale: str,
+    reason: str,
+) -> None:
+    orders = tmp_path / "订单.csv"
+    orders.write_bytes(NO_PHONE_COLUMN)
+    page = browser.new_page(locale=locale)
+    sign_in(page, live_url, member)
+
+    page.set_input_files("#upload input[name=file]", str(orders))
+    page.click("#upload button")
+    page.click("#jobs a.job-link")
+    page.wait_for_selector("#state.state-failed", timeout=30_000)
+
+    shown = page.locator("#job-error").inner_text()
+    assert shown.startswith(reason)
+    assert "'订单号', '金额'" in shown
+
+
+def test_a_job_whose_process_died_on_each_attempt_says_so_in_words(
+    make_app: AppFactory,
+) -> None:
+    from sqlalchemy import update
+
+    from flask_handoff.recovery import recover_expired
+    from flask_handoff.store import jobs_table
+
+    app = make_app(HANDOFF_AUTOSTART=False)
+    client = app.test_client()
+    alice = add_member(app, "alice@example.com")
+    job_id = client.post(
+        "/api/uploads",
+        data={"file": (upload_file(), "订单.csv")},
+        headers={**alice.headers, "Accept-Language": "en"},
+    ).get_json()["job_id"]
+    # As a worker that died on the last attempt leaves it: running, its lease run out.
+    state = app.extensions["handoff"]
+    with state.store.engine.begin() as conn:
+        conn.execute(
+            update(jobs_table)
+            .where(jobs_table.c.id == job_id)
+            .values(state="running", attempts=3, lease_until=time.time() - 1)
+        )
+
+    recover_expired(state)  # what any live process does with such a job
+
+    status = client.get(f"/api/jobs/{job_id}", headers={**alice.headers, "Accept-Language": "zh"})
+    assert status.get_json()["state"] == "failed"
+    assert status.get_json()["error"].startswith("处理这个文件的进程在全部 3 次尝试中都中途停止了")
+    log = client.get(f"/api/operation-logs?job_id={job_id}", headers=alice.headers).get_json()
+    assert any(
+        e["operation_content"].startswith("Processing failed: The process working on this file")
+        for e in log["entries"]
+    ), log["entries"]

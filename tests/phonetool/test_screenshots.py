@@ -54,6 +54,23 @@ def test_screenshots_of_every_page(
         "[...document.querySelectorAll('img.chart')].every(i => i.complete && i.naturalWidth > 0)"
     )
     page.screenshot(path=str(SHOTS / "job-finished.png"), full_page=True)
+    finished = page.url
+
+    page.goto(live_url + "/")
+    page.set_input_files("#upload input[name=file]", str(_no_phone_column(tmp_path)))
+    page.click("#upload button")
+    page.click("#jobs a.job-link:has-text('漏了号码.csv')")
+    page.wait_for_selector("#state.state-failed", timeout=30_000)
+    page.wait_for_selector("#job-error:has-text('没有找到号码列')")
+    page.screenshot(path=str(SHOTS / "job-failed.png"))
+
+    page.goto(finished + "?lang=en")  # the same job in English (the choice is kept)
+    page.wait_for_selector("#state.state-succeeded")
+    page.wait_for_function(
+        "[...document.querySelectorAll('img.chart')].every(i => i.complete && i.naturalWidth > 0)"
+    )
+    page.screenshot(path=str(SHOTS / "job-finished-en.png"), full_page=True)
+    page.goto(live_url + "/?lang=zh")
 
     page.goto(live_url + "/account")
     page.fill("#new-token input[name=name]", "ERP 导入")
@@ -61,8 +78,22 @@ def test_screenshots_of_every_page(
     page.wait_for_selector("#new-token-shown:not([hidden])")
     page.screenshot(path=str(SHOTS / "account.png"))
 
-    for name in ("sign-in", "upload-error", "job-running", "job-finished", "account"):
+    for name in (
+        "sign-in",
+        "upload-error",
+        "job-running",
+        "job-finished",
+        "job-failed",
+        "job-finished-en",
+        "account",
+    ):
         assert (SHOTS / f"{name}.png").stat().st_size > 10_000, name
+
+
+def _no_phone_column(folder: Path) -> Path:
+    """An order export without its phone column: the buyer's number left out."""
+    body = [[f"DY{i:08d}", f"买家{i}", "12.50"] for i in range(20)]
+    return write_csv(folder / "漏了号码.csv", [["订单编号", "收货人", "金额"], *body])
 
 
 def _orders(folder: Path, rows: int, name: str) -> Path:

@@ -253,7 +253,9 @@ def test_a_failing_upload_leaves_its_trail_with_the_reason(
         "process_failed",
         "upload_deleted",
     ]
-    assert "No phone column found" in entries[2]["operation_content"]
+    # In the submitter's language (Chinese: the request chose none), with what was seen.
+    assert "没有找到号码列" in entries[2]["operation_content"]
+    assert "'a', 'b'" in entries[2]["operation_content"]
     assert {e["user_id"] for e in entries} == {str(member.id)}
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from openpyxl.utils.datetime import from_excel, from_ISO8601
 
-from .errors import LimitExceededError
+from .errors import N_, LimitExceededError
 from .phones import cell_text
 from .sheet_limits import MAX_COLUMNS, MAX_ROWS
 
@@ -61,11 +61,15 @@ def column_index(letters: str) -> int:
         index = index * 26 + ord(ch) - 64
     if index > MAX_COLUMNS or len(letters) > 3:
         raise LimitExceededError(
-            f"A cell is in column {letters[:12]}, past the last column a sheet can have"
-            f" (XFD, the {MAX_COLUMNS:,}th). The file is damaged or was not written by a"
-            " spreadsheet program; save it again from Excel or LibreOffice.",
+            N_(
+                "A cell is in column %(column)s, past the last column a sheet can have (XFD,"
+                " the %(last)sth). The file is damaged or was not written by a spreadsheet"
+                " program; save it again from Excel or LibreOffice."
+            ),
             limit=MAX_COLUMNS,
             seen=index,
+            column=letters[:12],
+            last=f"{MAX_COLUMNS:,}",
         )
     return index - 1
 
@@ -74,11 +78,15 @@ def check_row_number(number: int) -> int:
     """``number``, if a sheet can have such a row."""
     if number > MAX_ROWS or number < 1:
         raise LimitExceededError(
-            f"The sheet has a row numbered {number:,}; a sheet has rows 1 to {MAX_ROWS:,}."
-            " The file is damaged or was not written by a spreadsheet program; save it"
-            " again from Excel or LibreOffice.",
+            N_(
+                "The sheet has a row numbered %(row)s; a sheet has rows 1 to %(rows)s. The"
+                " file is damaged or was not written by a spreadsheet program; save it again"
+                " from Excel or LibreOffice."
+            ),
             limit=MAX_ROWS,
             seen=number,
+            row=f"{number:,}",
+            rows=f"{MAX_ROWS:,}",
         )
     return number
 

@@ -2,13 +2,54 @@
 
 Each is a clear, final answer about the file: a job that meets one fails without retrying,
 and shows the message.
+
+An error is raised in the job's own process, where nobody reads it, and read on a page or
+in the log, in the reader's language. So it carries its text (English, the catalogs' key,
+with ``%(name)s`` fields) and the values apart: ``str()`` is the English, and
+:meth:`Worded.in_words` puts it in any language with a catalog.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
 
-class InputError(Exception):
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+
+def N_(text: str) -> str:
+    """Marks ``text`` for the catalogs (``pybabel extract -k N_``) as it is: it is put in
+    a language later, where someone reads it."""
+    return text
+
+
+class Worded(Exception):
+    """An error whose message is a catalog text and its values."""
+
+    def __init__(self, text: str, **params: Any) -> None:
+        super().__init__(text % params if params else text)
+        self.text = text
+        self.params = params
+
+    def in_words(self, translate: Callable[..., str]) -> str:
+        """The message through ``translate`` (``gettext``: text, then the values)."""
+        return translate(self.text, **self.params)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Crosses from the job's process to the web process: text and values both.
+        return (_rebuild, (type(self), self.text, self.params))
+
+
+def _rebuild(cls: type[Worded], text: str, params: dict[str, Any]) -> Worded:
+    return cls(text, **params)  # a subclass's own keywords are among the values
+
+
+class InputError(Worded):
     """The file cannot be processed as it is; the message says why and what to do."""
+
+
+#: The XLSX reader met what no spreadsheet program writes; ``error`` is what it met.
+DAMAGED_XLSX = N_("The XLSX file is damaged (%(error)s). Save it again and upload it.")
 
 
 class UnsupportedFileError(InputError):
@@ -52,8 +93,8 @@ class UnknownSheetError(InputError):
 
 
 class UnknownProvinceError(InputError):
-    def __init__(self, message: str, *, name: str = "") -> None:
-        super().__init__(message)
+    def __init__(self, text: str, *, name: str = "", **params: Any) -> None:
+        super().__init__(text, name=name, **params)
         self.name = name  # what was asked for
 
 
@@ -61,29 +102,22 @@ class LimitExceededError(InputError):
     """The file goes past a limit of its format or of the service. The message names the
     limit and the value seen; ``limit`` and ``seen`` hold them for whoever needs them."""
 
-    def __init__(self, message: str, *, limit: int, seen: int | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, text: str, *, limit: int, seen: int | None = None, **params: Any) -> None:
+        super().__init__(text, limit=limit, seen=seen, **params)
         self.limit = limit
         self.seen = seen
-
-    def __reduce__(self) -> tuple[object, ...]:
-        # Crosses from the job's process to the web process: keyword arguments included.
-        return (_rebuild_limit_error, (type(self), str(self), self.limit, self.seen))
-
-
-def _rebuild_limit_error(
-    cls: type[LimitExceededError], message: str, limit: int, seen: int | None
-) -> LimitExceededError:
-    return cls(message, limit=limit, seen=seen)
 
 
 class MemoryLimitError(LimitExceededError):
     @classmethod
     def for_limit(cls, memory_mb: int) -> MemoryLimitError:
         return cls(
-            f"Processing this file needed more memory than a job may use ({memory_mb:,} MB"
-            " per process), so it was stopped. A phone list of up to a million rows fits;"
-            " this file holds something far larger (check that it is the right file), or"
-            " split it and upload the parts.",
+            N_(
+                "Processing this file needed more memory than a job may use (%(mb)s MB"
+                " per process), so it was stopped. A phone list of up to a million rows fits;"
+                " this file holds something far larger (check that it is the right file), or"
+                " split it and upload the parts."
+            ),
             limit=memory_mb,
+            mb=f"{memory_mb:,}",
         )

@@ -25,7 +25,7 @@ import traceback
 from typing import TYPE_CHECKING, Any
 
 from . import lifeline, run
-from .errors import InputError, MemoryLimitError
+from .errors import N_, InputError, MemoryLimitError, Worded
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -41,8 +41,17 @@ NICENESS = 10
 _POLL_SECONDS = 0.2
 
 
-class PipelineCrashed(Exception):
+class PipelineCrashed(Worded):
     """The job's process ended without an answer (killed, or a bug): worth a retry."""
+
+    @classmethod
+    def unexpected(cls, error: str) -> PipelineCrashed:
+        """A bug or a full disk: its name, never its details (they hold the server's paths:
+        those go to the log)."""
+        return cls(
+            N_("Processing stopped on an unexpected error on our side (%(error)s)."),
+            error=error,
+        )
 
 
 def run_isolated(
@@ -93,7 +102,7 @@ def _follow(
             message = receive.recv() if ready else None
         except EOFError:
             process.join()
-            raise PipelineCrashed(_ended(process.exitcode)) from None
+            raise _ended(process.exitcode) from None
         if message is None:
             continue
         kind, *body = message
@@ -107,18 +116,21 @@ def _follow(
         else:
             name, text, trace = body
             log.error("pipeline failed: %s: %s\n%s", name, text, trace)
-            raise PipelineCrashed(
-                f"Processing stopped on an unexpected error on our side ({name})."
-            )
+            raise PipelineCrashed.unexpected(name)
 
 
-def _ended(exitcode: int | None) -> str:
+def _ended(exitcode: int | None) -> PipelineCrashed:
     if exitcode is not None and exitcode < 0:
-        return (
-            f"Processing was stopped by signal {-exitcode} before it finished (killed from"
-            " outside, or out of memory)."
+        return PipelineCrashed(
+            N_(
+                "Processing was stopped by signal %(signal)d before it finished (killed from"
+                " outside, or out of memory)."
+            ),
+            signal=-exitcode,
         )
-    return f"Processing ended (exit code {exitcode}) before it finished."
+    return PipelineCrashed(
+        N_("Processing ended (exit code %(code)s) before it finished."), code=exitcode
+    )
 
 
 def _child(

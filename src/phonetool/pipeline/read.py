@@ -20,6 +20,8 @@ from xml.etree.ElementTree import ParseError, iterparse
 import charset_normalizer
 
 from .errors import (
+    DAMAGED_XLSX,
+    N_,
     BinaryFileError,
     CellTooLargeError,
     CorruptFileError,
@@ -115,7 +117,7 @@ class Table:
 def open_table(path: Path, *, phone_column: str | None = None, sheet: str | None = None) -> Table:
     """Open ``path`` by its content (CSV or XLSX), find the header and the phone column."""
     if path.stat().st_size == 0:
-        raise EmptyFileError("The file is empty. Upload a CSV or XLSX with a header row.")
+        raise EmptyFileError(N_("The file is empty. Upload a CSV or XLSX with a header row."))
     with path.open("rb") as f:
         head = f.read(8)
     suffix = path.suffix.lower()
@@ -123,12 +125,14 @@ def open_table(path: Path, *, phone_column: str | None = None, sheet: str | None
         return _open_xlsx(path, phone_column, sheet)
     if suffix in (".xlsx", ".xlsm"):
         raise CorruptFileError(
-            "The file is named .xlsx but is not an XLSX workbook (it is not a ZIP archive)."
-            " Open it in Excel or LibreOffice and save it as .xlsx again."
+            N_(
+                "The file is named .xlsx but is not an XLSX workbook (it is not a ZIP"
+                " archive). Open it in Excel or LibreOffice and save it as .xlsx again."
+            )
         )
     if head.startswith(b"\xd0\xcf\x11\xe0") or suffix == ".xls":
         raise UnsupportedFileError(
-            "Old Excel .xls files are not supported. Save the sheet as .xlsx or .csv."
+            N_("Old Excel .xls files are not supported. Save the sheet as .xlsx or .csv.")
         )
     return _open_csv(path, phone_column)
 
@@ -144,7 +148,7 @@ def detect_encoding(sample: bytes) -> str:
         return "utf-16"
     if b"\x00" in sample:
         raise BinaryFileError(
-            "The file contains binary data, not text. Upload the phone list as CSV or XLSX."
+            N_("The file contains binary data, not text. Upload the phone list as CSV or XLSX.")
         )
     for encoding in ("utf-8", "gb18030"):
         try:
@@ -155,7 +159,7 @@ def detect_encoding(sample: bytes) -> str:
     best = charset_normalizer.from_bytes(sample).best()
     if best is None:
         raise EncodingError(
-            "The text encoding of the file could not be recognised. Save it as CSV UTF-8."
+            N_("The text encoding of the file could not be recognised. Save it as CSV UTF-8.")
         )
     return str(best.encoding)
 
@@ -164,8 +168,10 @@ def _check_text(sample: str) -> None:
     controls = sum(1 for ch in sample if ord(ch) < 32 and ch not in "\t\r\n")
     if sample and controls / len(sample) > 0.05:
         raise BinaryFileError(
-            "The file does not look like text (too many control characters). Upload the"
-            " phone list as CSV or XLSX."
+            N_(
+                "The file does not look like text (too many control characters). Upload the"
+                " phone list as CSV or XLSX."
+            )
         )
 
 
@@ -204,11 +210,16 @@ def _widest_row(sample: str, delimiter: str) -> int:
 def _check_width(columns: int) -> None:
     if columns > MAX_INPUT_COLUMNS:
         raise LimitExceededError(
-            f"The file has {columns:,} columns; the result can keep {MAX_INPUT_COLUMNS:,}"
-            f" (a sheet holds {MAX_COLUMNS:,}, and the result adds its own columns). Remove"
-            " the columns you do not need, or check that the delimiter is right.",
+            N_(
+                "The file has %(columns)s columns; the result can keep %(keep)s (a sheet"
+                " holds %(sheet)s, and the result adds its own columns). Remove the columns"
+                " you do not need, or check that the delimiter is right."
+            ),
             limit=MAX_INPUT_COLUMNS,
             seen=columns,
+            columns=f"{columns:,}",
+            keep=f"{MAX_INPUT_COLUMNS:,}",
+            sheet=f"{MAX_COLUMNS:,}",
         )
 
 
@@ -238,10 +249,13 @@ class _BoundedLines:
         self.row_chars += len(line)
         if self.row_chars > MAX_CSV_ROW_CHARS:
             raise LimitExceededError(
-                f"A row of the file is longer than {MAX_CSV_ROW_CHARS:,} characters, more"
-                " than a phone list ever has (is a quote left open, or is the file not a"
-                " list?). Check the file, or save it again as CSV.",
+                N_(
+                    "A row of the file is longer than %(chars)s characters, more than a"
+                    " phone list ever has (is a quote left open, or is the file not a"
+                    " list?). Check the file, or save it again as CSV."
+                ),
                 limit=MAX_CSV_ROW_CHARS,
+                chars=f"{MAX_CSV_ROW_CHARS:,}",
             )
         return line
 
@@ -255,17 +269,28 @@ def _csv_rows(
             yield row
     except UnicodeDecodeError:
         raise EncodingError(
-            f"Line {reader.line_num + 1} cannot be read as {encoding}: the file mixes text"
-            " encodings. Save it again as CSV UTF-8."
+            N_(
+                "Line %(line)d cannot be read as %(encoding)s: the file mixes text"
+                " encodings. Save it again as CSV UTF-8."
+            ),
+            line=reader.line_num + 1,
+            encoding=encoding,
         ) from None
     except csv.Error as exc:
         if "field larger than field limit" in str(exc):
             raise CellTooLargeError(
-                f"Line {reader.line_num} has a cell longer than {MAX_CELL_CHARS:,}"
-                " characters; a phone list never needs one. Check that the file is the"
-                " right one."
+                N_(
+                    "Line %(line)d has a cell longer than %(chars)s characters; a phone list"
+                    " never needs one. Check that the file is the right one."
+                ),
+                line=reader.line_num,
+                chars=f"{MAX_CELL_CHARS:,}",
             ) from None
-        raise CorruptFileError(f"Line {reader.line_num} is not valid CSV: {exc}.") from None
+        raise CorruptFileError(
+            N_("Line %(line)d is not valid CSV: %(detail)s."),
+            line=reader.line_num,
+            detail=str(exc),
+        ) from None
     finally:
         handle.close()
 
@@ -302,8 +327,10 @@ def _check_zip(path: Path) -> None:
                     _check_part(archive, info, kinds.get(info.filename.lstrip("/")))
     except (zipfile.BadZipFile, OSError, EOFError, ParseError, RuntimeError):
         raise CorruptFileError(
-            "The XLSX file is damaged or incomplete (the upload may have been cut off)."
-            " Save it again and upload the new file."
+            N_(
+                "The XLSX file is damaged or incomplete (the upload may have been cut off)."
+                " Save it again and upload the new file."
+            )
         ) from None
 
 
@@ -330,18 +357,28 @@ def _check_part(archive: zipfile.ZipFile, info: zipfile.ZipInfo, kind: str | Non
         limit = MAX_SHARED_STRINGS if kind == _SHARED_STRINGS else MAX_XLSX_METADATA
     if size > XLSX_RATIO_FROM and size > MAX_XLSX_RATIO * max(info.compress_size, 1):
         raise FileTooLargeError(
-            f"The part {name[:100]!r} of the XLSX file unpacks to {size / 1024**2:,.0f} MB"
-            f" from {info.compress_size / 1024**2:,.1f} MB, more than {MAX_XLSX_RATIO}x:"
-            " spreadsheets do not pack that well, ZIP bombs do. Save the file again from"
-            " Excel or LibreOffice.",
+            N_(
+                "The part %(part)r of the XLSX file unpacks to %(mb)s MB from %(packed)s MB,"
+                " more than %(ratio)dx: spreadsheets do not pack that well, ZIP bombs do."
+                " Save the file again from Excel or LibreOffice."
+            ),
+            part=name[:100],
+            mb=f"{size / 1024**2:,.0f}",
+            packed=f"{info.compress_size / 1024**2:,.1f}",
+            ratio=MAX_XLSX_RATIO,
         )
     if size > limit:
         raise LimitExceededError(
-            f"The part {name[:100]!r} of the XLSX file unpacks to {size / 1024**2:,.0f} MB,"
-            f" more than such a part of a phone list can ({limit / 1024**2:,.0f} MB)."
-            " Split the list, or export it as CSV.",
+            N_(
+                "The part %(part)r of the XLSX file unpacks to %(mb)s MB, more than such a"
+                " part of a phone list can (%(limit_mb)s MB). Split the list, or export it"
+                " as CSV."
+            ),
             limit=limit,
             seen=size,
+            part=name[:100],
+            mb=f"{size / 1024**2:,.0f}",
+            limit_mb=f"{limit / 1024**2:,.0f}",
         )
     if name.lower().endswith(_PARSED_SUFFIXES) and size:
         _refuse_dtd(archive, info)
@@ -355,9 +392,12 @@ def _refuse_dtd(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
     root = _ROOT_START.search(prolog)
     if _DTD.search(prolog, 0, root.start() if root else len(prolog)) or root is None:
         raise CorruptFileError(
-            f"The part {info.filename[:100]!r} of the XLSX file declares a DTD or entities"
-            " (or does not start as XML), which spreadsheet programs never write. Save the"
-            " file again from Excel or LibreOffice."
+            N_(
+                "The part %(part)r of the XLSX file declares a DTD or entities (or does not"
+                " start as XML), which spreadsheet programs never write. Save the file again"
+                " from Excel or LibreOffice."
+            ),
+            part=info.filename[:100],
         )
 
 
@@ -375,14 +415,19 @@ def _open_xlsx(path: Path, phone_column: str | None, sheet: str | None) -> Table
         if isinstance(exc, MemoryError):
             raise  # the job's memory ceiling: a limit, not damage
         raise CorruptFileError(
-            f"The XLSX file cannot be opened ({type(exc).__name__}). Save it again in Excel"
-            " or LibreOffice as .xlsx and upload the new file."
+            N_(
+                "The XLSX file cannot be opened (%(error)s). Save it again in Excel or"
+                " LibreOffice as .xlsx and upload the new file."
+            ),
+            error=type(exc).__name__,
         ) from None
     if sheet is not None and sheet not in book.sheetnames:
         book.close()
         handle.close()
         raise UnknownSheetError(
-            f"The workbook has no sheet {sheet!r}; its sheets are {', '.join(book.sheetnames)}."
+            N_("The workbook has no sheet %(sheet)r; its sheets are %(sheets)s."),
+            sheet=sheet,
+            sheets=", ".join(book.sheetnames),
         )
     from .sheet_rows import Fragments, SheetSource  # with openpyxl: for XLSX only
 
@@ -418,8 +463,12 @@ def _xlsx_rows(book: Any, handle: BinaryIO, ws: Any, source: Any) -> Generator[l
         for number, row in enumerate(rows, start=1):
             if any(len(cell) > MAX_CELL_CHARS for cell in row):
                 raise CellTooLargeError(
-                    f"Row {number} has a cell longer than {MAX_CELL_CHARS:,} characters; a"
-                    " phone list never needs one. Check that the file is the right one."
+                    N_(
+                        "Row %(row)d has a cell longer than %(chars)s characters; a phone"
+                        " list never needs one. Check that the file is the right one."
+                    ),
+                    row=number,
+                    chars=f"{MAX_CELL_CHARS:,}",
                 )
             yield row
     except (
@@ -431,9 +480,7 @@ def _xlsx_rows(book: Any, handle: BinaryIO, ws: Any, source: Any) -> Generator[l
         ParseError,
         OverflowError,
     ) as exc:
-        raise CorruptFileError(
-            f"The XLSX file is damaged ({type(exc).__name__}). Save it again and upload it."
-        ) from None
+        raise CorruptFileError(DAMAGED_XLSX, error=type(exc).__name__) from None
     finally:
         book.close()
         handle.close()
@@ -472,19 +519,24 @@ def _find_header(
         if index is not None:
             first = next(rows, None)
             if first is None:
-                raise NoDataRowsError("The file has a header row but no data rows under it.")
+                raise NoDataRowsError(N_("The file has a header row but no data rows under it."))
             return number, [cell.strip() for cell in row], index, itertools.chain([first], rows)
         seen.append(row)
         if len(seen) >= HEADER_SEARCH_ROWS:
             break
     if not seen:
-        raise EmptyFileError("The file has no rows with content.")
+        raise EmptyFileError(N_("The file has no rows with content."))
     shown = ", ".join(repr(c.strip()) for c in seen[0] if c.strip())[:300]
     if phone_column is not None:
         raise PhoneColumnNotFoundError(
-            f"No column named {phone_column!r}. The first row has: {shown}."
+            N_("No column named %(column)r. The first row has: %(shown)s."),
+            column=phone_column,
+            shown=shown,
         )
     raise PhoneColumnNotFoundError(
-        "No phone column found: name it with the phone_column option, or give it a header"
-        f" such as 手机号, 电话 or phone. The first row has: {shown}."
+        N_(
+            "No phone column found: name it with the phone_column option, or give it a"
+            " header such as 手机号, 电话 or phone. The first row has: %(shown)s."
+        ),
+        shown=shown,
     )

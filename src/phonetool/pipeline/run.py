@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import lifeline
-from .errors import UnknownProvinceError
+from .errors import N_, UnknownProvinceError
 from .export import DUPLICATE_COLUMN, Exporter
 from .phones import FIELDS
 from .read import Table, open_table
@@ -83,7 +83,7 @@ def resolve_provinces(names: tuple[str, ...]) -> frozenset[str]:
         if province is None:
             known = "、".join(p.short for p in PROVINCES)
             raise UnknownProvinceError(
-                f"Unknown province {name!r}. Use one of: {known}.", name=name
+                N_("Unknown province %(name)r. Use one of: %(known)s."), name=name, known=known
             )
         found.add(province.name)
     return frozenset(found)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from xml.etree.ElementTree import ParseError, iterparse
 
 from .cells import CellRules, Shared, check_row_number, column_index, stored_text
-from .errors import CellTooLargeError, CorruptFileError, LimitExceededError
+from .errors import DAMAGED_XLSX, N_, CellTooLargeError, CorruptFileError, LimitExceededError
 from .plain_rows import plain_head, plain_rows
 from .sheet_limits import MAX_ROWS
 
@@ -192,9 +192,7 @@ class Fragments:
         try:
             yield from self._pieces()
         except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OverflowError) as exc:
-            raise CorruptFileError(
-                f"The XLSX file is damaged ({type(exc).__name__}). Save it again and upload it."
-            ) from None
+            raise CorruptFileError(DAMAGED_XLSX, error=type(exc).__name__) from None
 
     def _pieces(self) -> Iterator[Fragment]:
         self.shape = None
@@ -207,7 +205,7 @@ class Fragments:
                 buffer += block
                 found = _SHEET_DATA_TAG.search(buffer)
                 if found is None:
-                    _bounded(buffer, "before the first row")
+                    _bounded(buffer, _BEFORE_FIRST_ROW)
                     continue
                 prefix, empty = found.group(1), found.group(2)
                 if empty:
@@ -232,7 +230,7 @@ class Fragments:
                 if block:
                     cut = buffer.rfind(row_end)
                     if cut < 0:
-                        _bounded(buffer, "in one row")
+                        _bounded(buffer, _IN_ONE_ROW)
                         continue
                     cut += len(row_end)
                 else:
@@ -252,14 +250,26 @@ class Fragments:
         return {i: str(self._shared[i]) for i in found if i < len(self._shared)}
 
 
-def _bounded(buffer: bytes, where: str) -> None:
+#: What ``_bounded`` says, by where the XML ran on.
+_BEFORE_FIRST_ROW = N_(
+    "The sheet has more than %(mb)d MB of XML before the first row, more than a phone list"
+    " can have. The file is damaged or is not a phone list; save the sheet again from"
+    " Excel or LibreOffice."
+)
+_IN_ONE_ROW = N_(
+    "The sheet has more than %(mb)d MB of XML in one row, more than a phone list can have."
+    " The file is damaged or is not a phone list; save the sheet again from Excel or"
+    " LibreOffice."
+)
+
+
+def _bounded(buffer: bytes, text: str) -> None:
     if len(buffer) > MAX_ROW_BYTES:
         raise LimitExceededError(
-            f"The sheet has more than {MAX_ROW_BYTES >> 20} MB of XML {where}, more than a"
-            " phone list can have. The file is damaged or is not a phone list; save the"
-            " sheet again from Excel or LibreOffice.",
+            text,
             limit=MAX_ROW_BYTES,
             seen=len(buffer),
+            mb=MAX_ROW_BYTES >> 20,
         )
 
 
@@ -299,17 +309,19 @@ def fragment_rows(fragment: Fragment, shape: SheetShape) -> list[Run]:
                     rows = []
             if max(map(len, values), default=0) > shape.max_cell:
                 raise CellTooLargeError(
-                    f"Row {number} has a cell longer than {shape.max_cell:,} characters;"
-                    " a phone list never needs one. Check that the file is the right one."
+                    N_(
+                        "Row %(row)d has a cell longer than %(chars)s characters; a phone"
+                        " list never needs one. Check that the file is the right one."
+                    ),
+                    row=number,
+                    chars=f"{shape.max_cell:,}",
                 )
             if len(values) < shape.width:
                 values += [""] * (shape.width - len(values))
             rows.append(values)
             next_row = number + 1
     except (ParseError, ValueError, KeyError, IndexError, OverflowError) as exc:
-        raise CorruptFileError(
-            f"The XLSX file is damaged ({type(exc).__name__}). Save it again and upload it."
-        ) from None
+        raise CorruptFileError(DAMAGED_XLSX, error=type(exc).__name__) from None
     if rows:
         runs.append((next_row - len(rows), rows))
     return runs

@@ -65,8 +65,10 @@ function showJob(job) {
 }
 
 function showResult(job) {
-  $("#done").hidden = false;
   const summary = job.summary;
+  // A job that ended before reading a row (a file refused) has no progress and no result.
+  $("#progress-panel").hidden = job.state !== "succeeded" && !(job.progress && job.progress.total);
+  $("#done").hidden = !summary && !job.results;
   if (summary) {
     $("#counts").replaceChildren(
       ...COUNTS.flatMap((key) => [text("dt", T[key]), text("dd", (summary[key] ?? 0).toLocaleString("en"), `count-${key}`)]),
@@ -75,7 +77,7 @@ function showResult(job) {
       ...CHARTS.map((name) => {
         const image = document.createElement("img");
         image.src = `${base}/charts/${name}.svg`;
-        image.alt = name;
+        image.alt = T[`chart_${name}`] || name;
         image.className = `chart chart-${name}`;
         return image;
       }),
