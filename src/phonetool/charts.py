@@ -18,6 +18,7 @@ from xml.sax.saxutils import escape
 from flask_babel import gettext
 
 from .pipeline.errors import N_
+from .pipeline.words import KEYS, NO_PROVINCE
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -55,35 +56,6 @@ def items_for(name: str, summary: dict[str, Any]) -> list[tuple[str, int]]:
     return ranked
 
 
-#: What the summary counts under, in words: outcomes, the pipeline's reasons a number is
-#: invalid (``pipeline/phones.py``) and phonenumbers' number types, lower-cased.
-WORDS = {
-    "valid": N_("valid"),
-    "invalid": N_("invalid"),
-    "masked": N_("masked"),
-    "other": N_("other"),
-    "empty": N_("empty"),
-    "not a number": N_("not a number"),
-    "too short": N_("too short"),
-    "too long": N_("too long"),
-    "invalid length": N_("invalid length"),
-    "invalid country code": N_("invalid country code"),
-    "bad prefix": N_("bad prefix"),
-    "mobile": N_("mobile"),
-    "fixed_line": N_("fixed line"),
-    "fixed_line_or_mobile": N_("fixed line or mobile"),
-    "toll_free": N_("toll free"),
-    "premium_rate": N_("premium rate"),
-    "shared_cost": N_("shared cost"),
-    "voip": N_("VoIP"),
-    "personal_number": N_("personal number"),
-    "pager": N_("pager"),
-    "uan": N_("universal access number"),
-    "voicemail": N_("voicemail"),
-    "unknown": N_("unknown"),
-}
-#: The summary counts numbers with no province under their country's code.
-_NO_PROVINCE = N_("China, province unknown")
 #: Room for a label left of the bars, in half-width characters (a Chinese one is two).
 _LABEL_ROOM = 28
 
@@ -95,9 +67,9 @@ def words_for(chart_name: str) -> Callable[[str], str]:
 
     def words(key: str) -> str:
         if chart_name == "provinces" and key == "CN":
-            return str(gettext(_NO_PROVINCE))
-        if key in WORDS and (key == "other" or not places):
-            return str(gettext(WORDS[key]))
+            return str(gettext(NO_PROVINCE))
+        if key in KEYS and (key == "other" or not places):
+            return str(gettext(KEYS[key]))
         return key
 
     return words

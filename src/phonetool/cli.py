@@ -45,6 +45,13 @@ def main() -> None:
     help="Region for numbers written without a country code.",
 )
 @click.option("--workers", type=int, default=None, help="Processes for parsing (default: cores).")
+@click.option(
+    "--language",
+    type=click.Choice(["en", "zh"]),
+    default="en",
+    show_default=True,
+    help="Language of the workbook's summary sheet.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def process(
     file: Path,
@@ -54,6 +61,7 @@ def process(
     sheet: str | None,
     default_region: str,
     workers: int | None,
+    language: str,
     as_json: bool,
 ) -> None:
     """Process FILE (CSV or XLSX) and write FILE.xlsx and FILE.csv into --out."""
@@ -65,6 +73,7 @@ def process(
         sheet=sheet,
         default_region=default_region.upper(),
         workers=workers,
+        language=language,
     )
     bar: ProgressBar[int]
     with click.progressbar(length=1, label="processing", file=sys.stderr) as bar:

@@ -74,10 +74,15 @@ def remember_choice(response: Response) -> Response:
     return response
 
 
+def ours(language: object) -> str:
+    """``language`` if it is one of ours, else Chinese (a job captured before languages,
+    or a value nobody checked)."""
+    return language if isinstance(language, str) and language in LANGUAGES else DEFAULT
+
+
 def in_language(language: object) -> Any:
-    """A block whose texts are in ``language`` (a job writing for its submitter);
-    Chinese for anything that is not one of ours (a job captured before languages)."""
-    return force_locale(language if language in LANGUAGES else DEFAULT)
+    """A block whose texts are in ``language`` (a job writing for its submitter)."""
+    return force_locale(ours(language))
 
 
 def compile_catalogs(target: Path) -> Path:

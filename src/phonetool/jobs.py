@@ -44,7 +44,7 @@ from flask_handoff import (
 from flask_handoff.job import FINAL_STATES
 
 from . import charts, mail, oplog
-from .i18n import in_language, job_language, say, submitter_language
+from .i18n import in_language, job_language, ours, say, submitter_language
 from .models import Upload, db
 from .passport import current_user_id, member_id_or_none
 from .pipeline import InputError, Options
@@ -90,7 +90,11 @@ def process_upload(upload: Path, upload_id: str) -> dict[str, Any]:
     # An attempt before this one may have died half-way: start from nothing.
     shutil.rmtree(out_dir, ignore_errors=True)
     config = current_app.config
-    options = Options(**up.options, workers=config["PHONETOOL_PIPELINE_WORKERS"])
+    options = Options(
+        **up.options,
+        workers=config["PHONETOOL_PIPELINE_WORKERS"],
+        language=ours(job_language()),  # the summary sheet's, as the log's and the mail's
+    )
     try:
         result = run_isolated(
             upload,

@@ -28,6 +28,21 @@ def test_process_writes_both_files_and_prints_the_summary(tmp_path: Path) -> Non
     assert (tmp_path / "out" / "orders.csv").exists()
 
 
+def test_the_summary_sheet_in_chinese_on_request(tmp_path: Path) -> None:
+    import openpyxl
+
+    src = write_csv(tmp_path / "orders.csv", [HEADER, *ROWS])
+
+    result = CliRunner().invoke(
+        main, ["process", str(src), "--out", str(tmp_path), "--workers", "1", "--language", "zh"]
+    )
+
+    assert result.exit_code == 0, result.output
+    sheet = openpyxl.load_workbook(tmp_path / "orders.xlsx")["summary"]
+    assert [sheet.cell(1, 1).value, sheet.cell(1, 2).value] == ["行", "数量"]
+    assert "有效号码" in [row[0] for row in sheet.iter_rows(values_only=True)]
+
+
 def test_process_with_provinces_as_json(tmp_path: Path) -> None:
     src = write_csv(tmp_path / "orders.csv", [HEADER, *ROWS])
 

@@ -113,6 +113,26 @@ def test_a_job_writes_its_log_and_mail_in_its_submitters_language(
     assert body in msg.get_body().get_content()  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize(("language", "valid"), [("en", "valid numbers"), ("zh", "有效号码")])
+def test_the_result_workbooks_summary_is_in_its_submitters_language(
+    app: Flask, client: FlaskClient, member: MemberHandle, language: str, valid: str
+) -> None:
+    import openpyxl
+
+    job_id = client.post(
+        "/api/uploads",
+        data={"file": (upload_file(), "订单.csv")},
+        headers={**member.headers, "Accept-Language": language},
+    ).get_json()["job_id"]
+    wait_for_job(app, job_id)
+
+    xlsx = client.get(f"/api/jobs/{job_id}/result?format=xlsx", headers=member.headers)
+    sheet = openpyxl.load_workbook(io.BytesIO(xlsx.data))["summary"]
+    counts = {row[0]: row[1] for row in sheet.iter_rows(values_only=True) if row[0]}
+
+    assert counts[valid] == 1
+
+
 def upload_file() -> Any:
     return io.BytesIO("订单号,收件人电话\nA1,13812345678\n".encode())
 

@@ -85,3 +85,22 @@ def test_libreoffice_opens_the_workbook_with_its_charts(tmp_path: Path) -> None:
     with zipfile.ZipFile(tmp_path / "lo" / f"{xlsx.stem}.ods") as ods:
         objects = [n for n in ods.namelist() if re.fullmatch(r"Object \d+/content\.xml", n)]
         assert len(objects) == len(CHARTS)  # every chart came through as a chart
+
+
+def test_the_summary_sheet_speaks_the_members_language(tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "订单.csv", ROWS)
+    xlsx = process_file(source, tmp_path / "out", Options(workers=1, language="zh")).xlsx
+
+    with zipfile.ZipFile(xlsx) as book:
+        charts = sorted(n for n in book.namelist() if re.fullmatch(r"xl/charts/chart\d+\.xml", n))
+        xml = [book.read(n).decode() for n in charts]
+    titles = [re.search(r"<a:t>([^<]*)</a:t>", x)[1] for x in xml]  # type: ignore[index]
+    sheet = openpyxl.load_workbook(xlsx)["summary"]
+    counts = {sheet.cell(r, 1).value: sheet.cell(r, 2).value for r in range(1, sheet.max_row + 1)}
+
+    assert titles == ["号码", "无效原因", "省份", "运营商", "号码类型"]
+    masked = "隐藏号码 (部分数字被隐藏)"
+    assert (counts["有效号码"], counts["无效号码"], counts[masked]) == (4, 1, 1)
+    assert counts["太短"] == 1  # the reason, in words
+    assert (counts["手机"], counts["固定电话"]) == (3, 1)  # the number types
+    assert counts["广东省"] == 1  # places as the summary holds them

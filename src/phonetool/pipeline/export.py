@@ -15,10 +15,14 @@ from typing import TYPE_CHECKING
 
 import xlsxwriter
 
+from .errors import N_
 from .render import ROW_MARK, column_letters, inline_start, neutralise, width
 from .sheets import SheetStream, splice
+from .words import KEYS, NO_PROVINCE
 
 if TYPE_CHECKING:
+    from collections import Counter
+    from collections.abc import Callable
     from pathlib import Path
 
     from .summary import Summary
@@ -32,7 +36,15 @@ _WIDTH_CAP = 60
 class Exporter:
     """Writes ``<stem>.xlsx`` (data, rejected and summary sheets) and ``<stem>.csv``."""
 
-    def __init__(self, out_dir: Path, stem: str, headers: list[str], generated: list[str]) -> None:
+    def __init__(
+        self,
+        out_dir: Path,
+        stem: str,
+        headers: list[str],
+        generated: list[str],
+        say: Callable[..., str] = str,
+    ) -> None:
+        self._say = say  # the summary sheet's words, in the member's language
         out_dir.mkdir(parents=True, exist_ok=True)
         self.xlsx_path = out_dir / f"{stem}.xlsx"
         self.csv_path = out_dir / f"{stem}.csv"
@@ -119,14 +131,17 @@ class Exporter:
                 ws.freeze_panes(1, 0)
                 member = f"xl/worksheets/sheet{len(book.worksheets())}.xml"
                 spooled[member] = (part, f"A1:{last_col}{last_row}")
-        _write_summary(book, header, summary)
+        _write_summary(book, header, summary, self._say)
         book.close()
         return spooled
 
 
-def _write_summary(book: xlsxwriter.Workbook, header: object, summary: Summary) -> None:
+def _write_summary(
+    book: xlsxwriter.Workbook, header: object, summary: Summary, say: Callable[..., str]
+) -> None:
     """The counts, and beside them the same as native charts (xlsxwriter's chart
-    objects): they open in Excel and LibreOffice, and follow the counts if edited."""
+    objects): they open in Excel and LibreOffice, and follow the counts if edited. Said
+    by ``say``: the member's language."""
     ws = book.add_worksheet("summary")
     ws.set_column(0, 0, 28)
     ws.set_column(1, 1, 14)
@@ -136,7 +151,7 @@ def _write_summary(book: xlsxwriter.Workbook, header: object, summary: Summary) 
     def section(title: str, items: list[tuple[str, int]], chart: str | None = None) -> None:
         nonlocal row
         ws.write_string(row, 0, title, header)
-        ws.write_string(row, 1, "count", header)
+        ws.write_string(row, 1, say(N_("count")), header)
         row += 1
         first = row
         for label, count in items:
@@ -147,33 +162,50 @@ def _write_summary(book: xlsxwriter.Workbook, header: object, summary: Summary) 
             placed.append((chart, title, first, row - 1))
         row += 1
 
+    def counted(counts: Counter[str], words: Callable[[str], str]) -> list[tuple[str, int]]:
+        return [(words(key), count) for key, count in counts.most_common()]
+
+    def key_words(key: str) -> str:
+        return say(KEYS[key]) if key in KEYS else key
+
+    def place_words(key: str) -> str:
+        return say(NO_PROVINCE) if key == "CN" else key
+
     section(
-        "rows",
+        say(N_("rows")),
         [
-            ("rows read", summary.rows_in),
-            ("rows exported", summary.rows_out),
-            ("duplicates", summary.duplicates),
+            (say(N_("rows read")), summary.rows_in),
+            (say(N_("rows exported")), summary.rows_out),
+            (say(N_("duplicates")), summary.duplicates),
             *(
-                [("rows with more cells than the header (extra cells left out)", summary.rows_cut)]
+                [
+                    (
+                        say(N_("rows with more cells than the header (extra cells left out)")),
+                        summary.rows_cut,
+                    )
+                ]
                 if summary.rows_cut
                 else []
             ),
-            *((f"rejected: {k}", v) for k, v in summary.rejected.most_common()),
+            *(
+                (say(N_("rejected: %(reason)s"), reason=say(k)), v)
+                for k, v in summary.rejected.most_common()
+            ),
         ],
     )
     section(
-        "numbers",
+        say(N_("numbers")),
         [
-            ("valid numbers", summary.valid),
-            ("invalid numbers", summary.invalid),
-            ("masked numbers (digits hidden)", summary.masked),
+            (say(N_("valid numbers")), summary.valid),
+            (say(N_("invalid numbers")), summary.invalid),
+            (say(N_("masked numbers (digits hidden)")), summary.masked),
         ],
         "pie",
     )
-    section("invalid reason", summary.invalid_reasons.most_common(), "bar")
-    section("province", summary.by_province.most_common(), "bar")
-    section("carrier", summary.by_carrier.most_common(), "pie")
-    section("number type", summary.by_type.most_common(), "column")
+    section(say(N_("invalid reason")), counted(summary.invalid_reasons, key_words), "bar")
+    section(say(N_("province")), counted(summary.by_province, place_words), "bar")
+    section(say(N_("carrier")), counted(summary.by_carrier, str), "pie")
+    section(say(N_("number type")), counted(summary.by_type, key_words), "column")
     _add_charts(book, ws, placed)
 
 

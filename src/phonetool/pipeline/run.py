@@ -29,6 +29,7 @@ from .read import Table, open_table
 from .regions import PROVINCES, find_province
 from .seen import FirstRows
 from .summary import Summary
+from .words import translator
 from .work import Chunk, Layout, process_fragment, process_rows
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ class Options:
     default_region: str = "CN"
     workers: int | None = None  # None: one per core; 1: parse in this process
     chunk_size: int = 2000
+    language: str = "en"  # of the summary sheet: the member's, in the service
 
 
 @dataclass
@@ -101,7 +103,9 @@ def process_file(
     started = time.monotonic()
     wanted = None if options.nationwide else resolve_provinces(options.provinces)
     table = open_table(path, phone_column=options.phone_column, sheet=options.sheet)
-    exporter = Exporter(out_dir, stem or path.stem, table.headers, list(FIELDS))
+    exporter = Exporter(
+        out_dir, stem or path.stem, table.headers, list(FIELDS), translator(options.language)
+    )
     layout = Layout(
         phone_index=table.phone_index,
         original=len(table.headers),

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from .errors import N_
 from .masked import is_masked
 from .phones import PhoneInfo, annotate_chunk
 from .render import (
@@ -29,9 +30,9 @@ from .summary import Summary
 if TYPE_CHECKING:
     from .sheet_rows import Fragment, SheetShape
 
-REJECT_EMPTY = "empty row"
-REJECT_OUTSIDE = "outside the selected provinces"
-REJECT_NO_PROVINCE = "no province (invalid or not a Chinese number)"
+REJECT_EMPTY = N_("empty row")
+REJECT_OUTSIDE = N_("outside the selected provinces")
+REJECT_NO_PROVINCE = N_("no province (invalid or not a Chinese number)")
 
 
 @dataclass(frozen=True)
