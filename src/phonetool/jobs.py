@@ -28,6 +28,7 @@ from flask import (
     stream_with_context,
 )
 from flask_babel import gettext as _
+from sqlalchemy.exc import SQLAlchemyError
 
 from flask_handoff import (
     Handoff,
@@ -301,8 +302,13 @@ def _on_retried(sender: Flask, job: Job, identity: Any, **extra: Any) -> None:
 
 
 def _reason_of(job: Job) -> str | None:
-    """Why an attempt failed, for the log (written in the submitter's language)."""
-    up = db.session.get(Upload, job.id)
+    """Why an attempt failed, for the log (written in the submitter's language). With
+    the database away, the engine's words: the entry is still kept for later."""
+    try:
+        up = db.session.get(Upload, job.id)
+    except SQLAlchemyError:
+        db.session.rollback()
+        up = None
     return job.error_message if up is None else failure_reason(up, job, _)
 
 
