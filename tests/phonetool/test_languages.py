@@ -359,3 +359,35 @@ def test_a_job_whose_process_died_on_each_attempt_says_so_in_words(
         e["operation_content"].startswith("Processing failed: The process working on this file")
         for e in log["entries"]
     ), log["entries"]
+
+
+@pytest.mark.parametrize(
+    ("locale", "said"),
+    [
+        ("zh-CN", "文件超过了 1 MB 的上限。"),
+        ("en-US", "The file is larger than the limit of 1 MB."),
+    ],
+)
+def test_a_file_over_the_limit_is_refused_on_the_page_before_it_is_sent(
+    app: Flask,
+    browser: Any,
+    live_url: str,
+    member: MemberHandle,
+    tmp_path: Path,
+    locale: str,
+    said: str,
+) -> None:
+    app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
+    big = tmp_path / "大单.csv"
+    big.write_bytes(b"phone\n" + b"13812345678\n" * 200_000)  # 2.4 MB
+    page = browser.new_page(locale=locale)
+    sign_in(page, live_url, member)
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.url) if "/api/uploads" in r.url else None)
+
+    page.set_input_files("#upload input[name=file]", str(big))
+    page.click("#upload button")
+    page.wait_for_selector("#upload-error:not(:empty)")
+
+    assert page.locator("#upload-error").inner_text() == said
+    assert sent == []  # said at once, without sending 2.4 MB to be refused

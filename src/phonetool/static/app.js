@@ -108,8 +108,18 @@ $("#upload").addEventListener("submit", async (event) => {
   for (const [key, value] of [...form.entries()]) {
     if (value === "") form.delete(key);
   }
-  const result = await api("/api/uploads", { method: "POST", body: form });
-  $("#upload-error").textContent = result.ok ? "" : result.body.message;
+  const file = form.get("file");
+  if (T.max_upload_bytes && file && file.size > T.max_upload_bytes) {
+    $("#upload-error").textContent = T.file_too_large; // said before sending it
+    return;
+  }
+  let result;
+  try {
+    result = await api("/api/uploads", { method: "POST", body: form });
+  } catch {
+    result = { ok: false, body: null }; // the connection failed or was closed
+  }
+  $("#upload-error").textContent = result.ok ? "" : result.body?.message || T.no_answer;
   if (result.ok) {
     event.target.reset();
     await refresh();
