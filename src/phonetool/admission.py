@@ -11,6 +11,7 @@ import shutil
 
 from flask import current_app
 
+from .i18n import say
 from .jobs import handoff, process_upload
 
 ACTIVE = ("queued", "running")
@@ -40,8 +41,10 @@ def admit(member_id: int) -> None:
         raise Overloaded(
             503,
             "disk_full",
-            f"The service is short of disk space for uploads ({free_mb:,} MB free). Try"
-            " again later.",
+            say(
+                "The service is short of disk space for uploads (%(mb)s MB free). Try again later.",
+                mb=f"{free_mb:,}",
+            ),
             retry_after=300,
         )
     task = process_upload.name
@@ -50,8 +53,11 @@ def admit(member_id: int) -> None:
         raise Overloaded(
             429,
             "too_many_uploads",
-            f"You have {mine} uploads waiting or in progress, the most one member may have"
-            " at once. Wait for some to finish (GET /api/jobs), then upload again.",
+            say(
+                "You have %(n)d uploads waiting or in progress, the most one member may have"
+                " at once. Wait for some to finish (GET /api/jobs), then upload again.",
+                n=mine,
+            ),
             retry_after=30,
         )
     everyone = handoff.count_jobs(states=ACTIVE, task=task)
@@ -59,7 +65,10 @@ def admit(member_id: int) -> None:
         raise Overloaded(
             503,
             "busy",
-            f"The service has {everyone} uploads waiting or in progress, as many as it"
-            " takes at once. Try again in a minute.",
+            say(
+                "The service has %(n)d uploads waiting or in progress, as many as it takes at"
+                " once. Try again in a minute.",
+                n=everyone,
+            ),
             retry_after=60,
         )

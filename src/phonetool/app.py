@@ -98,7 +98,7 @@ def _json_errors(app: Flask) -> None:
         return _retry_later(
             503,
             "busy",
-            "The service is too busy to answer now. Try again in a few seconds.",
+            say("The service is too busy to answer now. Try again in a few seconds."),
             BUSY_RETRY_AFTER,
         )
 
@@ -108,7 +108,9 @@ def _json_errors(app: Flask) -> None:
 
     @app.errorhandler(NotFound)
     def _not_found(exc: NotFound) -> Any:
-        return jsonify(error="not_found", message=f"No job {exc} among yours."), 404
+        return jsonify(
+            error="not_found", message=say("No job %(id)s among yours.", id=str(exc))
+        ), 404
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Any:
@@ -125,7 +127,7 @@ def _json_errors(app: Flask) -> None:
         request_id = g.get("request_id", "")
         return jsonify(
             error="internal_error",
-            message=f"Something went wrong on our side (request {request_id}).",
+            message=say("Something went wrong on our side (request %(id)s).", id=request_id),
         ), 500
 
 

@@ -134,7 +134,7 @@ def whoami() -> Any:
     member = db.session.get(Member, member_id)
     if member is None:
         session.clear()
-        return jsonify(error="unauthorized", message="Sign in again."), 401
+        return jsonify(error="unauthorized", message=say("Sign in again.")), 401
     return jsonify(id=member.id, email=member.email, name=member.name)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import current_app, g, request, session
 
+from .i18n import say
 from .models import ApiToken, db, token_digest, utcnow
 from .token_use import token_use
 
@@ -36,20 +37,27 @@ def _authenticate() -> tuple[str | None, int]:
         scheme, _, token = header.partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
-            raise AuthError("malformed_token", "Send the token as 'Authorization: Bearer <token>'.")
+            raise AuthError(
+                "malformed_token", say("Send the token as 'Authorization: Bearer <token>'.")
+            )
         row = _credential(token)
         if row is None:
             raise AuthError(
                 "unknown_token",
-                "This token is not known. Create one with"
-                " 'flask --app phonetool users token EMAIL'.",
+                say(
+                    "This token is not known. Create one on the account page, or with"
+                    " 'flask --app phonetool users token EMAIL'."
+                ),
             )
         if row.revoked_at is not None:
-            raise AuthError("revoked_token", "This token was revoked. Create a new one.")
+            raise AuthError("revoked_token", say("This token was revoked. Create a new one."))
         if not row.usable:
             raise AuthError(
                 "expired_token",
-                f"This token expired on {row.expires_at:%Y-%m-%d %H:%M} UTC. Create a new one.",
+                say(
+                    "This token expired on %(when)s UTC. Create a new one.",
+                    when=f"{row.expires_at:%Y-%m-%d %H:%M}",
+                ),
             )
         return token, row.member_id
     sid = session.get("sid")
@@ -58,8 +66,8 @@ def _authenticate() -> tuple[str | None, int]:
         if row is not None and row.usable:
             return None, row.member_id
         session.clear()  # signed out elsewhere, or revoked: this cookie is spent
-        raise AuthError("unauthorized", "Your session has ended. Sign in again.")
-    raise AuthError("unauthorized", "Sign in, or send 'Authorization: Bearer <token>'.")
+        raise AuthError("unauthorized", say("Your session has ended. Sign in again."))
+    raise AuthError("unauthorized", say("Sign in, or send 'Authorization: Bearer <token>'."))
 
 
 def _credential(plain: str) -> ApiToken | None:

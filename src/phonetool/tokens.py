@@ -11,6 +11,7 @@ from flask import Blueprint, current_app, jsonify, request
 from flask_babel import gettext as _
 
 from . import oplog
+from .i18n import say
 from .models import ApiToken, Member, db, utcnow
 from .passport import current_user_id
 from .token_use import token_use
@@ -113,15 +114,17 @@ def create_token() -> Any:
     _token, member_id = current_user_id()
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
-        raise TokenRequestError("bad_request", 'Send JSON: {"name": "...", "days": 90}.')
+        raise TokenRequestError("bad_request", say('Send JSON: {"name": "...", "days": 90}.'))
     name = data.get("name")
     if not isinstance(name, str) or not name.strip() or len(name.strip()) > NAME_MAX:
-        raise TokenRequestError("bad_name", f"Give the token a name of 1 to {NAME_MAX} characters.")
+        message = say("Give the token a name of 1 to %(n)d characters.", n=NAME_MAX)
+        raise TokenRequestError("bad_name", message)
     days = data.get("days")
     if days is not None and (
         isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= DAYS_MAX
     ):
-        raise TokenRequestError("bad_days", f"days must be a whole number from 1 to {DAYS_MAX}.")
+        message = say("days must be a whole number from 1 to %(n)d.", n=DAYS_MAX)
+        raise TokenRequestError("bad_days", message)
     live = (
         db.session.execute(_api_tokens(member_id).filter(ApiToken.revoked_at.is_(None)))
         .scalars()
@@ -129,7 +132,8 @@ def create_token() -> Any:
     )
     if len(live) >= TOKENS_MAX:
         raise TokenRequestError(
-            "too_many_tokens", f"You have {TOKENS_MAX} tokens; revoke one you no longer use."
+            "too_many_tokens",
+            say("You have %(n)d tokens; revoke one you no longer use.", n=TOKENS_MAX),
         )
     member = db.session.get(Member, member_id)
     assert member is not None  # the passport just found the caller
@@ -163,7 +167,8 @@ def revoke_token(token_id: int) -> Any:
     # Ids are 32-bit integers in the database (PostgreSQL refuses a larger one).
     row = db.session.get(ApiToken, token_id) if 0 < token_id < 2**31 else None
     if row is None or row.member_id != member_id or not row.prefix.startswith("pt_"):
-        return jsonify(error="not_found", message=f"You have no API token {token_id}."), 404
+        message = say("You have no API token %(id)s.", id=token_id)
+        return jsonify(error="not_found", message=message), 404
     if row.revoked_at is None:
         row.revoked_at = utcnow()
         db.session.commit()

@@ -391,3 +391,30 @@ def test_a_file_over_the_limit_is_refused_on_the_page_before_it_is_sent(
 
     assert page.locator("#upload-error").inner_text() == said
     assert sent == []  # said at once, without sending 2.4 MB to be refused
+
+
+@pytest.mark.parametrize(
+    ("language", "signed_out", "no_job", "bad_name"),
+    [
+        ("en", "Sign in, or send", "No job nope among yours.", "Give the token a name of 1 to"),
+        ("zh", "请登录", "你的任务中没有 nope。", "请给令牌起一个 1 到"),
+    ],
+)
+def test_the_apis_other_answers_follow_the_readers_language(
+    client: FlaskClient,
+    member: MemberHandle,
+    language: str,
+    signed_out: str,
+    no_job: str,
+    bad_name: str,
+) -> None:
+    asked = {"Accept-Language": language}
+
+    def message(response: Any) -> str:
+        return str(response.get_json()["message"])
+
+    assert message(client.get("/api/jobs", headers=asked)).startswith(signed_out)
+    job = client.get("/api/jobs/nope", headers={**member.headers, **asked})
+    assert message(job) == no_job
+    token = client.post("/api/tokens", json={"name": ""}, headers={**member.headers, **asked})
+    assert message(token).startswith(bad_name)
