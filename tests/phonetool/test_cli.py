@@ -92,3 +92,17 @@ def test_the_pipeline_processes_start_without_loading_the_web_framework() -> Non
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_the_web_and_reading_processes_do_not_load_the_phone_data() -> None:
+    # The geocoder's and carriers' tables are ~100 MB a process: only the processes that
+    # parse numbers (the workers, or the reading process with --workers 1) load them.
+    code = (
+        "import sys, phonetool.app, phonetool.pipeline.run;"
+        "print(sorted(m for m in sys.modules if m.split('.')[1:2] in (['geodata'], ['carrierdata'])"
+        " and m.startswith('phonenumbers')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert done.stdout.strip() == "[]"

@@ -14,9 +14,6 @@ import re
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from phonenumbers.carrierdata import CARRIER_DATA, CARRIER_LONGEST_PREFIX
-from phonenumbers.geodata import GEOCODE_DATA, GEOCODE_LONGEST_PREFIX
-
 from .regions import split_description
 
 if TYPE_CHECKING:
@@ -63,6 +60,11 @@ def masked_number(text: str, region: str) -> PhoneInfo | None:
 
 @lru_cache(maxsize=10_000)  # bounded: a hostile file can hold a million distinct masks
 def _describe(head: str, mask: str, tail: str) -> PhoneInfo:
+    # The geocoder's and carriers' tables (~100 MB) only where numbers are parsed: the web
+    # process and the reading process import this module and never describe a number.
+    from phonenumbers.carrierdata import CARRIER_DATA, CARRIER_LONGEST_PREFIX
+    from phonenumbers.geodata import GEOCODE_DATA, GEOCODE_LONGEST_PREFIX
+
     from .phones import PhoneInfo  # phones imports this module
 
     shown = head + mask + tail
