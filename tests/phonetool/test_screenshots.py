@@ -70,6 +70,8 @@ def test_screenshots_of_every_page(
         "[...document.querySelectorAll('img.chart')].every(i => i.complete && i.naturalWidth > 0)"
     )
     page.screenshot(path=str(SHOTS / "job-finished-en.png"), full_page=True)
+    assert page.locator("#done h3").inner_text() == "Result"
+    assert page.locator("img.chart-numbers").get_attribute("alt") == "Numbers"
     page.goto(live_url + "/?lang=zh")
 
     page.goto(live_url + "/account")
