@@ -18,7 +18,7 @@ from xml.sax.saxutils import escape
 from flask_babel import gettext
 
 from .pipeline.errors import N_
-from .pipeline.words import KEYS, NO_PROVINCE
+from .pipeline.words import key_words
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -62,17 +62,12 @@ _LABEL_ROOM = 28
 
 def words_for(chart_name: str) -> Callable[[str], str]:
     """How ``chart_name``'s keys read in the current language."""
+    names = chart_name in ("provinces", "carriers")
+    return lambda key: key_words(key, _gettext, names=names)
 
-    places = chart_name in ("provinces", "carriers")  # names as the summary holds them
 
-    def words(key: str) -> str:
-        if chart_name == "provinces" and key == "CN":
-            return str(gettext(NO_PROVINCE))
-        if key in KEYS and (key == "other" or not places):
-            return str(gettext(KEYS[key]))
-        return key
-
-    return words
+def _gettext(text: str, **params: Any) -> str:
+    return str(gettext(text, **params))
 
 
 def _fitted(label: str) -> str:

@@ -18,7 +18,7 @@ import xlsxwriter
 from .errors import N_
 from .render import ROW_MARK, column_letters, inline_start, neutralise, width
 from .sheets import SheetStream, splice
-from .words import KEYS, NO_PROVINCE
+from .words import key_words
 
 if TYPE_CHECKING:
     from collections import Counter
@@ -162,14 +162,8 @@ def _write_summary(
             placed.append((chart, title, first, row - 1))
         row += 1
 
-    def counted(counts: Counter[str], words: Callable[[str], str]) -> list[tuple[str, int]]:
-        return [(words(key), count) for key, count in counts.most_common()]
-
-    def key_words(key: str) -> str:
-        return say(KEYS[key]) if key in KEYS else key
-
-    def place_words(key: str) -> str:
-        return say(NO_PROVINCE) if key == "CN" else key
+    def counted(counts: Counter[str], *, names: bool = False) -> list[tuple[str, int]]:
+        return [(key_words(k, say, names=names), n) for k, n in counts.most_common()]
 
     section(
         say(N_("rows")),
@@ -202,10 +196,10 @@ def _write_summary(
         ],
         "pie",
     )
-    section(say(N_("invalid reason")), counted(summary.invalid_reasons, key_words), "bar")
-    section(say(N_("province")), counted(summary.by_province, place_words), "bar")
-    section(say(N_("carrier")), counted(summary.by_carrier, str), "pie")
-    section(say(N_("number type")), counted(summary.by_type, key_words), "column")
+    section(say(N_("invalid reason")), counted(summary.invalid_reasons), "bar")
+    section(say(N_("province")), counted(summary.by_province, names=True), "bar")
+    section(say(N_("carrier")), counted(summary.by_carrier, names=True), "pie")
+    section(say(N_("number type")), counted(summary.by_type), "column")
     _add_charts(book, ws, placed)
 
 

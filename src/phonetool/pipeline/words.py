@@ -55,6 +55,17 @@ KEYS = {
 NO_PROVINCE = N_("China, province unknown")
 
 
+def key_words(key: str, say: Callable[..., str], *, names: bool = False) -> str:
+    """How a summary key reads, through ``say`` (a gettext). Places and carriers
+    (``names``) are shown as the summary holds them, but for the numbers with no province
+    (counted under "CN") and the bars grouped as "other"; every other key is a word."""
+    if names:
+        if key == "CN":
+            return say(NO_PROVINCE)
+        return say(KEYS["other"]) if key == "other" else key
+    return say(KEYS[key]) if key in KEYS else key
+
+
 @functools.cache
 def _catalog(language: str) -> dict[str, str]:
     path = _CATALOGS / language / "LC_MESSAGES" / "messages.po"
