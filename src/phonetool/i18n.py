@@ -55,9 +55,17 @@ def current_language() -> str:
 
 def message_language() -> str:
     """The language of an API answer's ``message``: the reader's choice (``?lang=``, the
-    cookie, ``Accept-Language``), else English, what API clients have always read. The
-    pages send their reader's, so the errors they show are in it."""
-    return _readers_choice() or "en"
+    cookie, ``Accept-Language``); else, for a request from our own pages, theirs (Chinese),
+    so a page shows its errors in the language it is drawn in; else English, what API
+    clients have always read. Browsers mark a page's own requests ``Sec-Fetch-Site:
+    same-origin``; scripts send no such header."""
+    chosen = _readers_choice()
+    if chosen is not None:
+        return chosen
+    from_our_pages = (
+        has_request_context() and request.headers.get("Sec-Fetch-Site") == "same-origin"
+    )
+    return DEFAULT if from_our_pages else "en"
 
 
 def say(message: str, **params: Any) -> str:

@@ -418,3 +418,22 @@ def test_the_apis_other_answers_follow_the_readers_language(
     assert message(job) == no_job
     token = client.post("/api/tokens", json={"name": ""}, headers={**member.headers, **asked})
     assert message(token).startswith(bad_name)
+
+
+def test_a_page_in_a_language_the_browser_did_not_ask_for_shows_its_errors_in_it(
+    browser: Any, live_url: str, member: MemberHandle, tmp_path: Path
+) -> None:
+    # A French browser gets the Chinese page (the default); the page's own requests get
+    # their answers in Chinese too, where a script asking nothing gets English.
+    page = browser.new_page(locale="fr-FR")
+    sign_in(page, live_url, member)
+    orders = tmp_path / "o.csv"
+    orders.write_text("订单号,手机号\nA1,13812345678\n", encoding="utf-8")
+
+    assert page.locator("html").get_attribute("lang") == "zh"
+    page.fill("#upload input[name=provinces]", "Atlantis")
+    page.set_input_files("#upload input[name=file]", str(orders))
+    page.click("#upload button")
+    page.wait_for_selector("#upload-error:not(:empty)")
+
+    assert page.locator("#upload-error").inner_text().startswith("没有这个省份 'Atlantis'")
