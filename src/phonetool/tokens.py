@@ -116,7 +116,12 @@ def create_token() -> Any:
     if not isinstance(data, dict):
         raise TokenRequestError("bad_request", say('Send JSON: {"name": "...", "days": 90}.'))
     name = data.get("name")
-    if not isinstance(name, str) or not name.strip() or len(name.strip()) > NAME_MAX:
+    if (
+        not isinstance(name, str)
+        or not name.strip()
+        or len(name.strip()) > NAME_MAX
+        or not name.isprintable()  # a name is shown on a page: no control characters
+    ):
         message = say("Give the token a name of 1 to %(n)d characters.", n=NAME_MAX)
         raise TokenRequestError("bad_name", message)
     days = data.get("days")

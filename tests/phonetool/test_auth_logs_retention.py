@@ -28,6 +28,9 @@ def test_sign_in_with_password_then_upload_with_the_session(
 
     assert wrong.status_code == 401
     assert wrong.get_json()["error"] == "bad_credentials"
+    # An address with a NUL is no member's (was a 500 on PostgreSQL, found by schemathesis).
+    nul = browser.post("/api/session", json={"email": "\x00a@example.com", "password": "x"})
+    assert nul.status_code == 401
     assert right.status_code == 200
     assert "HttpOnly" in right.headers["Set-Cookie"]
     assert "SameSite=Lax" in right.headers["Set-Cookie"]
