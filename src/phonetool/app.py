@@ -86,6 +86,7 @@ def _json_errors(app: Flask) -> None:
     from .i18n import say
     from .jobs import NotFound
     from .passport import AuthError
+    from .uploads import too_large
 
     @app.errorhandler(Overloaded)
     def _overloaded(exc: Overloaded) -> Any:
@@ -117,8 +118,7 @@ def _json_errors(app: Flask) -> None:
         name = (exc.name or "error").lower().replace(" ", "_")
         message = exc.description
         if exc.code == 413:  # the upload, over MAX_CONTENT_LENGTH: say the limit
-            limit = (app.config["MAX_CONTENT_LENGTH"] or 0) // (1024 * 1024)
-            message = say("The file is larger than the limit of %(mb)s MB.", mb=limit)
+            message = too_large(say)
         return jsonify(error=name, message=message), exc.code
 
     @app.errorhandler(Exception)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
-from flask import Blueprint, jsonify, request, url_for
+from flask import Blueprint, current_app, jsonify, request, url_for
 from flask_babel import gettext as _
 
 from . import oplog
@@ -17,9 +17,20 @@ from .i18n import say
 from .jobs import process_upload
 from .models import Upload, db
 from .passport import current_user_id
-from .pipeline.errors import UnknownProvinceError
+from .pipeline.errors import N_, UnknownProvinceError
 from .pipeline.regions import PROVINCES
 from .pipeline.run import resolve_provinces
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+
+def too_large(translate: Callable[..., str]) -> str:
+    """What an upload over ``MAX_CONTENT_LENGTH`` is told, through ``translate``: said by
+    the 413 and, before sending, by the upload form."""
+    limit_mb = (current_app.config["MAX_CONTENT_LENGTH"] or 0) // (1024 * 1024)
+    return translate(N_("The file is larger than the limit of %(mb)s MB."), mb=limit_mb)
+
 
 bp = Blueprint("uploads", __name__, url_prefix="/api/uploads")
 

@@ -9,6 +9,7 @@ from flask import Blueprint, current_app, render_template
 from flask_babel import gettext as _
 
 from . import charts
+from .uploads import too_large
 
 bp = Blueprint("web", __name__)
 
@@ -29,15 +30,12 @@ def _common() -> dict[str, str]:
 
 @bp.get("/")
 def index() -> str:
-    limit = current_app.config["MAX_CONTENT_LENGTH"] or 0
     strings: dict[str, str | int] = {
         **_common(),
         # Said before the file is sent: a server refuses a body over its limit, but a
         # browser still sending it may only see the connection close.
-        "max_upload_bytes": limit,
-        "file_too_large": _(
-            "The file is larger than the limit of %(mb)s MB.", mb=limit // (1024 * 1024)
-        ),
+        "max_upload_bytes": current_app.config["MAX_CONTENT_LENGTH"] or 0,
+        "file_too_large": too_large(_),
         "no_answer": _("The upload did not reach the service. Check the connection and try again."),
     }
     return render_template("index.html", strings=strings)

@@ -21,6 +21,8 @@ from .conftest import AppFactory, MemberHandle, add_member
 from .pages import sign_in
 from .test_service import upload
 
+ORDERS = "订单号,收件人电话\nA1,13812345678\n".encode()
+
 
 @pytest.mark.parametrize(
     ("locale", "sign_in", "upload_title"),
@@ -85,11 +87,8 @@ def test_a_job_writes_its_log_and_mail_in_its_submitters_language(
     subject: str,
     body: str,
 ) -> None:
-    headers = {**member.headers, "Accept-Language": f"{language};q=1"}
-    job_id = client.post(
-        "/api/uploads",
-        data={"file": (upload_file(), "订单.csv"), "receiver_email": "boss@example.com"},
-        headers=headers,
+    job_id = upload(
+        client, member, ORDERS, receiver_email="boss@example.com", language=f"{language};q=1"
     ).get_json()["job_id"]
     wait_for_job(app, job_id)
     outbox = Path(app.config["MAIL_OUTBOX"])
@@ -119,11 +118,7 @@ def test_the_result_workbooks_summary_is_in_its_submitters_language(
 ) -> None:
     import openpyxl
 
-    job_id = client.post(
-        "/api/uploads",
-        data={"file": (upload_file(), "订单.csv")},
-        headers={**member.headers, "Accept-Language": language},
-    ).get_json()["job_id"]
+    job_id = upload(client, member, ORDERS, language=language).get_json()["job_id"]
     wait_for_job(app, job_id)
 
     xlsx = client.get(f"/api/jobs/{job_id}/result?format=xlsx", headers=member.headers)
@@ -134,7 +129,7 @@ def test_the_result_workbooks_summary_is_in_its_submitters_language(
 
 
 def upload_file() -> Any:
-    return io.BytesIO("订单号,收件人电话\nA1,13812345678\n".encode())
+    return io.BytesIO(ORDERS)
 
 
 def test_without_accept_language_the_service_speaks_chinese(
@@ -244,11 +239,7 @@ NO_PHONE_COLUMN = "订单号,金额\nA1,12.50\n".encode()
 def test_a_failed_jobs_reason_is_said_in_each_readers_language(
     app: Flask, client: FlaskClient, member: MemberHandle, submitted_in: str, logged: str
 ) -> None:
-    job_id = client.post(
-        "/api/uploads",
-        data={"file": (io.BytesIO(NO_PHONE_COLUMN), "订单.csv")},
-        headers={**member.headers, "Accept-Language": submitted_in},
-    ).get_json()["job_id"]
+    job_id = upload(client, member, NO_PHONE_COLUMN, language=submitted_in).get_json()["job_id"]
     wait_for_job(app, job_id)
 
     def reason(**headers: str) -> str:
@@ -274,11 +265,8 @@ def test_a_job_stopped_by_its_time_limit_says_so_in_words(
 
     monkeypatch.setattr(process_upload, "timeout", 0.3)  # rows take longer than that
     rows = "".join(f"A{i},138{i:08d}\n" for i in range(300_000))
-    job_id = client.post(
-        "/api/uploads",
-        data={"file": (io.BytesIO(("订单号,手机号\n" + rows).encode()), "大单.csv")},
-        headers={**member.headers, "Accept-Language": "zh"},
-    ).get_json()["job_id"]
+    big = ("订单号,手机号\n" + rows).encode()
+    job_id = upload(client, member, big, "大单.csv", language="zh").get_json()["job_id"]
     wait_for_job(app, job_id, timeout=60)
 
     status = client.get(f"/api/jobs/{job_id}", headers=member.headers).get_json()
@@ -335,11 +323,7 @@ def test_a_job_whose_process_died_on_each_attempt_says_so_in_words(
     app = make_app(HANDOFF_AUTOSTART=False)
     client = app.test_client()
     alice = add_member(app, "alice@example.com")
-    job_id = client.post(
-        "/api/uploads",
-        data={"file": (upload_file(), "订单.csv")},
-        headers={**alice.headers, "Accept-Language": "en"},
-    ).get_json()["job_id"]
+    job_id = upload(client, alice, ORDERS, language="en").get_json()["job_id"]
     # As a worker that died on the last attempt leaves it: running, its lease run out.
     state = app.extensions["handoff"]
     with state.store.engine.begin() as conn:

@@ -28,12 +28,20 @@ GOOD = "订单号,收件人电话\nA1,13812345678\nA2,0755-26543210\nA3,abc\n".e
 
 
 def upload(
-    client: FlaskClient, who: MemberHandle, data: bytes = GOOD, name: str = "订单.csv", **form: str
+    client: FlaskClient,
+    who: MemberHandle,
+    data: bytes = GOOD,
+    name: str = "订单.csv",
+    *,
+    language: str | None = None,
+    **form: str,
 ) -> Any:
+    """``who`` uploads ``data``; ``language`` is the request's Accept-Language."""
+    asked = {"Accept-Language": language} if language else {}
     return client.post(
         "/api/uploads",
         data={"file": (io.BytesIO(data), name), **form},
-        headers=who.headers,
+        headers={**who.headers, **asked},
     )
 
 
