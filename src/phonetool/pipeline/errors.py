@@ -5,16 +5,13 @@ and shows the message.
 
 An error is raised in the job's own process, where nobody reads it, and read on a page or
 in the log, in the reader's language. So it carries its text (English, the catalogs' key,
-with ``%(name)s`` fields) and the values apart: ``str()`` is the English, and
-:meth:`Worded.in_words` puts it in any language with a catalog.
+with ``%(name)s`` fields) and the values apart: ``str()`` is the English, and a job keeps
+both, to be said in each reader's language (``jobs.failure_reason``).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
+from typing import Any
 
 
 def N_(text: str) -> str:
@@ -30,10 +27,6 @@ class Worded(Exception):
         super().__init__(text % params if params else text)
         self.text = text
         self.params = params
-
-    def in_words(self, translate: Callable[..., str]) -> str:
-        """The message through ``translate`` (``gettext``: text, then the values)."""
-        return translate(self.text, **self.params)
 
     def __reduce__(self) -> tuple[object, ...]:
         # Crosses from the job's process to the web process: text and values both.
