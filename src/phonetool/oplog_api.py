@@ -54,6 +54,9 @@ def list_entries() -> Any:
         .order_by(MemberOperationLog.operation_time.desc(), MemberOperationLog.id.desc())
     )
     job_id = request.args.get("job_id")
+    if job_id and "\x00" in job_id:
+        # No job's id holds a NUL, and PostgreSQL refuses one in a comparison.
+        return jsonify(page=page, per_page=per_page, entries=[])
     if job_id:
         query = query.filter_by(job_id=job_id[:64])
     rows = db.session.execute(query.limit(per_page).offset((page - 1) * per_page)).scalars()

@@ -93,3 +93,18 @@ def test_cleanup_removes_old_results_and_log_entries_only(
     assert client.get(f"/api/jobs/{old_id}", headers=member.headers).get_json()["summary"]
     assert {e["job_id"] for e in trail(client, member)} == {new_id}
     assert os.path.isdir(app.config["PHONETOOL_RESULTS_DIR"])
+
+
+def test_a_job_id_with_a_nul_finds_no_log_entries(
+    app: Flask, client: FlaskClient, member: MemberHandle
+) -> None:
+    """Was a 500 on PostgreSQL, which refuses NUL in a comparison (found by schemathesis)."""
+    job_id = upload(client, member).get_json()["job_id"]
+    wait_for_job(app, job_id)
+
+    found = client.get(f"/api/operation-logs?job_id={job_id}%00", headers=member.headers)
+    assert found.status_code == 200
+    assert found.get_json()["entries"] == []
+    assert client.get(f"/api/operation-logs?job_id={job_id}", headers=member.headers).get_json()[
+        "entries"
+    ]
