@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from click._termui_impl import ProgressBar
 
 from .pipeline import InputError, Options, process_file
+from .pipeline.summary import short_read_words
 
 
 @click.group()
@@ -80,7 +81,7 @@ def process(
 
         def progress(done: int, total: int | None) -> None:
             bar.length = max(total or done, 1)
-            bar.update(done - bar.pos)
+            bar.update(max(done - bar.pos, 0))  # a sheet read again starts over
 
         try:
             result = process_file(file, out_dir, options, progress=progress)
@@ -99,4 +100,7 @@ def process(
             f"{s['rows_with_extra_cells']:,} rows had more cells than the header;"
             " the extra cells are left out"
         )
+    if s["short_read"]:
+        text, values = short_read_words(s["short_read"])
+        click.echo(f"warning: {text % values}", err=True)
     click.echo(f"wrote {result.xlsx}\nwrote {result.csv}")

@@ -51,6 +51,7 @@ from .passport import current_user_id, member_id_or_none
 from .pipeline import InputError, Options
 from .pipeline.errors import N_, Worded
 from .pipeline.isolated import PipelineCrashed, run_isolated
+from .pipeline.summary import short_read_words
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -136,6 +137,11 @@ def process_upload(upload: Path, upload_id: str) -> dict[str, Any]:
     oplog.record(
         "upload", "process_finished", text, {"rows_in": s["rows_in"], "rows_out": s["rows_out"]}
     )
+    if s.get("short_read"):
+        words, values = short_read_words(s["short_read"])
+        with in_language(job_language()):
+            text = _(words, **values)
+        oplog.record("upload", "process_short_read", text, s["short_read"])
     if up.receiver_email:
         deliver_result.submit(upload_id)
     return {"upload_id": upload_id, "summary": s}

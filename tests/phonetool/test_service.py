@@ -54,6 +54,21 @@ def _kinds(entries: list[dict[str, Any]]) -> list[str]:
     return [e["operation_type"] for e in entries]
 
 
+def wait_for_trail(
+    client: FlaskClient, who: MemberHandle, *kinds: str, timeout: float = 30
+) -> list[dict[str, Any]]:
+    """The member's log once it holds an entry of each kind: what is asserted on is what
+    is waited for (a job writes some entries after its state, or its mail, is seen)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        entries = trail(client, who)
+        missing = set(kinds) - set(_kinds(entries))
+        if not missing:
+            return entries
+        assert time.monotonic() < deadline, f"no {sorted(missing)} in {_kinds(entries)}"
+        time.sleep(0.05)
+
+
 # -- passport -----------------------------------------------------------------------------
 
 
@@ -237,7 +252,7 @@ def test_a_successful_upload_leaves_its_whole_trail_attributed_to_the_member(
     wait_for_job(app, job_id)
     mail_job = _wait_for_mail(client, member, job_id)
 
-    entries = trail(client, member)
+    entries = wait_for_trail(client, member, "mail_sent", "upload_deleted")
     assert mail_job == "sent"
     # Mail delivery is its own job: it may finish before or after the upload is removed.
     assert _kinds(entries)[:3] == ["upload_received", "process_started", "process_finished"]
@@ -254,7 +269,8 @@ def test_a_failing_upload_leaves_its_trail_with_the_reason(
     job_id = upload(client, member, data=b"a,b\n1,2\n", name="x.csv").get_json()["job_id"]
     wait_for_job(app, job_id)
 
-    entries = trail(client, member)
+    # Written when the job has ended, by its signal: waited for, not taken as read.
+    entries = wait_for_trail(client, member, "process_failed", "upload_deleted")
     assert _kinds(entries) == [
         "upload_received",
         "process_started",
@@ -401,3 +417,21 @@ def test_pages_far_past_the_end_are_empty_not_errors(
     assert logs.get_json()["entries"] == []
     assert jobs.status_code == 200
     assert jobs.get_json()["jobs"] == []
+
+
+def test_a_sheet_read_short_of_what_it_declares_says_so_in_the_log(
+    app: Flask, client: FlaskClient, member: MemberHandle, tmp_path: Path
+) -> None:
+    from . import sheet_xml
+
+    rows: list[Any] = [[("inline", "手机号")], *([("n", f"138{n:08d}")] for n in range(20))]
+    book = sheet_xml.Book(rows, sheet_xml.Shape(declared_rows=5000))
+    data = sheet_xml.write(tmp_path / "short.xlsx", book).read_bytes()
+    job_id = upload(client, member, data=data, name="短.xlsx").get_json()["job_id"]
+
+    assert wait_for_job(app, job_id).state == "succeeded"
+    entries = wait_for_trail(client, member, "process_short_read")
+    said = next(e for e in entries if e["operation_type"] == "process_short_read")
+    assert "20" in said["operation_content"]
+    assert "4,999" in said["operation_content"]
+    assert said["operation_params"] == {"read": 20, "declared": 4999}

@@ -37,6 +37,14 @@ def _rebuild(cls: type[Worded], text: str, params: dict[str, Any]) -> Worded:
     return cls(text, **params)  # a subclass's own keywords are among the values
 
 
+class NotPlainSheet(Exception):
+    """Not a member's error: the sheet holds XML that cutting by byte search cannot be
+    trusted with (another encoding, a comment, a processing instruction, CDATA, rows in
+    several elements or out of order, ...), so the pipeline reads it again from the start
+    with the full parser (``sheet_rows.sheet_rows``). Raised before any row cut from such
+    XML is counted, in the reading process or in a worker."""
+
+
 class InputError(Worded):
     """The file cannot be processed as it is; the message says why and what to do."""
 
@@ -70,6 +78,10 @@ class FileTooLargeError(InputError):
 
 
 class CellTooLargeError(InputError):
+    pass
+
+
+class RowsOutOfOrderError(CorruptFileError):
     pass
 
 

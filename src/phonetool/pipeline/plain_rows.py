@@ -114,6 +114,8 @@ def plain_rows(
             index = column_of(letters)
             if index is None:
                 index = _COLUMNS[letters] = column_index(letters)
+            if index < len(values):
+                return None  # a column again, or going back: the element parser places it
             if index > len(values):
                 values.extend([""] * (index - len(values)))
             if kind == "inlineStr":

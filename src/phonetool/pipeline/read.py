@@ -112,29 +112,76 @@ class Table:
     fragments: Fragments | None = None
     #: Releases what ``rows`` holds open.
     close: Callable[[], None] = _nothing
+    #: XLSX: unpacked bytes of the sheet's XML, a bound on the rows it can hold.
+    sheet_bytes: int | None = None
 
 
-def open_table(path: Path, *, phone_column: str | None = None, sheet: str | None = None) -> Table:
-    """Open ``path`` by its content (CSV or XLSX), find the header and the phone column."""
+def open_table(
+    path: Path, *, phone_column: str | None = None, sheet: str | None = None, plain: bool = True
+) -> Table:
+    """Open ``path`` by its content (CSV or XLSX), find the header and the phone column.
+
+    ``plain=False`` reads an XLSX sheet's rows with the full XML parser alone, never cut
+    into pieces by byte search (see ``sheet_rows.Fragments``)."""
     if path.stat().st_size == 0:
         raise EmptyFileError(N_("The file is empty. Upload a CSV or XLSX with a header row."))
     with path.open("rb") as f:
         head = f.read(8)
-    suffix = path.suffix.lower()
+    if head.startswith((b"PK\x03\x04", _COMPOUND_FILE)) or _named_excel(path):
+        return _open_xlsx(path, phone_column, sheet, plain)
+    return _open_csv(path, phone_column)
+
+
+def _named_excel(path: Path) -> bool:
+    return path.suffix.lower() in (".xlsx", ".xlsm", ".xls")
+
+
+def _check_package(path: Path) -> None:
+    """A ZIP archive, as every XLSX workbook is; else say what the file is instead."""
+    with path.open("rb") as f:
+        head = f.read(8)
     if head.startswith(b"PK\x03\x04"):
-        return _open_xlsx(path, phone_column, sheet)
-    if suffix in (".xlsx", ".xlsm"):
-        raise CorruptFileError(
+        return
+    if head.startswith(_COMPOUND_FILE) and _is_encrypted_workbook(path):
+        raise UnsupportedFileError(
             N_(
-                "The file is named .xlsx but is not an XLSX workbook (it is not a ZIP"
-                " archive). Open it in Excel or LibreOffice and save it as .xlsx again."
+                "The workbook is protected by a password, so it cannot be read. Open it in"
+                " Excel, remove the password (File, Info, Protect Workbook, Encrypt with"
+                " Password), save it and upload it again."
             )
         )
-    if head.startswith(b"\xd0\xcf\x11\xe0") or suffix == ".xls":
+    if head.startswith(_COMPOUND_FILE) or path.suffix.lower() == ".xls":
         raise UnsupportedFileError(
             N_("Old Excel .xls files are not supported. Save the sheet as .xlsx or .csv.")
         )
-    return _open_csv(path, phone_column)
+    raise CorruptFileError(
+        N_(
+            "The file is named .xlsx but is not an XLSX workbook (it is not a ZIP"
+            " archive). Open it in Excel or LibreOffice and save it as .xlsx again."
+        )
+    )
+
+
+#: The first bytes of an OLE compound file: an old .xls, or an encrypted .xlsx, which
+#: Excel wraps in one (streams "EncryptionInfo" and "EncryptedPackage").
+_COMPOUND_FILE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_ENCRYPTED_PACKAGE = "EncryptedPackage".encode("utf-16-le")
+#: Bytes of a compound file's directory read from its start: the first entries (the
+#: root and its streams) are all that is looked at.
+_DIRECTORY_BYTES = 64 * 1024
+
+
+def _is_encrypted_workbook(path: Path) -> bool:
+    """Whether the compound file holds Excel's encrypted package (MS-OFFCRYPTO): its
+    directory names the stream. The header says where the directory starts."""
+    with path.open("rb") as f:
+        header = f.read(512)
+        if len(header) < 512:
+            return False
+        sector_size = 1 << min(int.from_bytes(header[0x1E:0x20], "little"), 16)
+        first = int.from_bytes(header[0x30:0x34], "little")
+        f.seek((first + 1) * sector_size)
+        return _ENCRYPTED_PACKAGE in f.read(_DIRECTORY_BYTES)
 
 
 # -- CSV ----------------------------------------------------------------------------------
@@ -310,21 +357,26 @@ _CONTENT_TYPES = "[Content_Types].xml"
 _WORKSHEET = "application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"
 _SHARED_STRINGS = "application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"
 _PARSED_SUFFIXES = (".xml", ".rels", ".vml")
+#: Strict Open XML keeps the content types; its relationships and parts are in other
+#: namespaces, under this address (ISO/IEC 29500 Strict).
+_STRICT_ADDRESS = b"http://purl.oclc.org/ooxml/"
 _PROLOG_BYTES = 64 * 1024
 _ROOT_START = re.compile(rb"<[^?!]")
 _DTD = re.compile(rb"<!DOCTYPE|<!ENTITY", re.IGNORECASE)
 
 
-def _check_zip(path: Path) -> None:
+def _check_zip(path: Path) -> bool:
     """Refuse what would make reading the workbook costly before anything reads it: ZIP
     bombs, parts larger than they can be, DTDs, truncated files. Each part is judged on
-    its own, by the sizes its ZIP entry declares (zipfile never unpacks more)."""
+    its own, by the sizes its ZIP entry declares (zipfile never unpacks more). Answers
+    whether the workbook is in the Strict Open XML format (see ``_STRICT_WORKBOOK``)."""
     try:
         with zipfile.ZipFile(path) as archive:
             kinds = _part_kinds(archive)
             for info in archive.infolist():
                 if info.filename != _CONTENT_TYPES:  # checked before it was read
                     _check_part(archive, info, kinds.get(info.filename.lstrip("/")))
+            return _is_strict(archive)
     except (zipfile.BadZipFile, OSError, EOFError, ParseError, RuntimeError):
         raise CorruptFileError(
             N_(
@@ -332,6 +384,15 @@ def _check_zip(path: Path) -> None:
                 " Save it again and upload the new file."
             )
         ) from None
+
+
+def _is_strict(archive: zipfile.ZipFile) -> bool:
+    """The package's own relationships name the workbook in Strict's namespace."""
+    try:
+        with archive.open("_rels/.rels") as rels:
+            return _STRICT_ADDRESS in rels.read(_PROLOG_BYTES)
+    except KeyError:
+        return False
 
 
 def _part_kinds(archive: zipfile.ZipFile) -> dict[str, str]:
@@ -380,15 +441,34 @@ def _check_part(archive: zipfile.ZipFile, info: zipfile.ZipInfo, kind: str | Non
             mb=f"{size / 1024**2:,.0f}",
             limit_mb=f"{limit / 1024**2:,.0f}",
         )
-    if name.lower().endswith(_PARSED_SUFFIXES) and size:
+    if name.lower().endswith(_PARSED_SUFFIXES) and size and not _beside_package(name):
         _refuse_dtd(archive, info)
+
+
+def _beside_package(name: str) -> bool:
+    """Files a Mac's archiver adds (``__MACOSX/``, AppleDouble ``._name``): no part of the
+    workbook, never read by anyone."""
+    return name.startswith("__MACOSX/") or name.rpartition("/")[2].startswith("._")
+
+
+def _as_utf8(prolog: bytes) -> bytes:
+    """The prolog in UTF-8, from UTF-16 where its byte order mark or first bytes say so,
+    for the DTD search to see what a parser will."""
+    for marks, encoding in (
+        ((b"\xff\xfe", b"<\x00"), "utf-16-le"),
+        ((b"\xfe\xff", b"\x00<"), "utf-16-be"),
+    ):
+        if prolog.startswith(marks):
+            size = len(prolog) - len(prolog) % 2
+            return prolog[:size].decode(encoding, "replace").lstrip("\ufeff").encode()
+    return prolog
 
 
 def _refuse_dtd(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
     """Spreadsheet programs never write a DTD; entity declarations in one are how XML
     bombs (billion laughs) and external-entity reads (XXE) are built."""
     with archive.open(info) as xml:
-        prolog = xml.read(_PROLOG_BYTES)
+        prolog = _as_utf8(xml.read(_PROLOG_BYTES))
     root = _ROOT_START.search(prolog)
     if _DTD.search(prolog, 0, root.start() if root else len(prolog)) or root is None:
         raise CorruptFileError(
@@ -401,10 +481,17 @@ def _refuse_dtd(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
         )
 
 
-def _open_xlsx(path: Path, phone_column: str | None, sheet: str | None) -> Table:
+def open_sheet(path: Path, sheet: str | None = None) -> tuple[Any, BinaryIO, Any]:
+    """The workbook openpyxl opened (read-only), its file, and the sheet asked for (else
+    the first worksheet), once the package is found safe to read; every reason not to
+    read it said in words. The caller closes the book and the file."""
     import openpyxl  # imported here: only XLSX uploads pay for it
 
-    _check_zip(path)
+    from .sheet_rows import STRICT_XLSX  # with openpyxl: for XLSX only
+
+    _check_package(path)
+    if _check_zip(path):
+        raise CorruptFileError(STRICT_XLSX)
     # A file object, not the path: openpyxl refuses paths without an Excel extension, and
     # what the file is was decided by its content.
     handle = path.open("rb")
@@ -416,11 +503,22 @@ def _open_xlsx(path: Path, phone_column: str | None, sheet: str | None) -> Table
             raise  # the job's memory ceiling: a limit, not damage
         raise CorruptFileError(
             N_(
-                "The XLSX file cannot be opened (%(error)s). Save it again in Excel or"
-                " LibreOffice as .xlsx and upload the new file."
+                "The XLSX file cannot be opened: a part every workbook has is missing or"
+                " not as Excel writes it (the reader stopped at %(error)s). Open it in"
+                " Excel or LibreOffice, save it as .xlsx and upload the new file."
             ),
             error=type(exc).__name__,
         ) from None
+    chosen = book[sheet] if sheet in book.sheetnames else None
+    if not book.worksheets or (chosen is not None and not hasattr(chosen, "iter_rows")):
+        book.close()
+        handle.close()
+        raise UnsupportedFileError(
+            N_(
+                "The workbook has no worksheet to read (only charts, or none at all). Put"
+                " the list on a worksheet, save it and upload it again."
+            )
+        )
     if sheet is not None and sheet not in book.sheetnames:
         book.close()
         handle.close()
@@ -429,9 +527,13 @@ def _open_xlsx(path: Path, phone_column: str | None, sheet: str | None) -> Table
             sheet=sheet,
             sheets=", ".join(book.sheetnames),
         )
+    return book, handle, book[sheet] if sheet is not None else book.worksheets[0]
+
+
+def _open_xlsx(path: Path, phone_column: str | None, sheet: str | None, plain: bool) -> Table:
     from .sheet_rows import Fragments, SheetSource  # with openpyxl: for XLSX only
 
-    ws = book[sheet] if sheet is not None else book.worksheets[0]
+    book, handle, ws = open_sheet(path, sheet)
     total = ws.max_row if isinstance(ws.max_row, int) and ws.max_row > 1 else None
     source = SheetSource.of(ws)
     rows = _xlsx_rows(book, handle, ws, source)
@@ -447,7 +549,10 @@ def _open_xlsx(path: Path, phone_column: str | None, sheet: str | None) -> Table
     table = Table("xlsx", headers, index, header_row, rest, total and total - header_row)
     table.close = rows.close
     if source is not None:
-        table.fragments = Fragments(path, source, width, header_row, MAX_CELL_CHARS)
+        with zipfile.ZipFile(path) as archive:
+            table.sheet_bytes = archive.getinfo(source.member).file_size
+        if plain:
+            table.fragments = Fragments(path, source, width, header_row, MAX_CELL_CHARS)
     return table
 
 

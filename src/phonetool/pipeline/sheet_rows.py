@@ -15,11 +15,19 @@ import re
 import zipfile
 import zlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-from xml.etree.ElementTree import ParseError, iterparse
+from typing import TYPE_CHECKING, Any, cast
+from xml.etree.ElementTree import ParseError, XMLPullParser, iterparse
 
 from .cells import CellRules, Shared, check_row_number, column_index, stored_text
-from .errors import DAMAGED_XLSX, N_, CellTooLargeError, CorruptFileError, LimitExceededError
+from .errors import (
+    DAMAGED_XLSX,
+    N_,
+    CellTooLargeError,
+    CorruptFileError,
+    LimitExceededError,
+    NotPlainSheet,
+    RowsOutOfOrderError,
+)
 from .plain_rows import plain_head, plain_rows
 from .sheet_limits import MAX_ROWS
 
@@ -63,28 +71,96 @@ class SheetSource:
             return None
 
 
+#: Bytes of sheet XML the full parser is fed at a time.
+_FEED_BYTES = 1 << 16
+
+
 def sheet_rows(source: SheetSource) -> Iterator[list[str]]:
-    """Every row from the first, an empty one where the sheet skips rows."""
+    """Every row from the first, an empty one where the sheet skips rows: the reference
+    reader, for any XML the format allows (any encoding, comments, prefixes, CDATA).
+
+    Rows written in pieces under one number are joined, as openpyxl joins them; rows
+    whose numbers go back are refused. The XML is fed to the parser a block at a time
+    and each row's elements are dropped once read, so memory holds one row: a "row"
+    (or what stands before the first) of more than :data:`MAX_ROW_BYTES` is refused
+    while it is read.
+    """
+    parser: XMLPullParser[Element] = XMLPullParser(events=("start", "end"))
     columns: dict[str, int] = {}
-    expected = 1
+    last_number = 0  # the row number of ``last``; 0 before the first row
+    last: list[str] | None = None
+    unread = 0  # bytes fed since the last row ended
+    sheet_data: Element | None = None
     with source.open() as xml:
-        sheet_data: Element | None = None
-        for event, element in iterparse(xml, events=("start", "end")):
-            if event == "start":
-                if element.tag == _SHEET_DATA:
-                    sheet_data = element
-                continue
-            if element.tag != _ROW:
-                continue
-            number = _row_number(element.get("r"), expected)
-            while expected < number:
-                yield []
-                expected += 1
-            yield _row(element, source.shared, source.rules, columns)
-            expected = number + 1
-            if sheet_data is not None:
-                sheet_data.remove(element)  # read rows leave nothing behind
-            element.clear()
+        while True:
+            block = xml.read(_FEED_BYTES)
+            if block:
+                parser.feed(block)
+                unread += len(block)
+            else:
+                parser.close()
+            for event, element in cast("Iterator[tuple[str, Element]]", parser.read_events()):
+                if event == "start":
+                    if element.tag == _SHEET_DATA:
+                        sheet_data = element
+                    elif sheet_data is None and element.tag.endswith("}worksheet"):
+                        _check_namespace(element.tag)
+                    continue
+                if element.tag != _ROW:
+                    continue
+                unread = 0
+                number = _row_number(element.get("r"), last_number + 1)
+                if number == last_number and last is not None:
+                    _row(element, source.shared, source.rules, columns, into=last)
+                    values = last
+                else:
+                    values = _row(element, source.shared, source.rules, columns)
+                if sheet_data is not None:
+                    sheet_data.remove(element)  # read rows leave nothing behind
+                element.clear()
+                if values is last:
+                    continue
+                if number < last_number:
+                    raise RowsOutOfOrderError(
+                        ROWS_OUT_OF_ORDER, row=f"{number:,}", after=f"{last_number:,}"
+                    )
+                if last is not None:
+                    yield last
+                for _ in range(last_number + 1, number):
+                    yield []
+                last_number, last = number, values
+            if unread > MAX_ROW_BYTES:
+                _bounded(b"", _IN_ONE_ROW if last is not None else _BEFORE_FIRST_ROW, unread)
+            if not block:
+                break
+    if last is not None:
+        yield last
+
+
+def _check_namespace(root: str) -> None:
+    """Rows are read in SpreadsheetML's namespace: a sheet in another (Strict Open XML)
+    would be read as no rows at all."""
+    if root != f"{_NS}worksheet":
+        raise CorruptFileError(STRICT_XLSX if STRICT_NAMESPACE in root else FOREIGN_SHEET)
+
+
+#: Excel's "Strict Open XML Spreadsheet" format, which openpyxl cannot open either.
+STRICT_NAMESPACE = "http://purl.oclc.org/ooxml/spreadsheetml/main"
+STRICT_XLSX = N_(
+    'The workbook is saved as "Strict Open XML Spreadsheet", which the service cannot'
+    ' read. Open it in Excel, choose Save As, and pick "Excel Workbook (*.xlsx)".'
+)
+FOREIGN_SHEET = N_(
+    "The workbook's first sheet is not a worksheet the service can read. Open it in Excel"
+    " or LibreOffice and save it again as .xlsx."
+)
+
+
+ROWS_OUT_OF_ORDER = N_(
+    "The sheet's row %(row)s comes after row %(after)s: its rows are out of order, which"
+    " spreadsheet programs never write. Open the file in Excel or LibreOffice and save it"
+    " again as .xlsx."
+)
 
 
 def _row_number(ref: str | None, expected: int) -> int:
@@ -93,18 +169,35 @@ def _row_number(ref: str | None, expected: int) -> int:
     return check_row_number(int(float(ref)) if "." in ref else int(ref))
 
 
-def _row(row: Element, shared: Shared, rules: CellRules, columns: dict[str, int]) -> list[str]:
-    values: list[str] = []
+def _row(
+    row: Element,
+    shared: Shared,
+    rules: CellRules,
+    columns: dict[str, int],
+    into: list[str] | None = None,
+) -> list[str]:
+    """The row's cells, each in its column (by its reference, else after the one before);
+    a cell in a column already filled takes its place, as openpyxl places cells. ``into``:
+    cells read from an earlier element for the same row."""
+    values: list[str] = [] if into is None else into
+    index = len(values) - 1
     for cell in row:
         ref = cell.get("r")
         if ref:
             letters = ref.rstrip(_DIGITS)
-            index = columns.get(letters)
-            if index is None:
-                index = columns[letters] = column_index(letters)
-            if index > len(values):
-                values.extend([""] * (index - len(values)))
-        values.append(_cell(cell, shared, rules))
+            found = columns.get(letters)
+            if found is None:
+                found = columns[letters] = column_index(letters)
+            index = found
+        else:
+            index += 1
+        text = _cell(cell, shared, rules)
+        if index < len(values):
+            values[index] = text
+            continue
+        if index > len(values):
+            values.extend([""] * (index - len(values)))
+        values.append(text)
     return values
 
 
@@ -131,6 +224,7 @@ def _inline_text(inline: Element) -> str:
 
 # -- fragments: the sheet's rows cut into pieces for the workers to parse ------------------
 
+
 #: Bytes of row XML in one piece: ~800 rows of a typical order list. Smaller pieces cost
 #: nothing measurable here and keep less in flight (1 MB pieces: main 100 MB, workers
 #: 224 MB at 200k rows; 256 KB: 73 and 215 MB).
@@ -141,8 +235,16 @@ FRAGMENT_BYTES = 1 << 18
 MAX_ROW_BYTES = 16 << 20
 
 _SHEET_DATA_TAG = re.compile(rb"<((?:[\w.-]+:)?)sheetData\b[^>]*?(/?)>")
-_ROW_NUMBER = re.compile(rb'\sr="([0-9.]+)"')
-_SHARED_VALUE = re.compile(rb'<(?:[\w.-]+:)?c\b[^>]*?\st="s"[^>]*>\s*<(?:[\w.-]+:)?v>(\d+)<')
+_ROW_NUMBER = re.compile(rb"""\sr\s*=\s*["']([0-9.]+)["']""")
+_SHARED_VALUE = re.compile(
+    rb"<(?:[\w.-]+:)?c\b[^>]*?\st\s*=\s*[\"']s[\"'][^>]*>\s*<(?:[\w.-]+:)?v>\s*(\d+)\s*<"
+)
+#: What may stand in the sheet's XML before ``<sheetData>`` for the byte search to be
+#: trusted: elements and text, the XML declaration, nothing that hides markup.
+_HIDING = re.compile(rb"<!|<\?(?!xml\s)")
+#: Byte order marks and first bytes of XML in an encoding other than UTF-8.
+_OTHER_ENCODING = (b"\xff\xfe", b"\xfe\xff", b"\x00<", b"<\x00", b"\x00\x00")
+_DECLARED_ENCODING = re.compile(rb"""^(?:\xef\xbb\xbf)?<\?xml[^>]*?encoding\s*=\s*["']([^"']+)""")
 
 
 @dataclass(frozen=True)
@@ -201,12 +303,16 @@ class Fragments:
             while self.shape is None:
                 block = xml.read(FRAGMENT_BYTES)
                 if not block:
-                    return  # no sheetData: no rows
+                    # No <sheetData> where a byte search finds one: the full parser decides
+                    # (another encoding, or truly no rows).
+                    raise NotPlainSheet("no <sheetData> found by a byte search")
                 buffer += block
+                _check_encoding(buffer)
                 found = _SHEET_DATA_TAG.search(buffer)
                 if found is None:
                     _bounded(buffer, _BEFORE_FIRST_ROW)
                     continue
+                _check_head(buffer[: found.start()])
                 prefix, empty = found.group(1), found.group(2)
                 if empty:
                     return
@@ -237,6 +343,10 @@ class Fragments:
                     cut = buffer.find(data_end)
                     cut = len(buffer) if cut < 0 else cut
                 piece, buffer = buffer[:cut], buffer[cut:]
+                if b"<!" in piece or b"<?" in piece:
+                    # A comment, CDATA or processing instruction may hide "</row>" or
+                    # "<row": the cut cannot be trusted.
+                    raise NotPlainSheet("a comment, CDATA or processing instruction in the rows")
                 if piece.strip():
                     yield Fragment(piece, expected, self._shared_part(piece))
                     expected = _after_last_row(piece, row_starts, expected)
@@ -263,14 +373,25 @@ _IN_ONE_ROW = N_(
 )
 
 
-def _bounded(buffer: bytes, text: str) -> None:
-    if len(buffer) > MAX_ROW_BYTES:
-        raise LimitExceededError(
-            text,
-            limit=MAX_ROW_BYTES,
-            seen=len(buffer),
-            mb=MAX_ROW_BYTES >> 20,
-        )
+def _bounded(buffer: bytes, text: str, seen: int | None = None) -> None:
+    seen = len(buffer) if seen is None else seen
+    if seen > MAX_ROW_BYTES:
+        raise LimitExceededError(text, limit=MAX_ROW_BYTES, seen=seen, mb=MAX_ROW_BYTES >> 20)
+
+
+def _check_encoding(start: bytes) -> None:
+    """UTF-8, or the byte search is blind."""
+    if start.startswith(_OTHER_ENCODING):
+        raise NotPlainSheet("the sheet's XML is not in UTF-8")
+    declared = _DECLARED_ENCODING.match(start)
+    if declared is not None and declared.group(1).lower() not in (b"utf-8", b"utf8"):
+        raise NotPlainSheet(f"the sheet's XML declares {declared.group(1)!r}")
+
+
+def _check_head(head: bytes) -> None:
+    """Nothing before ``<sheetData>`` that could hide it (or a false one)."""
+    if _HIDING.search(head):
+        raise NotPlainSheet("a comment, DTD or processing instruction before the rows")
 
 
 def _after_last_row(piece: bytes, row_starts: tuple[bytes, ...], expected: int) -> int:
@@ -295,11 +416,17 @@ def fragment_rows(fragment: Fragment, shape: SheetShape) -> list[Run]:
     runs: list[Run] = []
     rows: list[list[str]] = []
     next_row = start
+    previous = fragment.expected_row - 1
     try:
         numbered = None
         if shape.plain is not None:
             numbered = plain_rows(fragment.xml, shape.plain, fragment.shared, shape.rules)
         for number, values in numbered if numbered is not None else _parsed(fragment, shape):
+            if number <= previous:
+                # One row in several elements, or rows out of order: the full parser
+                # joins the one and refuses the other.
+                raise NotPlainSheet(f"row {number} after row {previous}")
+            previous = number
             if number < start:
                 continue
             if number != next_row or number > MAX_ROWS:
@@ -320,7 +447,10 @@ def fragment_rows(fragment: Fragment, shape: SheetShape) -> list[Run]:
                 values += [""] * (shape.width - len(values))
             rows.append(values)
             next_row = number + 1
-    except (ParseError, ValueError, KeyError, IndexError, OverflowError) as exc:
+    except KeyError:
+        # A shared string the cutter did not see referred to: its search missed a shape.
+        raise NotPlainSheet("a shared string the byte search missed") from None
+    except (ParseError, ValueError, IndexError, OverflowError) as exc:
         raise CorruptFileError(DAMAGED_XLSX, error=type(exc).__name__) from None
     if rows:
         runs.append((next_row - len(rows), rows))

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from .errors import N_
+
 
 class Summary:
     """What a list held. Each worker counts its chunk; the main process adds them up and
@@ -23,6 +25,8 @@ class Summary:
         self.by_province: Counter[str] = Counter()
         self.by_carrier: Counter[str] = Counter()
         self.invalid_reasons: Counter[str] = Counter()
+        #: Set when the sheet suggests far more rows than were read (see run._short_read).
+        self.short_read: dict[str, int] | None = None
 
     def add(self, other: Summary) -> None:
         self.rows_in += other.rows_in
@@ -52,4 +56,21 @@ class Summary:
             "by_type": dict(self.by_type.most_common()),
             "by_province": dict(self.by_province.most_common()),
             "by_carrier": dict(self.by_carrier.most_common()),
+            "short_read": self.short_read,
         }
+
+
+def short_read_words(short: dict[str, int]) -> tuple[str, dict[str, str]]:
+    """What a short read (``Summary.short_read``) means, as a catalog text and its values,
+    to be said in the reader's language."""
+    if "declared" in short:
+        return N_(
+            "Only %(read)s rows were read under the header, but the sheet says it holds"
+            " %(declared)s. Check the result against the file; if rows are missing, save"
+            " the file again from Excel or LibreOffice and upload it again."
+        ), {"read": f"{short['read']:,}", "declared": f"{short['declared']:,}"}
+    return N_(
+        "Only %(read)s rows were read from %(mb)s MB of sheet, far fewer than that much"
+        " sheet holds. Check the result against the file; if rows are missing, save the"
+        " file again from Excel or LibreOffice and upload it again."
+    ), {"read": f"{short['read']:,}", "mb": f"{short['sheet_bytes'] / 1024**2:,.1f}"}
