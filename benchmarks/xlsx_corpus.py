@@ -214,19 +214,22 @@ def main() -> None:
     context = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(mp_context=context, initializer=_limits) as pool:
         outcomes = list(pool.map(_compare_bounded, paths))
+    for outcome in outcomes:  # named within the corpus, not by where it lies here
+        outcome.path = str(Path(outcome.path).relative_to(args.folder))
+        outcome.detail = outcome.detail.replace(f"{args.folder}/", "")
     seconds = time.monotonic() - started
     if args.json:
         args.json.write_text(json.dumps([vars(o) for o in outcomes], ensure_ascii=False, indent=1))
     if args.markdown:
-        args.markdown.write_text(_markdown(outcomes, args.folder, seconds))
+        args.markdown.write_text(_markdown(outcomes, seconds))
     defects = [o for o in outcomes if o.verdict in DEFECTS]
     for o in defects:
         print(f"{o.verdict}: {o.path}: {o.detail}", file=sys.stderr)
     print(dict(Counter(o.verdict for o in outcomes)), file=sys.stderr)
 
 
-def _markdown(outcomes: list[Outcome], folder: Path, seconds: float) -> str:
-    projects = sorted({Path(o.path).relative_to(folder).parts[0] for o in outcomes})
+def _markdown(outcomes: list[Outcome], seconds: float) -> str:
+    projects = sorted({Path(o.path).parts[0] for o in outcomes})
     verdicts = [
         SAME,
         SAME_BUT_MERGED,
@@ -248,9 +251,7 @@ def _markdown(outcomes: list[Outcome], folder: Path, seconds: float) -> str:
         "|---|" + "---:|" * len(verdicts),
     ]
     for project in projects:
-        mine = Counter(
-            o.verdict for o in outcomes if Path(o.path).relative_to(folder).parts[0] == project
-        )
+        mine = Counter(o.verdict for o in outcomes if Path(o.path).parts[0] == project)
         lines.append(f"| {project} | " + " | ".join(str(mine[v]) for v in verdicts) + " |")
     total = Counter(o.verdict for o in outcomes)
     lines.append("| **all** | " + " | ".join(f"**{total[v]}**" for v in verdicts) + " |")
