@@ -1,4 +1,9 @@
-"""Fixtures shared by every test package."""
+"""Fixtures shared by every test package.
+
+The suite runs in parallel (pytest-xdist, ``scripts/test``): each worker gets a
+PostgreSQL database and a block of Redis databases of its own, so no two tests share a
+table or a queue. Set up here, before any test module reads the environment.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,74 @@ from pathlib import Path
 import pytest
 
 IN_CI = os.environ.get("CI") == "true"
+#: Redis databases each xdist worker may use (``redis_db`` numbers 0 to 7 within it).
+REDIS_DATABASES_PER_WORKER = 8
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    worker = os.environ.get("PYTEST_XDIST_WORKER")  # "gw0", "gw1", ... under xdist
+    if worker is None:
+        return
+    index = int(worker.removeprefix("gw"))
+    postgres = os.environ.get("HANDOFF_TEST_POSTGRES_URL")
+    if postgres:
+        os.environ["HANDOFF_TEST_POSTGRES_URL"] = _own_database(postgres, f"handoff_{worker}")
+    redis_url = os.environ.get("HANDOFF_TEST_REDIS_URL")
+    if redis_url:
+        first = (index + 1) * REDIS_DATABASES_PER_WORKER
+        os.environ["HANDOFF_TEST_REDIS_URL"] = redis_url.rsplit("/", 1)[0] + f"/{first}"
+
+
+#: The fixtures a test takes its database and its job backend from, by ``runs_on`` key.
+_RUNS_ON = {"database": "database_url", "backend": "backend_name"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test runs on every database and backend its fixtures offer, unless it (or its
+    module) can fail only on some and says which: ``pytest.mark.runs_on(database="sqlite",
+    backend="thread")``. The rest would only repeat it."""
+    marker = metafunc.definition.get_closest_marker("runs_on")
+    if marker is None:
+        return
+    unknown = set(marker.kwargs) - set(_RUNS_ON)
+    if unknown:
+        raise pytest.UsageError(f"runs_on takes {sorted(_RUNS_ON)}, not {sorted(unknown)}")
+    named = {
+        name.strip()
+        for mark in metafunc.definition.iter_markers("parametrize")
+        for name in (mark.args[0].split(",") if isinstance(mark.args[0], str) else mark.args[0])
+    }
+    for key, fixture in _RUNS_ON.items():
+        wanted = marker.kwargs.get(key)
+        if wanted is None or fixture not in metafunc.fixturenames or fixture in named:
+            continue
+        values = [wanted] if isinstance(wanted, str) else list(wanted)
+        # Seen by pytest's own hooks, which run after this one: it takes the place of
+        # the fixture's own params.
+        metafunc.definition.add_marker(pytest.mark.parametrize(fixture, values, indirect=True))
+
+
+def _own_database(url: str, name: str) -> str:
+    """The URL of database ``name`` on the same server, created if missing."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    base = make_url(url)
+    plain = base.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(plain, autocommit=True) as connection:
+        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+        if exists.fetchone() is None:
+            connection.execute(f'CREATE DATABASE "{name}"')
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
+def redis_db(url: str, number: int) -> str:
+    """Database ``number`` (0 to 7) of this worker's block on the same Redis server: each
+    user of Redis in a test its own."""
+    assert 0 <= number < REDIS_DATABASES_PER_WORKER
+    base, first = url.rsplit("/", 1)
+    return f"{base}/{int(first or 0) + number}"
 
 
 def require_env(name: str, what: str) -> str:

@@ -24,7 +24,13 @@ apt_install() {
 
 python_env() {
   # Creates .venv and installs the project with the given extras ("dev", "dev,bench").
+  # Under scripts/test (HANDOFF_PYTHON_READY=1, set once its own install is done) the
+  # environment is left alone: a test that starts another script must not reinstall
+  # the package beneath the tests running beside it.
   local extras="${1:-}"
+  if [ "${HANDOFF_PYTHON_READY:-}" = 1 ] && [ -x "$VENV/bin/python" ]; then
+    return 0
+  fi
   if ! "$PY" -c 'import venv, ensurepip' >/dev/null 2>&1; then
     apt_install python3-venv
   fi

@@ -33,7 +33,7 @@ start_postgres() {
 start_redis() {
   local port
   port="$(free_port)"
-  redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no \
+  redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no --databases 128 \
     --daemonize yes --dir "$SERVICES_DIR" --pidfile "$SERVICES_DIR/redis.pid" \
     --logfile "$SERVICES_DIR/redis.log"
   for _ in $(seq 50); do

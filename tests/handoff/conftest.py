@@ -20,7 +20,7 @@ import pytest
 from flask import Flask
 
 from flask_handoff.store import JobStore, make_engine
-from tests.conftest import require_env
+from tests.conftest import redis_db, require_env
 
 from . import sample
 
@@ -59,11 +59,6 @@ def broker_url(backend_name: str) -> str | None:
     url = redis_db(require_env("HANDOFF_TEST_REDIS_URL", "Redis"), 6)
     redis.Redis.from_url(url).flushdb()
     return url
-
-
-def redis_db(url: str, number: int) -> str:
-    """The same Redis server, another of its databases: each user of it its own."""
-    return url.rsplit("/", 1)[0] + f"/{number}"
 
 
 @pytest.fixture

@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from flask import Flask
 
 from flask_handoff.testing import wait_for_job
 
 from . import sample
 from .conftest import bearer
+
+# The HTTP API reads the store: the same whichever backend runs the jobs.
+pytestmark = pytest.mark.runs_on(backend="thread")
 
 
 def _job_of(app: Flask, user: str, task: Any = None, *args: Any, **kwargs: Any) -> str:

@@ -17,10 +17,10 @@ from flask import Flask
 
 from flask_handoff.publisher import message_id
 from flask_handoff.testing import wait_for_job
-from tests.conftest import descendants, require_env
+from tests.conftest import descendants, redis_db, require_env
 
 from . import sample
-from .conftest import bearer, flask_command, redis_db
+from .conftest import bearer, flask_command
 
 pytestmark = pytest.mark.slow
 

@@ -15,6 +15,9 @@ from flask_handoff.testing import wait_for_job
 from . import sample
 from .conftest import flask_command
 
+# The commands read and change the store: the same whichever backend runs the jobs.
+pytestmark = pytest.mark.runs_on(backend="thread")
+
 
 def test_jobs_and_show(app: Flask) -> None:
     with app.app_context():

@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
 from flask import Flask
 from sqlalchemy import inspect
 
@@ -17,6 +18,9 @@ from flask_handoff.testing import wait_for_job
 
 from . import sample
 from .conftest import AppFactory
+
+# The tables and their migrations: the same whichever backend runs the jobs.
+pytestmark = pytest.mark.runs_on(backend="thread")
 
 
 def test_the_migrations_build_exactly_the_table_the_code_uses(database_url: str) -> None:

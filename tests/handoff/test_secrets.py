@@ -16,6 +16,9 @@ from flask_handoff.testing import wait_for_job
 from . import sample
 from .conftest import bearer
 
+# Sealed at submit and opened by the runner, which both backends share.
+pytestmark = pytest.mark.runs_on(backend="thread")
+
 SECRET = "SESSIONID=s3cr3t-upstream-cookie-value"
 
 

@@ -6,12 +6,16 @@ import threading
 import time
 from typing import Any
 
+import pytest
 from flask import Flask
 
 from flask_handoff.store import JobStore
 from flask_handoff.testing import wait_for_job
 
 from . import sample
+
+# The store alone: which backend runs the jobs cannot change what it answers.
+pytestmark = pytest.mark.runs_on(backend="thread")
 
 
 def _queued_job(app: Flask) -> str:
@@ -88,6 +92,7 @@ def test_purge_removes_only_old_finished_jobs(app: Flask) -> None:
     assert store.get(kept) is not None
 
 
+@pytest.mark.runs_on(database="sqlite", backend="thread")  # SQLite's WAL checkpoints
 def test_jobs_succeed_first_time_while_the_ticker_checkpoints_often(make_app: Any) -> None:
     # A checkpoint whose result stayed unread left a statement open on a pooled
     # connection; a worker given that connection then failed its commit.

@@ -150,6 +150,17 @@ class LiveService:
         headers = {**member.headers, "Content-Type": content_type}
         return self.call("POST", "/api/uploads", headers=headers, body=body)
 
+    def wait_for_log(self, member: Member, kind: str, timeout: float = 30) -> dict[str, Any]:
+        """The member's operation log once it holds an entry of ``kind``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            _, _, log = self.call("GET", "/api/operation-logs", headers=member.headers)
+            if any(e["operation_type"] == kind for e in log["entries"]):
+                return dict(log)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no {kind} in the log: {log['entries']}")
+            time.sleep(0.2)
+
     def wait_final(self, member: Member, job_id: str, timeout: float = 120) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:

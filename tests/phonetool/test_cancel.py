@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from flask_handoff.testing import wait_for_job
 
 from .conftest import AppFactory, MemberHandle, add_member
-from .test_service import trail, upload
+from .test_service import trail, upload, wait_for_trail
 
 BIG = ("手机号\n" + "".join(f"138{i:08d}\n" for i in range(300_000))).encode()
 
@@ -70,5 +70,6 @@ def test_a_running_job_stops_and_leaves_no_result(
     assert job.state == "cancelled"
     assert job.progress_done < 300_000  # it stopped part-way
     assert not (Path(app.config["PHONETOOL_RESULTS_DIR"]) / job_id).exists()
-    kinds = [e["operation_type"] for e in trail(client, member)]
+    entries = wait_for_trail(client, member, "process_cancelled", "upload_deleted")
+    kinds = [e["operation_type"] for e in entries]
     assert kinds[-3:] == ["cancel_requested", "process_cancelled", "upload_deleted"]

@@ -15,11 +15,10 @@ import pytest
 from flask import Flask
 
 from flask_handoff.testing import wait_for_job
-from tests.conftest import require_env
+from tests.conftest import redis_db, require_env
 
 from .conftest import AppFactory, add_member, free_port
-from .test_mail import _wait
-from .test_service import GOOD, trail, upload
+from .test_service import GOOD, upload, wait_for_trail
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +29,7 @@ def on_celery(
 ) -> Iterator[tuple[Flask, Any]]:
     import redis
 
-    broker = require_env("HANDOFF_TEST_REDIS_URL", "Redis").rsplit("/", 1)[0] + "/6"
+    broker = redis_db(require_env("HANDOFF_TEST_REDIS_URL", "Redis"), 6)
     redis.Redis.from_url(broker).flushdb()
     port = free_port()
     inbox = smtp(port)
@@ -85,12 +84,12 @@ def test_an_upload_is_processed_and_mailed_by_a_celery_worker(
     assert job.state == "succeeded", job.error_message
     assert (job.worker_id or "").startswith("celery-")
     assert job.result["summary"]["valid"] == 2
-    _wait(lambda: inbox.messages, timeout=60)
+    # The job sends the mail, then logs it: wait for the entry, and the mail is there.
+    entries = wait_for_trail(client, member, "mail_sent", timeout=60)
     assert inbox.messages[0]["To"] == "shop@example.com"
-    kinds = [e["operation_type"] for e in trail(client, member)]
+    kinds = [e["operation_type"] for e in entries]
     assert kinds[:3] == ["upload_received", "process_started", "process_finished"]
-    assert "mail_sent" in kinds
-    assert {e["user_id"] for e in trail(client, member)} == {str(member.id)}
+    assert {e["user_id"] for e in entries} == {str(member.id)}
 
 
 def test_a_worker_that_cannot_see_the_upload_names_the_setting(

@@ -19,6 +19,9 @@ from .files import write_csv
 from .pages import sign_in
 from .test_service import upload
 
+# The pages in a browser: what the database is does not reach them (the API tests run on both).
+pytestmark = pytest.mark.runs_on(database="sqlite")
+
 SVG = "{http://www.w3.org/2000/svg}"
 
 

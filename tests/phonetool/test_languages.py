@@ -21,6 +21,9 @@ from .conftest import AppFactory, MemberHandle, add_member
 from .pages import sign_in
 from .test_service import upload
 
+# The pages in a browser: what the database is does not reach them (the API tests run on both).
+pytestmark = pytest.mark.runs_on(database="sqlite")
+
 ORDERS = "订单号,收件人电话\nA1,13812345678\n".encode()
 
 

@@ -120,13 +120,18 @@ def test_a_killed_server_leaves_no_process_and_the_job_completes_once_after_rest
         service.start()  # the same instance: stop, start again
         job = service.wait_final(member, job_id, timeout=180)
         results = sorted(p.name for p in (service.instance / "results" / job_id).iterdir())
-        _, _, log = service.call("GET", "/api/operation-logs", headers=member.headers)
+        # The last entry is written once the job has ended: waited for, not taken as read.
+        log = service.wait_for_log(member, "upload_deleted")
+        server_log = service.log.read_text(errors="replace")
 
     assert job["state"] == "succeeded"
     assert job["attempts"] == 2
     assert job["summary"]["rows_in"] == 400_000
     assert results == ["big-checked.csv", "big-checked.xlsx"]  # nothing of attempt 1
     story = [e["operation_type"] for e in reversed(log["entries"])]
+    # Seen once in a parallel run: no "process_retrying" at all. The server's warnings say
+    # what recovered the job, for whoever meets it next.
+    lines = [line for line in server_log.splitlines() if "WARNING" in line or "ERROR" in line]
     assert story == [
         "upload_received",
         "process_started",
@@ -134,6 +139,6 @@ def test_a_killed_server_leaves_no_process_and_the_job_completes_once_after_rest
         "process_started",
         "process_finished",
         "upload_deleted",
-    ]
+    ], "\n".join(lines[-40:])
     retry = next(e for e in log["entries"] if e["operation_type"] == "process_retrying")
     assert "进程丢失" in retry["operation_content"]

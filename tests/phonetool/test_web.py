@@ -15,6 +15,9 @@ from .conftest import MemberHandle
 from .files import HEADER, ROWS, write_csv
 from .pages import sign_in
 
+# The pages in a browser: what the database is does not reach them (the API tests run on both).
+pytestmark = pytest.mark.runs_on(database="sqlite")
+
 
 def test_member_signs_in_uploads_watches_and_downloads(
     browser: Any, live_url: str, member: MemberHandle, tmp_path: Path
