@@ -45,9 +45,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     schema.init_app(app)
     token_use.init_app(app)
-    jobs.connect_signals(app)  # first: starting the pool may already recover a job
-    jobs.handoff.init_app(app)
+    # Before the pool starts: its first look may recover a job lost in a crash, and the
+    # log entries its signals write are said in words from the catalogs.
     i18n.init_app(app)
+    jobs.connect_signals(app)
+    jobs.handoff.init_app(app)
     app.register_blueprint(uploads.bp)
     app.register_blueprint(jobs.bp)
     app.register_blueprint(oplog_api.bp)

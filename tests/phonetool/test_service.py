@@ -21,7 +21,7 @@ from flask_handoff.testing import wait_for_job
 from phonetool.models import ApiToken, MemberOperationLog, db
 from phonetool.token_use import token_use
 
-from .conftest import AppFactory, MemberHandle
+from .conftest import AppFactory, MemberHandle, add_member
 from .files import HEADER, ROWS, write_csv, write_xlsx_xlsxwriter
 
 GOOD = "订单号,收件人电话\nA1,13812345678\nA2,0755-26543210\nA3,abc\n".encode("gbk")
@@ -435,3 +435,32 @@ def test_a_sheet_read_short_of_what_it_declares_says_so_in_the_log(
     assert "20" in said["operation_content"]
     assert "4,999" in said["operation_content"]
     assert said["operation_params"] == {"read": 20, "declared": 4999}
+
+
+def test_a_job_recovered_as_the_service_starts_has_its_retry_in_the_log(
+    make_app: AppFactory,
+) -> None:
+    """A process that starts after a crash may find a lost job before it has finished
+    starting (the pool's first look): the log entry must not be lost. It was, whenever
+    the lease had run out by then: the pool started before the catalogs were set up, so
+    the entry's words could not be said."""
+    from flask_handoff.store import jobs_table
+
+    first = make_app(instance="shared", HANDOFF_AUTOSTART=False)
+    client = first.test_client()
+    member = add_member(first, "alice@example.com")
+    job_id = upload(client, member).get_json()["job_id"]
+    with first.app_context():  # as if its process died running it, lease long gone
+        engine = first.extensions["handoff"].store.engine
+        with engine.begin() as conn:
+            conn.execute(
+                jobs_table.update()
+                .where(jobs_table.c.id == job_id)
+                .values(state="running", attempts=1, worker_id="gone", lease_until=1.0)
+            )
+
+    again = make_app(instance="shared")  # starts its pool: recovers the job at once
+
+    assert wait_for_job(again, job_id).state == "succeeded"
+    entries = wait_for_trail(again.test_client(), member, "process_retrying", "upload_deleted")
+    assert [e["operation_type"] for e in entries].count("process_retrying") == 1
