@@ -10,8 +10,9 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
+from .current import current_state
 from .job import FINAL_STATES, STATES, Job
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ def make_blueprint() -> Blueprint:
 
     @bp.get("/")
     def list_jobs() -> Response:
-        state, user = _state(), _user()
+        state, user = current_state(), _user()
         wanted = request.args.getlist("state")
         unknown = [s for s in wanted if s not in STATES]
         if unknown:
@@ -54,13 +55,13 @@ def make_blueprint() -> Blueprint:
         job = _own_job(job_id)
         if job.finished:
             raise _ApiError(409, "already_finished", f"Job {job_id} is already {job.state}.")
-        job = current_app.extensions["handoff"].ext.cancel(job_id)
+        job = current_state().ext.cancel(job_id)
         return jsonify(job.to_dict()), 202
 
     @bp.get("/<job_id>/events")
     def job_events(job_id: str) -> Response:
         _own_job(job_id)
-        stream = _events(_state(), job_id)
+        stream = _events(current_state(), job_id)
         return Response(
             stream,
             mimetype="text/event-stream",
@@ -100,12 +101,8 @@ def _sse(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def _state() -> HandoffState:
-    return current_app.extensions["handoff"]  # type: ignore[no-any-return]
-
-
 def _user() -> str:
-    user = _state().ext.load_identity()
+    user = current_state().ext.load_identity()
     if user is None:
         raise _ApiError(401, "unauthorized", "Sign in to see your jobs.")
     return str(user)
@@ -113,7 +110,7 @@ def _user() -> str:
 
 def _own_job(job_id: str) -> Job:
     user = _user()
-    job = _state().store.get(job_id)
+    job = current_state().store.get(job_id)
     if job is None or str(job.identity) != user:
         raise _ApiError(404, "not_found", f"No job {job_id} among yours.")
     return job

@@ -9,18 +9,15 @@ import time
 from typing import Any
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 
+from .backends.thread import ThreadBackend
+from .current import current_state
 from .errors import NoSuchJobError
 from .job import FINAL_STATES, STATES
 from .migrate import handoff_migrations
 
 handoff_cli = AppGroup("handoff", help="Inspect and manage background jobs.")
-
-
-def _state() -> Any:
-    return current_app.extensions["handoff"]
 
 
 def _echo_json(data: Any) -> None:
@@ -30,7 +27,7 @@ def _echo_json(data: Any) -> None:
 @handoff_cli.command("init-db")
 def init_db() -> None:
     """Create the job table, or bring it up to date (safe to run again)."""
-    _state().store.create_tables()
+    current_state().store.create_tables()
     click.echo(f"handoff: job table ready (schema {handoff_migrations.current(_engine())})")
 
 
@@ -64,7 +61,7 @@ def db_current() -> None:
 
 
 def _engine() -> Any:
-    return _state().store.engine
+    return current_state().store.engine
 
 
 @handoff_cli.command("jobs")
@@ -73,7 +70,7 @@ def _engine() -> Any:
 @click.option("--limit", default=50, show_default=True)
 def list_jobs(states: tuple[str, ...], identity: str | None, limit: int) -> None:
     """List jobs, newest first."""
-    jobs = _state().store.list_jobs(identity=identity, states=states, limit=limit)
+    jobs = current_state().store.list_jobs(identity=identity, states=states, limit=limit)
     for job in jobs:
         total = f"/{job.progress_total}" if job.progress_total is not None else ""
         click.echo(
@@ -88,7 +85,7 @@ def list_jobs(states: tuple[str, ...], identity: str | None, limit: int) -> None
 @click.argument("job_id")
 def show(job_id: str) -> None:
     """Show one job in full, with its arguments and traceback."""
-    job = _state().store.get(job_id)
+    job = current_state().store.get(job_id)
     if job is None:
         raise click.ClickException(str(NoSuchJobError(job_id)))
     _echo_json(job.to_dict(detail=True))
@@ -98,7 +95,7 @@ def show(job_id: str) -> None:
 @click.argument("job_id")
 def retry(job_id: str) -> None:
     """Queue a failed or cancelled job again."""
-    state = _state()
+    state = current_state()
     job = state.store.get(job_id)
     if job is None:
         raise click.ClickException(str(NoSuchJobError(job_id)))
@@ -112,7 +109,7 @@ def retry(job_id: str) -> None:
 @click.argument("job_id")
 def cancel(job_id: str) -> None:
     """Cancel a queued job, or ask a running one to stop."""
-    state = _state()
+    state = current_state()
     job = state.store.get(job_id)
     if job is None:
         raise click.ClickException(str(NoSuchJobError(job_id)))
@@ -126,7 +123,7 @@ def cancel(job_id: str) -> None:
 @click.option("--older-than", default=7.0, show_default=True, help="Age in days.")
 def purge(older_than: float) -> None:
     """Delete finished jobs (and any files left for them) older than the given age."""
-    gone = _state().ext.purge(time.time() - older_than * 86400)
+    gone = current_state().ext.purge(time.time() - older_than * 86400)
     click.echo(f"purged {len(gone)} job(s)")
 
 
@@ -144,12 +141,12 @@ def worker(
     With HANDOFF_BACKEND = "celery" this is a Celery worker for the app
     (``celery worker`` with Handoff's settings); otherwise the thread pool.
     """
-    state = _state()
+    state = current_state()
     if state.backend.name == "celery":
         options = {"concurrency": concurrency, "queues": queues, "pool": pool, "hostname": name}
         _celery_worker(state, loglevel, options)
         return
-    if concurrency:
+    if concurrency and isinstance(state.backend, ThreadBackend):
         state.backend.size = concurrency
     state.backend.start()
     stop = threading.Event()

@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 import click
 
 from .backends import Backend, make_backend
+from .current import current_state
 from .errors import ConfigurationError, NoSuchJobError
 from .secrets import SecretBox
 from .snapshot import Capture
 from .spool import Spool
 from .store import JobStore, make_engine
-from .task import Task, _state
+from .task import Task
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -272,7 +273,7 @@ class Handoff:
     # -- jobs -----------------------------------------------------------------------------
 
     def get_job(self, job_id: str) -> Job:
-        job = _state().store.get(job_id)
+        job = current_state().store.get(job_id)
         if job is None:
             raise NoSuchJobError(job_id)
         return job
@@ -281,7 +282,9 @@ class Handoff:
         self, *, identity: Any = None, states: Sequence[str] = (), limit: int = 50, offset: int = 0
     ) -> list[Job]:
         key = None if identity is None else str(identity)
-        return _state().store.list_jobs(identity=key, states=states, limit=limit, offset=offset)
+        return current_state().store.list_jobs(
+            identity=key, states=states, limit=limit, offset=offset
+        )
 
     def count_jobs(
         self, *, identity: Any = None, states: Sequence[str] = (), task: str | None = None
@@ -289,11 +292,11 @@ class Handoff:
         """How many jobs match: ``count_jobs(identity=user, states=("queued", "running"))``
         is what a user has in the works, for admission limits."""
         key = None if identity is None else str(identity)
-        return _state().store.count(identity=key, states=states, task=task)
+        return current_state().store.count(identity=key, states=states, task=task)
 
     def cancel(self, job_id: str) -> Job:
         """Cancel at once when queued; ask a running task to stop at its next checkpoint."""
-        state = _state()
+        state = current_state()
         if state.store.request_cancel(job_id) is None:
             raise NoSuchJobError(job_id)
         job = self.get_job(job_id)
@@ -306,7 +309,7 @@ class Handoff:
 
     def retry(self, job_id: str) -> Job:
         """Queue a failed or cancelled job again with a fresh attempt budget."""
-        state = _state()
+        state = current_state()
         self.get_job(job_id)
         if state.store.requeue(job_id):
             state.backend.dispatch(job_id, None)
@@ -315,7 +318,7 @@ class Handoff:
     def purge(self, older_than: float) -> list[Job]:
         """Delete finished jobs that ended before ``older_than`` (epoch seconds), and any
         files still spooled for them; returns the jobs deleted."""
-        state = _state()
+        state = current_state()
         gone = state.store.purge(older_than)
         for job in gone:
             state.spool.remove(job.id)

@@ -8,11 +8,10 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
-from flask import current_app
-
 from . import snapshot as snapshots
 from .context import _cv_job
-from .errors import JobArgumentError, NotInitializedError
+from .current import current_state
+from .errors import JobArgumentError
 from .job import QUEUED, Job
 from .signals import job_submitted
 
@@ -81,7 +80,7 @@ class Task(Generic[P, R]):
         ``job_id`` (up to 32 letters, digits, ``-`` or ``_``) lets the caller name the job,
         e.g. after a record of its own, so both share one id; it must be unused.
         """
-        state = _state()
+        state = current_state()
         if job_id is None:
             job_id = uuid.uuid4().hex
         elif not _JOB_ID.fullmatch(job_id):
@@ -148,13 +147,6 @@ class Task(Generic[P, R]):
             job_submitted.send(state.app, job=job, identity=snap.identity)
         state.backend.dispatch(job_id, run_after, self.name)
         return job
-
-
-def _state() -> HandoffState:
-    try:
-        return current_app.extensions["handoff"]  # type: ignore[no-any-return]
-    except KeyError:
-        raise NotInitializedError() from None
 
 
 def _args_json(task_name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:

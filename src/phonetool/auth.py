@@ -21,7 +21,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from . import oplog
 from .i18n import say
 from .models import ApiToken, Member, db
-from .passport import current_user_id
+from .passport import current_member
 from .passport import sign_out as end_session
 
 if TYPE_CHECKING:
@@ -132,7 +132,7 @@ def whoami() -> Any:
         "401":
           $ref: "#/components/responses/Unauthorized"
     """
-    _token, member_id = current_user_id()
+    member_id = current_member().member_id
     member = db.session.get(Member, member_id)
     if member is None:
         session.clear()

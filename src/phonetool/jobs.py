@@ -47,7 +47,7 @@ from flask_handoff.job import FINAL_STATES
 from . import charts, mail, oplog
 from .i18n import in_language, job_language, ours, say, submitter_language
 from .models import Upload, db
-from .passport import current_user_id, member_id_or_none
+from .passport import current_member, member_id_or_none
 from .pipeline import InputError, Options
 from .pipeline.errors import N_, Worded
 from .pipeline.isolated import PipelineCrashed, run_isolated
@@ -340,7 +340,7 @@ def connect_signals(app: Flask) -> None:
 
 def own_upload(job_id: str) -> tuple[Upload, Job | None]:
     """The caller's upload and its job (None once ``cleanup`` purged the job record)."""
-    _, member_id = current_user_id()
+    member_id = current_member().member_id
     up = db.session.get(Upload, job_id)
     if up is None or up.member_id != member_id:
         raise NotFound(job_id)
@@ -408,7 +408,7 @@ def list_jobs() -> Any:
         "401":
           $ref: "#/components/responses/Unauthorized"
     """
-    _, member_id = current_user_id()
+    member_id = current_member().member_id
     limit = min(max(request.args.get("limit", 20, type=int) or 20, 1), 100)
     offset = min(max(request.args.get("offset", 0, type=int) or 0, 0), 1_000_000_000)
     uploads = db.session.execute(

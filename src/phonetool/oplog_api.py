@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 
 from .models import MemberOperationLog, db
-from .passport import current_user_id
+from .passport import current_member
 
 bp = Blueprint("oplog", __name__, url_prefix="/api/operation-logs")
 
@@ -44,7 +44,7 @@ def list_entries() -> Any:
         "401":
           $ref: "#/components/responses/Unauthorized"
     """
-    _, member_id = current_user_id()
+    member_id = current_member().member_id
     # Bounded: past the last entry a page is empty, and the database's offset is finite.
     page = min(max(request.args.get("page", 1, type=int) or 1, 1), MAX_PAGE)
     per_page = min(max(request.args.get("per_page", 50, type=int) or 50, 1), 200)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from flask import current_app, g, request, session
 
 from .i18n import say
@@ -18,8 +20,15 @@ class AuthError(Exception):
         self.message = message
 
 
-def current_user_id() -> tuple[str | None, int]:
-    """``(auth_token, user_id)`` of the caller; ``auth_token`` is None for a web session.
+class Caller(NamedTuple):
+    """Who is calling: the member, and the API token they sent (None for a web session)."""
+
+    token: str | None
+    member_id: int
+
+
+def current_member() -> Caller:
+    """The caller: the member, and the token they sent (None for a web session).
 
     Reads the live request: call it in views only. Background code asks
     ``flask_handoff.identity()``, which returns the id captured when the job was submitted.
@@ -31,7 +40,7 @@ def current_user_id() -> tuple[str | None, int]:
     return cached  # type: ignore[no-any-return]
 
 
-def _authenticate() -> tuple[str | None, int]:
+def _authenticate() -> Caller:
     header = request.headers.get("Authorization")
     if header is not None:
         scheme, _, token = header.partition(" ")
@@ -59,12 +68,12 @@ def _authenticate() -> tuple[str | None, int]:
                     when=f"{row.expires_at:%Y-%m-%d %H:%M}",
                 ),
             )
-        return token, row.member_id
+        return Caller(token, row.member_id)
     sid = session.get("sid")
     if isinstance(sid, str):
         row = _credential(sid)
         if row is not None and row.usable:
-            return None, row.member_id
+            return Caller(None, row.member_id)
         session.clear()  # signed out elsewhere, or revoked: this cookie is spent
         raise AuthError("unauthorized", say("Your session has ended. Sign in again."))
     raise AuthError("unauthorized", say("Sign in, or send 'Authorization: Bearer <token>'."))
@@ -94,6 +103,6 @@ def sign_out() -> None:
 def member_id_or_none() -> int | None:
     """For the job identity loader: the caller, or None for an anonymous request."""
     try:
-        return current_user_id()[1]
+        return current_member().member_id
     except AuthError:
         return None

@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from . import oplog
 from .i18n import say
 from .models import ApiToken, Member, db, utcnow
-from .passport import current_user_id
+from .passport import current_member
 from .token_use import token_use
 
 bp = Blueprint("tokens", __name__, url_prefix="/api/tokens")
@@ -79,7 +79,7 @@ def list_tokens() -> Any:
         "401":
           $ref: "#/components/responses/Unauthorized"
     """
-    _token, member_id = current_user_id()
+    member_id = current_member().member_id
     rows = db.session.execute(_api_tokens(member_id).limit(200)).scalars()
     return jsonify(tokens=[_shown(r) for r in rows])
 
@@ -111,7 +111,7 @@ def create_token() -> Any:
         "401":
           $ref: "#/components/responses/Unauthorized"
     """
-    _token, member_id = current_user_id()
+    member_id = current_member().member_id
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
         raise TokenRequestError("bad_request", say('Send JSON: {"name": "...", "days": 90}.'))
@@ -168,7 +168,7 @@ def revoke_token(token_id: int) -> Any:
         "404":
           $ref: "#/components/responses/NotFound"
     """
-    _token, member_id = current_user_id()
+    member_id = current_member().member_id
     # Ids are 32-bit integers in the database (PostgreSQL refuses a larger one).
     row = db.session.get(ApiToken, token_id) if 0 < token_id < 2**31 else None
     if row is None or row.member_id != member_id or not row.prefix.startswith("pt_"):

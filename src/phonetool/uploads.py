@@ -16,7 +16,7 @@ from .filenames import clean_name
 from .i18n import say
 from .jobs import process_upload
 from .models import Upload, db
-from .passport import current_user_id
+from .passport import current_member
 from .pipeline.errors import N_, UnknownProvinceError
 from .pipeline.regions import PROVINCES
 from .pipeline.run import resolve_provinces
@@ -172,7 +172,7 @@ def create_upload() -> Any:
             application/json:
               schema: {$ref: "#/components/schemas/Error"}
     """
-    _token, member_id = current_user_id()
+    member_id = current_member().member_id
     admit(member_id)  # before the body is read: a full service answers at once
     file = request.files.get("file")
     if file is None or not file.filename:
