@@ -30,7 +30,11 @@ def test_screenshots_of_every_page(
     asked = os.environ.get("PHONETOOL_SCREENSHOTS")
     shots = ROOT / asked if asked else tmp_path / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
-    page = browser.new_page(viewport={"width": 1100, "height": 760}, locale="zh-CN")
+    # bypass_csp: Playwright polls a waiting predicate with eval, which the page's policy
+    # forbids (as it should: test_security holds the policy itself).
+    page = browser.new_page(
+        viewport={"width": 1100, "height": 760}, locale="zh-CN", bypass_csp=True
+    )
 
     page.goto(live_url + "/")
     page.wait_for_selector("#sign-in-panel:not([hidden])")
