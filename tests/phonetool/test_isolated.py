@@ -17,7 +17,7 @@ import pytest
 from phonetool.pipeline import Options, read
 from phonetool.pipeline import errors as e
 from phonetool.pipeline.isolated import run_isolated
-from phonetool.pipeline.phones import FIELDS
+from phonetool.pipeline.phone_info import FIELDS
 from phonetool.pipeline.run import Result
 from tests.conftest import alive, descendants
 

@@ -12,12 +12,9 @@ from __future__ import annotations
 import bisect
 import re
 from functools import lru_cache
-from typing import TYPE_CHECKING
 
+from .phone_info import PhoneInfo
 from .regions import split_description
-
-if TYPE_CHECKING:
-    from .phones import PhoneInfo
 
 #: The outcome, in the ``valid`` column and at the start of the reason.
 MASKED = "masked"
@@ -64,8 +61,6 @@ def _describe(head: str, mask: str, tail: str) -> PhoneInfo:
     # process and the reading process import this module and never describe a number.
     from phonenumbers.carrierdata import CARRIER_DATA, CARRIER_LONGEST_PREFIX
     from phonenumbers.geodata import GEOCODE_DATA, GEOCODE_LONGEST_PREFIX
-
-    from .phones import PhoneInfo  # phones imports this module
 
     shown = head + mask + tail
     mobile = len(shown) == 11 and shown.startswith("1")

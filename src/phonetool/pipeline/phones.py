@@ -14,22 +14,7 @@ import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
 
 from .masked import MASKED, has_mask, is_masked, masked_number
-
-#: Column headers of the annotation, in output order.
-FIELDS = (
-    "e164",
-    "national_format",
-    "valid",
-    "number_type",
-    "region",
-    "province",
-    "city",
-    "province_en",
-    "city_en",
-    "carrier",
-    "carrier_en",
-    "invalid_reason",
-)
+from .phone_info import PhoneInfo
 
 _TYPE_NAMES = {
     value: name.lower()
@@ -58,21 +43,6 @@ _SCIENTIFIC = re.compile(r"^\s*[+-]?\d+(\.\d+)?[eE][+-]?\d+\s*$")
 #: A spreadsheet number saved as text by a CSV export: ``13912345680.0``.
 _WHOLE_FLOAT = re.compile(r"\s*(\+?\d+)\.0+\s*")
 _MAX_INPUT = 100  # phonenumbers refuses more than 250 characters; no phone needs 100
-
-
-class PhoneInfo(NamedTuple):
-    e164: str | None
-    national_format: str | None
-    valid: bool
-    number_type: str | None
-    region: str | None
-    province: str | None
-    city: str | None
-    province_en: str | None
-    city_en: str | None
-    carrier: str | None
-    carrier_en: str | None
-    invalid_reason: str | None
 
 
 def _invalid(reason: str, e164: str | None = None) -> PhoneInfo:

@@ -34,7 +34,8 @@ from .errors import (
     UnknownSheetError,
     UnsupportedFileError,
 )
-from .phones import FIELDS, cell_text
+from .phone_info import FIELDS
+from .phones import cell_text
 from .sheet_limits import MAX_COLUMNS
 
 if TYPE_CHECKING:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from . import lifeline
 from .errors import N_, NotPlainSheet, UnknownProvinceError
 from .export import DUPLICATE_COLUMN, Exporter
-from .phones import FIELDS
+from .phone_info import FIELDS
 from .read import Table, open_table
 from .regions import PROVINCES, find_province
 from .seen import FirstRows

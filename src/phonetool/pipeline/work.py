@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from .errors import N_
 from .masked import is_masked
-from .phones import PhoneInfo, annotate_chunk
+from .phones import annotate_chunk
 from .render import (
     FORMULA_TRIGGERS,
     ROW_MARK,
@@ -28,6 +28,7 @@ from .render import (
 from .summary import Summary
 
 if TYPE_CHECKING:
+    from .phone_info import PhoneInfo
     from .sheet_rows import Fragment, SheetShape
 
 REJECT_EMPTY = N_("empty row")
