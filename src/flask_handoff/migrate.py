@@ -31,6 +31,8 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
+from .schema import metadata
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -145,8 +147,6 @@ VERSIONS = str(Path(__file__).parent / "migrations" / "versions")
 
 
 def _handoff_migrations() -> Migrations:
-    from .store import metadata
-
     return Migrations("flask_handoff:migrations", metadata, VERSION_TABLE, baseline="handoff_0001")
 
 

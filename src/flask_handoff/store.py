@@ -12,17 +12,8 @@ import time
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import (
-    Boolean,
-    Column,
     Connection,
     Engine,
-    Float,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
     and_,
     case,
     create_engine,
@@ -35,50 +26,12 @@ from sqlalchemy import (
 
 from .errors import ConfigurationError
 from .job import CANCELLED, FAILED, FINAL_STATES, QUEUED, RUNNING, Job
+from .migrate import VERSION_TABLE, handoff_migrations
 from .prepared import JobStatements, Prepared, run
+from .schema import jobs_table, metadata
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
-
-metadata = MetaData()
-
-jobs_table = Table(
-    "handoff_jobs",
-    metadata,
-    Column("id", String(32), primary_key=True),
-    Column("task", String(200), nullable=False),
-    Column("state", String(16), nullable=False),
-    Column("identity", String(200), index=True),
-    Column("actor", String(16), nullable=False),
-    Column("args", Text, nullable=False),
-    Column("snapshot", Text, nullable=False),
-    Column("files", Text),
-    Column("secrets", Text),
-    Column("progress_done", Integer, nullable=False, default=0),
-    Column("progress_total", Integer),
-    Column("progress_message", String(500)),
-    Column("result", Text),
-    Column("error_type", String(200)),
-    Column("error_message", Text),
-    Column("error_traceback", Text),
-    Column("attempts", Integer, nullable=False, default=0),
-    Column("max_attempts", Integer, nullable=False),
-    Column("timeout", Float),
-    Column("cancel_requested", Boolean, nullable=False, default=False),
-    Column("request_id", String(200)),
-    Column("parent_id", String(32)),
-    Column("worker_id", String(100)),
-    Column("run_after", Float, nullable=False),
-    Column("lease_until", Float),
-    Column("created_at", Float, nullable=False),
-    Column("started_at", Float),
-    Column("finished_at", Float),
-    Column("updated_at", Float, nullable=False),
-    # The Celery backend's outbox: NULL while a queued job's message is not yet with the
-    # broker (submitted, retried, recovered); the thread backend leaves it alone.
-    Column("published_at", Float),
-    Index("ix_handoff_jobs_state_run_after", "state", "run_after"),
-)
 
 _ERROR_MESSAGE_LIMIT = 4000
 _TRACEBACK_LIMIT = 20000
@@ -146,14 +99,10 @@ class JobStore:
     def create_tables(self) -> None:
         """Bring the job table to this release's schema: created, stamped or upgraded
         (:mod:`.migrate`)."""
-        from .migrate import handoff_migrations
-
         handoff_migrations.ensure_current(self.engine)
 
     def drop_tables(self) -> None:
         """Drop the job table and its migration history (tests, uninstalling)."""
-        from .migrate import VERSION_TABLE
-
         metadata.drop_all(self.engine, checkfirst=True)
         with self.engine.begin() as conn:
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {VERSION_TABLE}")

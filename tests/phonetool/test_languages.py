@@ -321,7 +321,7 @@ def test_a_job_whose_process_died_on_each_attempt_says_so_in_words(
     from sqlalchemy import update
 
     from flask_handoff.recovery import recover_expired
-    from flask_handoff.store import jobs_table
+    from flask_handoff.schema import jobs_table
 
     app = make_app(HANDOFF_AUTOSTART=False)
     client = app.test_client()

@@ -1,0 +1,57 @@
+"""The job table, as this release's code uses it: one module that holds it, read by the
+store (which changes rows) and by the migrations (which compare and build the table),
+so neither imports the other for it."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+jobs_table = Table(
+    "handoff_jobs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("task", String(200), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("identity", String(200), index=True),
+    Column("actor", String(16), nullable=False),
+    Column("args", Text, nullable=False),
+    Column("snapshot", Text, nullable=False),
+    Column("files", Text),
+    Column("secrets", Text),
+    Column("progress_done", Integer, nullable=False, default=0),
+    Column("progress_total", Integer),
+    Column("progress_message", String(500)),
+    Column("result", Text),
+    Column("error_type", String(200)),
+    Column("error_message", Text),
+    Column("error_traceback", Text),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("max_attempts", Integer, nullable=False),
+    Column("timeout", Float),
+    Column("cancel_requested", Boolean, nullable=False, default=False),
+    Column("request_id", String(200)),
+    Column("parent_id", String(32)),
+    Column("worker_id", String(100)),
+    Column("run_after", Float, nullable=False),
+    Column("lease_until", Float),
+    Column("created_at", Float, nullable=False),
+    Column("started_at", Float),
+    Column("finished_at", Float),
+    Column("updated_at", Float, nullable=False),
+    # The Celery backend's outbox: NULL while a queued job's message is not yet with the
+    # broker (submitted, retried, recovered); the thread backend leaves it alone.
+    Column("published_at", Float),
+    Index("ix_handoff_jobs_state_run_after", "state", "run_after"),
+)
