@@ -135,7 +135,8 @@ def uploads(redis_url: str, count: int, rows: int) -> dict[str, Any]:
         }
         os.environ.update(env)
         from phonetool import create_app
-        from phonetool.jobs import handoff, process_upload
+        from phonetool.extensions import handoff
+        from phonetool.jobs import process_upload
         from phonetool.models import Member, Upload, db
 
         app = create_app({"HANDOFF_AUTOSTART": True})

@@ -14,7 +14,7 @@ from flask.cli import AppGroup
 from .backends.thread import ThreadBackend
 from .current import current_state
 from .errors import NoSuchJobError
-from .job import FINAL_STATES, STATES
+from .job import FINAL_STATES, STATES, JobState
 from .migrate import handoff_migrations
 
 handoff_cli = AppGroup("handoff", help="Inspect and manage background jobs.")
@@ -99,7 +99,7 @@ def retry(job_id: str) -> None:
     job = state.store.get(job_id)
     if job is None:
         raise click.ClickException(str(NoSuchJobError(job_id)))
-    if job.state not in ("failed", "cancelled"):
+    if job.state not in (JobState.FAILED, JobState.CANCELLED):
         raise click.ClickException(f"Job {job_id} is {job.state}; only failed or cancelled jobs.")
     state.ext.retry(job_id)
     click.echo(f"{job_id} queued again")
@@ -152,7 +152,7 @@ def worker(
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    click.echo(f"handoff worker {getattr(state.backend, 'worker_id', '')} running", err=True)
+    click.echo(f"handoff worker {state.backend.worker_id} running", err=True)
     while not stop.wait(0.5):
         pass
     click.echo("handoff worker stopping", err=True)

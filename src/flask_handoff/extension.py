@@ -15,6 +15,7 @@ import click
 from .backends import Backend, make_backend
 from .current import current_state
 from .errors import ConfigurationError, NoSuchJobError
+from .job import JobState
 from .secrets import SecretBox
 from .snapshot import Capture
 from .spool import Spool
@@ -264,7 +265,7 @@ class Handoff:
             )
             self.tasks[task_name] = t
             for state in list(_live_states):  # apps already set up learn of it too
-                if state.ext is self and hasattr(state.backend, "register"):
+                if state.ext is self:
                     state.backend.register(t)
             return t
 
@@ -289,8 +290,8 @@ class Handoff:
     def count_jobs(
         self, *, identity: Any = None, states: Sequence[str] = (), task: str | None = None
     ) -> int:
-        """How many jobs match: ``count_jobs(identity=user, states=("queued", "running"))``
-        is what a user has in the works, for admission limits."""
+        """How many jobs match: ``count_jobs(identity=user, states=(JobState.QUEUED,
+        JobState.RUNNING))`` is what a user has in the works, for admission limits."""
         key = None if identity is None else str(identity)
         return current_state().store.count(identity=key, states=states, task=task)
 
@@ -300,7 +301,7 @@ class Handoff:
         if state.store.request_cancel(job_id) is None:
             raise NoSuchJobError(job_id)
         job = self.get_job(job_id)
-        if job.state == "cancelled":
+        if job.state == JobState.CANCELLED:
             state.spool.remove(job_id)
             state.backend.cancelled(job_id, job.run_after)
         else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from .snapshot import Snapshot
@@ -12,13 +13,26 @@ from .snapshot import Snapshot
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-QUEUED = "queued"
-RUNNING = "running"
-SUCCEEDED = "succeeded"
-FAILED = "failed"
-CANCELLED = "cancelled"
+
+class JobState(StrEnum):
+    """A job's state. Each is the text stored in the table and sent in the API, and
+    compares equal to it: ``job.state == JobState.FAILED`` whether ``job`` was read from
+    the table or built here."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+QUEUED = JobState.QUEUED
+RUNNING = JobState.RUNNING
+SUCCEEDED = JobState.SUCCEEDED
+FAILED = JobState.FAILED
+CANCELLED = JobState.CANCELLED
 FINAL_STATES = frozenset({SUCCEEDED, FAILED, CANCELLED})
-STATES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)
+STATES = tuple(state.value for state in JobState)
 
 
 def _iso(ts: float | None) -> str | None:

@@ -144,13 +144,24 @@ class Sender:
     def seconds_to_sweep(self) -> float:
         return max(0.0, self._next_sweep - time.monotonic())
 
+    def deliver(self, batch: list[Outgoing], revoked: list[str]) -> None:
+        """One round's messages: sent through one producer per ``BATCH``, then the
+        revocations. Both publishing loops (the publisher process's, and a thread's where
+        none runs) hand over what they gathered here."""
+        for start_at in range(0, len(batch), BATCH):
+            self.send(batch[start_at : start_at + BATCH])
+        if revoked:
+            self.revoke(revoked)
+
     def sweep_if_due(self) -> None:
-        """Sweep once per poll interval; five times less often while the broker is down."""
+        """Sweep once per poll interval; five times less often while the broker is down.
+        The next sweep's time is set before this one runs: a sweep that fails (the
+        database away) waits its turn as one that succeeds does, never a busy loop."""
         if time.monotonic() >= self._next_sweep:
-            self.sweep()
             self._next_sweep = time.monotonic() + self.poll_interval * (
                 5 if self.broker_down else 1
             )
+            self.sweep()
 
     def sweep(self) -> None:
         """Send the queued rows nobody sent (their process died between commit and send,
@@ -225,10 +236,7 @@ def run(settings: PublisherSettings, fd: int) -> None:
             else:
                 batch.append((fields[0], fields[1], float(fields[2])))
         try:
-            for start_at in range(0, len(batch), BATCH):
-                sender.send(batch[start_at : start_at + BATCH])
-            if revoked:
-                sender.revoke(revoked)
+            sender.deliver(batch, revoked)
             sender.flush_marks(force=ended)
             if ended:
                 return  # the web process is gone

@@ -25,7 +25,7 @@ from .errors import (
     SecretsError,
     UnknownTaskError,
 )
-from .job import CANCELLED, QUEUED, SUCCEEDED, Job
+from .job import CANCELLED, QUEUED, SUCCEEDED, Job, JobState
 from .signals import job_cancelled, job_failed, job_retried, job_started, job_succeeded
 
 if TYPE_CHECKING:
@@ -109,7 +109,7 @@ def _execute(
             error = JobTimeoutError(job.task, job.timeout or 0)
             _finish_failed(state, job, worker_id, error, retry=True)
         except Exception as exc:
-            if isinstance(exc, getattr(state.backend, "timeout_errors", ())):
+            if isinstance(exc, state.backend.timeout_errors):
                 exc = JobTimeoutError(job.task, job.timeout or 0)  # the engine's own limit
             _finish_failed(state, job, worker_id, _translate(exc, job.task), retry=True)
         else:
@@ -131,7 +131,7 @@ def _finish_failed(
     exc: BaseException,
     *,
     retry: bool,
-    final_state: str = "failed",
+    final_state: str = JobState.FAILED,
 ) -> None:
     retry = retry and not isinstance(exc, _NOT_RETRIED) and job.attempts < job.max_attempts
     error = (type(exc).__name__, str(exc), _format_traceback(exc))

@@ -11,10 +11,13 @@ import shutil
 
 from flask import current_app
 
-from .i18n import say
-from .jobs import handoff, process_upload
+from flask_handoff.job import JobState
 
-ACTIVE = ("queued", "running")
+from .extensions import handoff
+from .i18n import say
+from .jobs import process_upload
+
+ACTIVE = (JobState.QUEUED, JobState.RUNNING)
 
 
 class Overloaded(Exception):

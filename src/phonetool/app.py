@@ -24,7 +24,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from . import (
         auth,
         i18n,
-        jobs,
+        job_log,
+        jobs_api,
         logs,
         openapi,
         oplog_api,
@@ -37,6 +38,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         users,
         web,
     )
+    from .extensions import handoff
     from .models import db
 
     logs.configure(app.config["PHONETOOL_LOG_FORMAT"])
@@ -48,10 +50,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     # Before the pool starts: its first look may recover a job lost in a crash, and the
     # log entries its signals write are said in words from the catalogs.
     i18n.init_app(app)
-    jobs.connect_signals(app)
-    jobs.handoff.init_app(app)
+    job_log.connect_signals(app)
+    handoff.init_app(app)
     app.register_blueprint(uploads.bp)
-    app.register_blueprint(jobs.bp)
+    app.register_blueprint(jobs_api.bp)
     app.register_blueprint(oplog_api.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(openapi.bp)
@@ -86,7 +88,7 @@ def _json_errors(app: Flask) -> None:
     """Every error is JSON with a reason; overload is 429/503 with ``Retry-After``."""
     from .admission import Overloaded
     from .i18n import say
-    from .jobs import NotFound
+    from .jobs_api import NotFound
     from .passport import AuthError
     from .uploads import too_large
 

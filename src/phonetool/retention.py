@@ -16,7 +16,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from .jobs import handoff
+from .extensions import handoff
 from .models import MemberOperationLog, Upload, db, utcnow
 
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 
 from phonetool import create_app
-from phonetool.jobs import handoff
+from phonetool.extensions import handoff
 from phonetool.models import ApiToken, Member, db
 from phonetool.schema import drop_all
 from tests.conftest import IN_CI, require_env

@@ -88,7 +88,8 @@ def test_hostile_and_long_names_work_end_to_end(
 
 
 def _mail_job(app: Flask, upload_id: str) -> str:
-    from phonetool.jobs import deliver_result, handoff
+    from phonetool.extensions import handoff
+    from phonetool.jobs import deliver_result
 
     with app.app_context():
         jobs = [j for j in handoff.list_jobs() if j.task == deliver_result.name]

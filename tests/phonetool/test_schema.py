@@ -18,7 +18,8 @@ from werkzeug.security import generate_password_hash
 
 from flask_handoff.migrate import handoff_migrations
 from flask_handoff.testing import wait_for_job
-from phonetool.jobs import handoff, process_upload
+from phonetool.extensions import handoff
+from phonetool.jobs import process_upload
 from phonetool.models import db, token_digest
 from phonetool.schema import phonetool_migrations
 

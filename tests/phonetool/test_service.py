@@ -399,7 +399,7 @@ def _wait_for_mail(client: FlaskClient, who: MemberHandle, job_id: str, timeout:
 def test_downloads_have_an_ascii_name_for_clients_that_need_one(
     original: str, fallback: str
 ) -> None:
-    from phonetool.jobs import _attachment
+    from phonetool.jobs_api import _attachment
 
     name = original.rsplit(".", 1)[0] + "-checked.xlsx"
     assert f'filename="{fallback}"' in _attachment(name, original, "xlsx")
@@ -444,7 +444,7 @@ def test_a_job_recovered_as_the_service_starts_has_its_retry_in_the_log(
     starting (the pool's first look): the log entry must not be lost. It was, whenever
     the lease had run out by then: the pool started before the catalogs were set up, so
     the entry's words could not be said."""
-    from flask_handoff.store import jobs_table
+    from flask_handoff.schema import jobs_table
 
     first = make_app(instance="shared", HANDOFF_AUTOSTART=False)
     client = first.test_client()

@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from ..extension import HandoffState
+    from ..task import Task as HandoffTask
 
 
 class Backend(Protocol):
-    """What the extension asks of a backend."""
+    """What the extension, the runner and the CLI ask of a backend: all of it, written out
+    here, so none of them asks whether a backend has something."""
 
     name: str
+    #: Exceptions the engine raises in a task at its own time limit (Celery's soft limit),
+    #: which the runner reports as ``JobTimeoutError``; none where the runner times jobs.
+    timeout_errors: tuple[type[BaseException], ...]
+
+    @property
+    def worker_id(self) -> str:
+        """Who claims jobs in this process: written on each job it runs."""
+
+    def register(self, task: HandoffTask[Any, Any]) -> None:
+        """A task was defined (also after ``init_app``): learn of it, if the engine needs
+        to (Celery names its tasks)."""
 
     def start(self) -> None:
         """Begin taking work (and recover jobs a dead process left running)."""

@@ -42,6 +42,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_process_init
 
 from .. import publisher
+from ..job import JobState
 from ..recovery import recover_expired
 from ..runner import execute
 
@@ -115,7 +116,7 @@ class CeleryBackend:
     def dispatch(self, job_id: str, run_after: float | None, task: str | None = None) -> None:
         if task is None or run_after is None:  # a manual retry, which is rare: read the row
             job = self.state.store.get(job_id)
-            if job is None or job.state != "queued":
+            if job is None or job.state != JobState.QUEUED:
                 return
             task, run_after = job.task, job.run_after
         self._hand_over(publisher.line(job_id, task, run_after), (job_id, task, run_after))
@@ -153,6 +154,11 @@ class CeleryBackend:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._publisher.wait(timeout)
 
+    @property
+    def worker_id(self) -> str:
+        """Per process: a prefork pool's children each claim as themselves."""
+        return _worker_id()
+
     def register(self, task: HandoffTask[Any, Any]) -> None:
         """A Celery task of the same name, so Flower and ``celery inspect`` show it."""
         if task.name in self._registered:
@@ -183,7 +189,7 @@ class CeleryBackend:
     def publish(self, job_id: str) -> bool:
         """Send the job's message now, from this process, if it is queued."""
         job = self.state.store.get(job_id)
-        if job is None or job.state != "queued":
+        if job is None or job.state != JobState.QUEUED:
             return True
         return self._sender.send([(job_id, job.task, job.run_after)])
 
@@ -221,10 +227,7 @@ class CeleryBackend:
                 if len(batch) >= publisher.BATCH:
                     break
                 item = self._next_waiting()
-            if batch:
-                self._safely(self._sender.send, batch)
-            if revoked:
-                self._safely(self._sender.revoke, revoked)
+            self._safely(self._sender.deliver, batch, revoked)
             if self._stop.is_set() and self._outbox.empty():
                 return
             self._safely(self._sender.sweep_if_due)
@@ -276,7 +279,7 @@ class CeleryBackend:
             # due (a clock ahead of this one's): send it again for when it is.
             waiting = self.state.store.get(job_id)
             early = waiting is not None and waiting.run_after > time.time()
-            if early and waiting is not None and waiting.state == "queued":
+            if early and waiting is not None and waiting.state == JobState.QUEUED:
                 self.publish(job_id)
             return
         self._ensure_thread("watcher")

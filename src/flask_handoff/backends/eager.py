@@ -9,20 +9,25 @@ from __future__ import annotations
 
 import contextvars
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..runner import execute
 
 if TYPE_CHECKING:
     from ..extension import HandoffState
+    from ..task import Task as HandoffTask
 
 
 class EagerBackend:
     name = "eager"
+    timeout_errors: tuple[type[BaseException], ...] = ()  # the runner times jobs itself
 
     def __init__(self, state: HandoffState) -> None:
         self.state = state
         self.worker_id = f"eager-{uuid.uuid4().hex[:8]}"
+
+    def register(self, task: HandoffTask[Any, Any]) -> None:
+        """Nothing to learn: jobs name their task, looked up when they run."""
 
     def start(self) -> None:
         pass

@@ -22,7 +22,7 @@ import threading
 import time
 import uuid
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..recovery import recover_expired
 from ..runner import ForcedTimeout, execute
@@ -30,6 +30,7 @@ from ..runner import ForcedTimeout, execute
 if TYPE_CHECKING:
     from ..context import JobContext
     from ..extension import HandoffState
+    from ..task import Task as HandoffTask
 
 log = logging.getLogger("flask_handoff")
 
@@ -45,6 +46,7 @@ class _Running:
 
 class ThreadBackend:
     name = "thread"
+    timeout_errors: tuple[type[BaseException], ...] = ()  # the runner times jobs itself
 
     def __init__(self, state: HandoffState) -> None:
         self.state = state
@@ -60,6 +62,9 @@ class ThreadBackend:
         self._started = False
 
     # -- lifecycle ------------------------------------------------------------------------
+
+    def register(self, task: HandoffTask[Any, Any]) -> None:
+        """Nothing to learn: jobs name their task, looked up when they run."""
 
     def start(self) -> None:
         with self._lock:
