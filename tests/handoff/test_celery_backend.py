@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from flask_handoff.publisher import message_id
+from flask_handoff.backends.celery.publisher import message_id
 from flask_handoff.testing import wait_for_job
 from tests.conftest import descendants, redis_db, require_env
 

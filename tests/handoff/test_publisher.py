@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from flask_handoff.publisher import Sender
+from flask_handoff.backends.celery.publisher import Sender
 from flask_handoff.store import JobStore, make_engine
 
 

@@ -41,15 +41,15 @@ from celery import Celery, Task
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_process_init
 
-from .. import publisher
-from ..job import JobState
-from ..recovery import recover_expired
-from ..runner import execute
+from ...job import JobState
+from ...recovery import recover_expired
+from ...runner import execute
+from . import publisher
 
 if TYPE_CHECKING:
-    from ..context import JobContext
-    from ..extension import HandoffState
-    from ..task import Task as HandoffTask
+    from ...context import JobContext
+    from ...extension import HandoffState
+    from ...task import Task as HandoffTask
 
 log = logging.getLogger("flask_handoff")
 

@@ -1,5 +1,6 @@
 """The Celery backend's publisher: a process of its own beside each web process
-(``python -m flask_handoff.publisher``, its settings and then the jobs on its stdin).
+(``python -m flask_handoff.backends.celery.publisher``, its settings and then the jobs on
+its stdin).
 
 Building and sending a Celery message costs ~0.5 ms of Python. Done by a thread of the web
 process, that time is taken from the requests (they wait for the GIL): measured, a submit
@@ -180,7 +181,7 @@ def start(settings: PublisherSettings) -> subprocess.Popen[bytes]:
     try:
         header = json.dumps(dataclasses.asdict(settings)).encode() + b"\n"
     except (TypeError, ValueError) as exc:
-        from .errors import ConfigurationError
+        from ...errors import ConfigurationError
 
         raise ConfigurationError(
             f"HANDOFF_CELERY and HANDOFF_ENGINE_OPTIONS must be JSON-safe values (they go"
@@ -188,7 +189,9 @@ def start(settings: PublisherSettings) -> subprocess.Popen[bytes]:
         ) from None
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "flask_handoff.publisher"], stdin=subprocess.PIPE, env=env
+        [sys.executable, "-m", "flask_handoff.backends.celery.publisher"],
+        stdin=subprocess.PIPE,
+        env=env,
     )
     assert process.stdin is not None
     process.stdin.write(header)
@@ -211,9 +214,9 @@ def run(settings: PublisherSettings, fd: int) -> None:
     """Send what arrives on ``fd``, sweep in between, end at EOF."""
     from celery import Celery
 
-    from .store import JobStore, make_engine
+    from ...store import JobStore, make_engine
 
-    celery = Celery("flask_handoff.publisher", set_as_current=False)
+    celery = Celery("flask_handoff.backends.celery.publisher", set_as_current=False)
     celery.config_from_object(settings.celery)
     store = JobStore(make_engine(settings.database_url, settings.engine_options))
     sender = Sender(store, celery, settings.resend_after, settings.poll_interval, defer_marks=True)
