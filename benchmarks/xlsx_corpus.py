@@ -28,8 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from phonetool.pipeline.errors import InputError, NotPlainSheet
-from phonetool.pipeline.phones import cell_text
-from phonetool.pipeline.read import MAX_CELL_CHARS, open_sheet
+from phonetool.pipeline.numbers.phones import cell_text
+from phonetool.pipeline.reading.table import MAX_CELL_CHARS
+from phonetool.pipeline.reading.xlsx_file import open_sheet
 
 #: What a comparison can end in; the first two are what a member can live with.
 SAME, REFUSED, BOTH_REFUSE, OURS_ONLY, DIFFERENT, CRASHED = (
@@ -55,7 +56,7 @@ class Outcome:
 
 def pipeline_rows(path: Path) -> list[list[str]]:
     """The first sheet's rows as the pipeline reads them, every row a data row."""
-    from phonetool.pipeline.sheet_rows import (  # with openpyxl
+    from phonetool.pipeline.reading.sheet_rows import (  # with openpyxl
         Fragments,
         SheetSource,
         fragment_rows,

@@ -18,7 +18,7 @@ from .jobs import process_upload
 from .models import Upload, db
 from .passport import current_member
 from .pipeline.errors import N_, UnknownProvinceError
-from .pipeline.regions import PROVINCES
+from .pipeline.numbers.regions import PROVINCES
 from .pipeline.run import resolve_provinces
 
 if TYPE_CHECKING:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from phonetool.pipeline import archive
-from phonetool.pipeline.archive import ZipWriter
+from phonetool.pipeline.writing import archive
+from phonetool.pipeline.writing.archive import ZipWriter
 
 WHEN = (2026, 11, 24, 9, 30, 12)
 

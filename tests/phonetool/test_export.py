@@ -12,9 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from openpyxl.utils.escape import unescape
 
-from phonetool.pipeline import Options, process_file, sheets
-from phonetool.pipeline.render import ROW_MARK, GeneratedCells, LineWriter, RowRenderer
+from phonetool.pipeline import Options, process_file
 from phonetool.pipeline.seen import FirstRows
+from phonetool.pipeline.writing import sheets
+from phonetool.pipeline.writing.render import ROW_MARK, GeneratedCells, LineWriter, RowRenderer
 
 from .files import write_csv
 

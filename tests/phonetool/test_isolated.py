@@ -14,10 +14,11 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from phonetool.pipeline import Options, read
+from phonetool.pipeline import Options
 from phonetool.pipeline import errors as e
 from phonetool.pipeline.isolated import run_isolated
-from phonetool.pipeline.phone_info import FIELDS
+from phonetool.pipeline.numbers.phone_info import FIELDS
+from phonetool.pipeline.reading import csv_file, read, xlsx_file
 from phonetool.pipeline.run import Result
 from tests.conftest import alive, descendants
 
@@ -121,7 +122,7 @@ def test_shared_strings_past_their_limit_are_refused_before_they_are_loaded(
         hostile.sheet(hostile.HEADER_ROW + hostile.PHONE_ROW),
         shared=f'<sst xmlns="{hostile.MAIN}">'.encode() + strings + b"</sst>",
     )
-    monkeypatch.setattr(read, "MAX_SHARED_STRINGS", 1024 * 1024)
+    monkeypatch.setattr(xlsx_file, "MAX_SHARED_STRINGS", 1024 * 1024)
 
     with pytest.raises(e.LimitExceededError, match=r"sharedStrings.xml' .* 2 MB, more than"):
         read.open_table(path)
@@ -133,7 +134,7 @@ def test_a_csv_row_is_refused_once_it_passes_the_limit_not_after(
     # A quote left open: every later line belongs to one row.
     path = tmp_path / "upload.csv"
     path.write_text('手机号,备注\n13812345678,"open\n' + "13812345678,x\n" * 200_000)
-    monkeypatch.setattr(read, "MAX_CSV_ROW_CHARS", 100_000)
+    monkeypatch.setattr(csv_file, "MAX_CSV_ROW_CHARS", 100_000)
 
     with pytest.raises(e.LimitExceededError, match="longer than 100,000 characters"):
         list(read.open_table(path).rows)

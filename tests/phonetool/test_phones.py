@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from phonetool.pipeline.phones import cell_text, normalise
-from phonetool.pipeline.regions import split_description
+from phonetool.pipeline.numbers.phones import cell_text, normalise
+from phonetool.pipeline.numbers.regions import split_description
 
 
 @pytest.mark.parametrize(
@@ -162,7 +162,7 @@ def test_the_parse_shortcut_gives_what_phonenumbers_gives(
 ) -> None:
     import phonenumbers
 
-    from phonetool.pipeline.phones import parse
+    from phonetool.pipeline.numbers.phones import parse
 
     if spaced:
         digits = f"{digits[:3]} {digits[3:7]} {digits[7:]}"
@@ -181,7 +181,7 @@ def test_the_national_format_shortcut_gives_what_phonenumbers_gives() -> None:
 
     import phonenumbers
 
-    from phonetool.pipeline.phones import national_format
+    from phonetool.pipeline.numbers.phones import national_format
 
     rng = random.Random(3)
     for prefix in range(130, 200):
@@ -199,7 +199,7 @@ def test_the_number_type_shortcut_gives_what_phonenumbers_gives() -> None:
 
     import phonenumbers
 
-    from phonetool.pipeline import phones
+    from phonetool.pipeline.numbers import phones
 
     rng = random.Random(11)
     for prefix in range(130_000, 200_000):
@@ -216,7 +216,7 @@ def test_numbers_of_a_mobile_block_get_what_their_own_annotation_says() -> None:
     # each number must still get what normalise, without that shortcut, says of it.
     import random
 
-    from phonetool.pipeline import phones
+    from phonetool.pipeline.numbers import phones
 
     rng = random.Random(5)
     phones._mobile_blocks.clear()
@@ -235,7 +235,7 @@ def test_numbers_of_a_mobile_block_get_what_their_own_annotation_says() -> None:
 )
 @settings(max_examples=300, deadline=None)
 def test_annotate_agrees_with_normalise_in_every_form(digits: str, form: str, spaced: bool) -> None:
-    from phonetool.pipeline import phones
+    from phonetool.pipeline.numbers import phones
 
     if spaced:
         digits = f"{digits[:3]} {digits[3:7]}-{digits[7:]}"

@@ -8,8 +8,8 @@ from phonenumbers import PhoneNumberType, carrier, geocoder
 from phonenumbers.carrierdata import CARRIER_DATA
 from phonenumbers.geodata import GEOCODE_DATA
 
-from phonetool.pipeline import places
-from phonetool.pipeline.regions import split_description
+from phonetool.pipeline.numbers import places
+from phonetool.pipeline.numbers.regions import split_description
 
 
 def _library_place(number: phonenumbers.PhoneNumber, number_type: int) -> places.Place:

@@ -12,10 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from openpyxl.utils.datetime import WINDOWS_EPOCH
 
-from phonetool.pipeline import sheet_rows as module
-from phonetool.pipeline.cells import CellRules
-from phonetool.pipeline.plain_rows import plain_head, plain_rows
-from phonetool.pipeline.sheet_rows import Fragment, Fragments, SheetShape, SheetSource
+from phonetool.pipeline.reading import sheet_rows as module
+from phonetool.pipeline.reading.cells import CellRules
+from phonetool.pipeline.reading.plain_rows import plain_head, plain_rows
+from phonetool.pipeline.reading.sheet_rows import Fragment, Fragments, SheetShape, SheetSource
 
 RULES = CellRules(dates=frozenset({1}), timedeltas=frozenset({2}), epoch=WINDOWS_EPOCH)
 SHARED = {0: "甲", 1: "a & <b>", 2: "  padded  ", 3: ""}

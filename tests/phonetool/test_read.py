@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from phonetool.pipeline import errors
-from phonetool.pipeline.read import open_table
+from phonetool.pipeline.reading.read import open_table
 
 from .files import (
     HEADER,

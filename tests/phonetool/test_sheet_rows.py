@@ -17,10 +17,10 @@ from openpyxl.cell.rich_text import CellRichText, TextBlock
 from openpyxl.cell.text import InlineFont
 
 from phonetool.pipeline import Options, process_file
-from phonetool.pipeline import sheet_rows as module
 from phonetool.pipeline.errors import CellTooLargeError, CorruptFileError
-from phonetool.pipeline.phones import cell_text
-from phonetool.pipeline.sheet_rows import Fragments, SheetSource, fragment_rows, sheet_rows
+from phonetool.pipeline.numbers.phones import cell_text
+from phonetool.pipeline.reading import sheet_rows as module
+from phonetool.pipeline.reading.sheet_rows import Fragments, SheetSource, fragment_rows, sheet_rows
 
 from .files import write_csv
 
@@ -110,7 +110,7 @@ def test_read_rows_are_not_kept(tmp_path: Path) -> None:
 def test_column_letters(ref: str) -> None:
     from openpyxl.utils.cell import coordinate_to_tuple
 
-    from phonetool.pipeline.cells import column_index
+    from phonetool.pipeline.reading.cells import column_index
 
     expected: Any = coordinate_to_tuple(ref)[1] - 1
     assert column_index(ref.rstrip("0123456789")) == expected

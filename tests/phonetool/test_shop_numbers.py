@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from phonetool.pipeline import Options, process_file
-from phonetool.pipeline.phones import annotate, cell_text
+from phonetool.pipeline.numbers.phones import annotate, cell_text
 
 from .files import write_csv, write_xlsx_xlsxwriter
 

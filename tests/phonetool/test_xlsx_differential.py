@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, example, given, note, settings
 
 from phonetool.pipeline import Options, process_file
 from phonetool.pipeline.errors import NoDataRowsError
-from phonetool.pipeline.phones import cell_text
-from phonetool.pipeline.render import FORMULA_TRIGGERS
+from phonetool.pipeline.numbers.phones import cell_text
+from phonetool.pipeline.writing.render import FORMULA_TRIGGERS
 
 from . import sheet_xml
 from .sheet_xml import Book, Shape

@@ -25,14 +25,14 @@ from typing import TYPE_CHECKING, Any
 
 from . import lifeline
 from .errors import N_, NotPlainSheet, UnknownProvinceError
-from .export import DUPLICATE_COLUMN, Exporter
-from .phone_info import FIELDS
-from .read import Table, open_table
-from .regions import PROVINCES, find_province
+from .numbers.phone_info import FIELDS
+from .numbers.regions import PROVINCES, find_province
+from .reading.read import Table, open_table
 from .seen import FirstRows
 from .summary import Summary
 from .words import translator
 from .work import Chunk, Layout, process_fragment, process_rows
+from .writing.export import DUPLICATE_COLUMN, Exporter
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .errors import N_
-from .masked import is_masked
-from .phones import annotate_chunk
-from .render import (
+from .numbers.masked import is_masked
+from .numbers.phones import annotate_chunk
+from .summary import Summary
+from .writing.render import (
     FORMULA_TRIGGERS,
     ROW_MARK,
     GeneratedCells,
@@ -25,11 +26,10 @@ from .render import (
     number_cell,
     string_cell,
 )
-from .summary import Summary
 
 if TYPE_CHECKING:
-    from .phone_info import PhoneInfo
-    from .sheet_rows import Fragment, SheetShape
+    from .numbers.phone_info import PhoneInfo
+    from .reading.sheet_rows import Fragment, SheetShape
 
 REJECT_EMPTY = N_("empty row")
 REJECT_OUTSIDE = N_("outside the selected provinces")
@@ -68,7 +68,7 @@ class Chunk:
 def process_fragment(fragment: Fragment, shape: SheetShape, layout: Layout) -> list[Chunk]:
     """An XLSX piece: parse its rows here, on all cores; each run of consecutive rows is
     a chunk."""
-    from .sheet_rows import fragment_rows  # openpyxl's date helpers: for XLSX only
+    from .reading.sheet_rows import fragment_rows  # openpyxl's date helpers: for XLSX only
 
     return [process_chunk(rows, first, layout) for first, rows in fragment_rows(fragment, shape)]
 

@@ -15,18 +15,18 @@ from typing import TYPE_CHECKING
 
 import xlsxwriter
 
-from .errors import N_
+from ..errors import N_
+from ..words import key_words
 from .render import ROW_MARK, column_letters, inline_start, neutralise, width
 from .sheets import SheetStream, splice
-from .words import key_words
 
 if TYPE_CHECKING:
     from collections import Counter
     from collections.abc import Callable
     from pathlib import Path
 
-    from .summary import Summary
-    from .work import Chunk
+    from ..summary import Summary
+    from ..work import Chunk
 
 DUPLICATE_COLUMN = "duplicate_of_row"
 REJECTED_HEADERS = ["row", "reason", "phone"]

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 
 from openpyxl.utils.datetime import from_excel, from_ISO8601
 
-from .errors import N_, LimitExceededError
-from .phones import cell_text
-from .sheet_limits import MAX_COLUMNS, MAX_ROWS
+from ..errors import N_, LimitExceededError
+from ..numbers.phones import cell_text
+from ..sheet_limits import MAX_COLUMNS, MAX_ROWS
 
 if TYPE_CHECKING:
     from datetime import datetime

@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 from xml.etree.ElementTree import ParseError, XMLPullParser, iterparse
 
-from .cells import CellRules, Shared, check_row_number, column_index, stored_text
-from .errors import (
+from ..errors import (
     DAMAGED_XLSX,
     N_,
     CellTooLargeError,
@@ -28,8 +27,9 @@ from .errors import (
     NotPlainSheet,
     RowsOutOfOrderError,
 )
+from ..sheet_limits import MAX_ROWS
+from .cells import CellRules, Shared, check_row_number, column_index, stored_text
 from .plain_rows import plain_head, plain_rows
-from .sheet_limits import MAX_ROWS
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
