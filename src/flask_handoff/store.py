@@ -78,7 +78,7 @@ class JobStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._hot = JobStatements(jobs_table, engine)
+        self._statements = JobStatements(jobs_table, engine)
 
     def _read(self, work: Callable[[Connection], T]) -> T:
         with self.engine.connect() as conn:
@@ -110,7 +110,7 @@ class JobStore:
     # -- writes ---------------------------------------------------------------------------
 
     def insert(self, values: dict[str, Any]) -> None:
-        run(self.engine, self._hot.insert, values)
+        run(self.engine, self._statements.insert, values)
 
     def claim(
         self, job_id: str, worker_id: str, lease_seconds: float, *, early: bool = False
@@ -122,7 +122,7 @@ class JobStore:
         now = time.time()
         _, rows = run(
             self.engine,
-            self._hot.claim,
+            self._statements.claim,
             {
                 "p_id": job_id,
                 "p_due_by": float("inf") if early else now,
@@ -140,7 +140,7 @@ class JobStore:
 
     def succeed(self, job_id: str, worker_id: str, attempt: int, result_json: str) -> bool:
         values = {"p_result": result_json, "p_now": time.time()}
-        return self._finish(self._hot.succeed, job_id, worker_id, attempt, values)
+        return self._finish(self._statements.succeed, job_id, worker_id, attempt, values)
 
     def fail(
         self,
@@ -162,9 +162,9 @@ class JobStore:
         }
         if retry_at is not None:
             values["p_retry_at"] = retry_at
-            return self._finish(self._hot.retry, job_id, worker_id, attempt, values)
+            return self._finish(self._statements.retry, job_id, worker_id, attempt, values)
         values["p_state"] = state
-        return self._finish(self._hot.fail, job_id, worker_id, attempt, values)
+        return self._finish(self._statements.fail, job_id, worker_id, attempt, values)
 
     def _finish(
         self, stmt: Prepared, job_id: str, worker_id: str, attempt: int, values: dict[str, Any]

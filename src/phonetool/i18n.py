@@ -82,15 +82,15 @@ def remember_choice(response: Response) -> Response:
     return response
 
 
-def ours(language: object) -> str:
-    """``language`` if it is one of ours, else Chinese (a job captured before languages,
-    or a value nobody checked)."""
+def supported_language(language: object) -> str:
+    """``language`` if the service speaks it, else Chinese (a job captured before
+    languages, or a value nobody checked)."""
     return language if isinstance(language, str) and language in LANGUAGES else DEFAULT
 
 
 def in_language(language: object) -> Any:
     """A block whose texts are in ``language`` (a job writing for its submitter)."""
-    return force_locale(ours(language))
+    return force_locale(supported_language(language))
 
 
 def compile_catalogs(target: Path) -> Path:

@@ -22,7 +22,7 @@ from flask_handoff import HandoffError, Job, JobFailed, current_job
 
 from . import mail, oplog
 from .extensions import handoff
-from .i18n import in_language, job_language, ours
+from .i18n import in_language, job_language, supported_language
 from .models import Upload, db
 from .pipeline import InputError, Options
 from .pipeline.errors import N_, Worded
@@ -61,7 +61,8 @@ def process_upload(upload: Path, upload_id: str) -> dict[str, Any]:
     options = Options(
         **up.options,
         workers=config["PHONETOOL_PIPELINE_WORKERS"],
-        language=ours(job_language()),  # the summary sheet's, as the log's and the mail's
+        # The summary sheet's language, as the log's and the mail's.
+        language=supported_language(job_language()),
     )
     try:
         result = run_isolated(

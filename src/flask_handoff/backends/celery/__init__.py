@@ -86,7 +86,7 @@ def celery_config(state: HandoffState) -> dict[str, Any]:
 class CeleryBackend:
     name = "celery"
     _publisher: Any  # the publisher process, once started
-    _lines: int | None  # the file descriptor of its stdin
+    _pipe_fd: int | None  # the file descriptor of its stdin
 
     def __init__(self, state: HandoffState) -> None:
         self.state = state
@@ -131,10 +131,10 @@ class CeleryBackend:
         """To this process's publisher through its pipe, never waiting: a full pipe drops
         the line (the sweep sends a job later; the claim drops a cancelled one). Where no
         publisher process runs (Celery's worker processes), to the sender thread."""
-        lines = self._lines
-        if lines is not None:
+        pipe_fd = self._pipe_fd
+        if pipe_fd is not None:
             with contextlib.suppress(OSError):
-                os.write(lines, line)
+                os.write(pipe_fd, line)
             return
         self._ensure_thread("sender")
         self._outbox.put(item)
@@ -206,7 +206,7 @@ class CeleryBackend:
             with contextlib.suppress(OSError):
                 self._publisher.stdin.close()
         self._publisher = publisher.start(settings)
-        self._lines = self._publisher.stdin.fileno()
+        self._pipe_fd = self._publisher.stdin.fileno()
 
     def _publish_loop(self) -> None:
         """This process's own sending, where no publisher process runs: batches of what
@@ -316,7 +316,7 @@ class CeleryBackend:
         self._running: dict[str, JobContext | None] = {}
         self._stop = threading.Event()
         self._publisher = None
-        self._lines = None
+        self._pipe_fd = None
         self._sender = publisher.Sender(
             self.state.store, self.celery, self.resend_after, self.state.poll_interval
         )
