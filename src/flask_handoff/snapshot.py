@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from flask import g, has_request_context, request
 
@@ -69,6 +69,15 @@ class Capture:
     max_bytes: int
 
 
+class Taken(NamedTuple):
+    """A snapshot taken at submit: the snapshot, its JSON, and the credential headers to
+    replay (stored encrypted, never in the JSON)."""
+
+    snapshot: Snapshot
+    json: str
+    secret_headers: dict[str, str]
+
+
 def take(
     capture: Capture,
     *,
@@ -76,7 +85,7 @@ def take(
     parent: Snapshot | None = None,
     parent_job_id: str | None = None,
     replay: bool = False,
-) -> tuple[Snapshot, str, dict[str, str]]:
+) -> Taken:
     """Snapshot the current request (or its absence).
 
     Returns the snapshot, its JSON, and the credential headers to replay, which the caller
@@ -145,7 +154,7 @@ def take(
             f" ({capture.max_bytes}). The largest captured value is {largest!r}: capture an"
             " id and load the data in the job, or pass large data as a file."
         )
-    return snapshot, text, sensitive
+    return Taken(snapshot, text, sensitive)
 
 
 def _request_id(header: str) -> str:

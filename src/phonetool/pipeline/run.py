@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import lifeline
 from .errors import N_, NotPlainSheet, UnknownProvinceError
@@ -162,6 +162,14 @@ def _short_read(table: Table, rows: int) -> dict[str, int] | None:
     return None
 
 
+class Annotated(NamedTuple):
+    """What annotating a table left: the closed exporter, the counts, the rows done."""
+
+    exporter: Exporter
+    summary: Summary
+    rows: int
+
+
 def _annotate(
     table: Table,
     out_dir: Path,
@@ -169,7 +177,7 @@ def _annotate(
     options: Options,
     wanted: frozenset[str] | None,
     progress: ProgressCallback | None,
-) -> tuple[Exporter, Summary, int]:
+) -> Annotated:
     """Every row of ``table`` annotated, counted and written; the exporter closed."""
     exporter = Exporter(out_dir, stem, table.headers, list(FIELDS), translator(options.language))
     layout = Layout(
@@ -197,7 +205,7 @@ def _annotate(
         raise
     finally:
         table.close()
-    return exporter, summary, done
+    return Annotated(exporter, summary, done)
 
 
 def _chunks(table: Table, size: int) -> Iterator[tuple[int, list[list[str]]]]:

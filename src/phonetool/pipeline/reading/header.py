@@ -4,7 +4,7 @@ first rows that names one, in Chinese or English, as back offices write it."""
 from __future__ import annotations
 
 import itertools
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..errors import N_, EmptyFileError, NoDataRowsError, PhoneColumnNotFoundError
 
@@ -55,9 +55,17 @@ def _phone_index(headers: list[str], wanted: str | None) -> int | None:
     return None
 
 
-def find_header(
-    rows: Iterator[list[str]], phone_column: str | None
-) -> tuple[int, list[str], int, Iterator[list[str]]]:
+class Header(NamedTuple):
+    """The header found: its row number (from 1), its cells (stripped), which of them is
+    the phone, and the rows under it."""
+
+    row: int
+    names: list[str]
+    phone_index: int
+    rest: Iterator[list[str]]
+
+
+def find_header(rows: Iterator[list[str]], phone_column: str | None) -> Header:
     """The first row (of the first few) naming a phone column is the header."""
     seen: list[list[str]] = []
     for number, row in enumerate(rows, start=1):
@@ -68,7 +76,8 @@ def find_header(
             first = next(rows, None)
             if first is None:
                 raise NoDataRowsError(N_("The file has a header row but no data rows under it."))
-            return number, [cell.strip() for cell in row], index, itertools.chain([first], rows)
+            names = [cell.strip() for cell in row]
+            return Header(number, names, index, itertools.chain([first], rows))
         seen.append(row)
         if len(seen) >= HEADER_SEARCH_ROWS:
             break

@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 import re
 import zipfile
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 from xml.etree.ElementTree import ParseError, iterparse
 
 from ..errors import (
@@ -219,7 +219,15 @@ def _refuse_dtd(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
         )
 
 
-def open_sheet(path: Path, sheet: str | None = None) -> tuple[Any, BinaryIO, Any]:
+class OpenedSheet(NamedTuple):
+    """The workbook openpyxl opened (read-only), the file under it, and the sheet."""
+
+    book: Any
+    handle: BinaryIO
+    sheet: Any
+
+
+def open_sheet(path: Path, sheet: str | None = None) -> OpenedSheet:
     """The workbook openpyxl opened (read-only), its file, and the sheet asked for (else
     the first worksheet), once the package is found safe to read; every reason not to
     read it said in words. The caller closes the book and the file."""
@@ -265,7 +273,7 @@ def open_sheet(path: Path, sheet: str | None = None) -> tuple[Any, BinaryIO, Any
             sheet=sheet,
             sheets=", ".join(book.sheetnames),
         )
-    return book, handle, book[sheet] if sheet is not None else book.worksheets[0]
+    return OpenedSheet(book, handle, book[sheet] if sheet is not None else book.worksheets[0])
 
 
 def open_xlsx(path: Path, phone_column: str | None, sheet: str | None, plain: bool) -> Table:
