@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from hypothesis import strategies as st
+from openpyxl.utils import get_column_letter
 
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 RELATIONSHIPS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -81,12 +82,8 @@ def _encode(xml: str, shape: Shape) -> bytes:
 
 
 def column_letters(index: int) -> str:
-    letters = ""
-    index += 1
-    while index:
-        index, rest = divmod(index - 1, 26)
-        letters = chr(65 + rest) + letters
-    return letters
+    """A column's letters from 0 (A): openpyxl's, the reference, not the code under test."""
+    return get_column_letter(index + 1)
 
 
 class _Writer:

@@ -10,6 +10,7 @@ import pytest
 import xlsxwriter
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from openpyxl.utils import get_column_letter
 from openpyxl.utils.datetime import WINDOWS_EPOCH
 
 from phonetool.pipeline.reading import sheet_rows as module
@@ -52,12 +53,7 @@ def escape(text: str) -> str:
 
 
 def _column(index: int) -> str:
-    name = ""
-    index += 1
-    while index:
-        index, rest = divmod(index - 1, 26)
-        name = chr(65 + rest) + name
-    return name
+    return get_column_letter(index + 1)
 
 
 ALL_KINDS = ("inlineStr", "s", "n", None, "b", "str", "e", "d")
