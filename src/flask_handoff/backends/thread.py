@@ -140,14 +140,14 @@ class ThreadBackend:
             try:
                 job = self.state.store.claim(job_id, self.worker_id, self.state.lease_seconds)
                 if job is not None:
-                    execute(self.state, job, self.worker_id, partial(self._body, job_id))
+                    execute(self.state, job, self.worker_id, partial(self._task_code_runs, job_id))
             except Exception:
                 log.exception("worker error while running job %s; it will be recovered", job_id)
             finally:
                 with self._lock:
                     self._running.pop(job_id, None)
 
-    def _body(self, job_id: str, ctx: JobContext | None) -> None:
+    def _task_code_runs(self, job_id: str, ctx: JobContext | None) -> None:
         """Track whether user code runs, so a forced timeout never lands in our own code."""
         with self._lock:
             entry = self._running.get(job_id)

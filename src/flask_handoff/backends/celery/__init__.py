@@ -286,12 +286,14 @@ class CeleryBackend:
         with self._lock:
             self._running[job_id] = None
         try:
-            execute(self.state, job, worker_id, lambda ctx: self._body(job_id, ctx))
+            execute(self.state, job, worker_id, lambda ctx: self._task_code_runs(job_id, ctx))
         finally:
             with self._lock:
                 self._running.pop(job_id, None)
 
-    def _body(self, job_id: str, ctx: JobContext | None) -> None:
+    def _task_code_runs(self, job_id: str, ctx: JobContext | None) -> None:
+        """The task's own code runs (``ctx``) or has returned (None): a cancel is passed on
+        only while it runs."""
         with self._lock:
             if job_id in self._running:
                 self._running[job_id] = ctx
