@@ -101,10 +101,22 @@ def _receiver() -> str | None:
     if not raw:
         return None
     try:
-        return validate_email(raw, check_deliverability=False).normalized
+        found = validate_email(raw, check_deliverability=False)
     except EmailNotValidError as exc:
         message = say("The e-mail address %(raw)r is not valid: %(why)s", raw=raw, why=str(exc))
         raise BadUpload(400, "bad_email", message) from None
+    if found.ascii_email is None:
+        # Letters outside ASCII before the @ need SMTPUTF8, which many servers refuse: say
+        # so now rather than fail the mail later. A domain in any script is sent as
+        # punycode (its ASCII form), which every server delivers.
+        message = say(
+            "The e-mail address %(raw)r has letters outside ASCII before the @, which many"
+            " mail servers cannot deliver to. Use an address with only Latin letters, digits"
+            " and . _ - + before the @.",
+            raw=raw,
+        )
+        raise BadUpload(400, "bad_email", message)
+    return str(found.ascii_email)
 
 
 @bp.errorhandler(BadUpload)

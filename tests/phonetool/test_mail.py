@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 from flask_handoff.testing import wait_for_job
 
 from .conftest import AppFactory, MemberHandle, add_member, free_port
-from .test_service import GOOD, trail, upload
+from .test_service import GOOD, trail, upload, wait_for_trail
 
 
 def _mail_status(client: FlaskClient, who: MemberHandle, job_id: str) -> dict[str, Any]:
@@ -100,3 +100,22 @@ def test_without_smtp_mail_goes_to_the_outbox_folder(
     msg = email.message_from_bytes(next(outbox.iterdir()).read_bytes(), policy=default_policy)
     assert msg["To"] == "boss@example.com"
     assert len(list(msg.iter_attachments())) == 2  # type: ignore[attr-defined]
+
+
+def test_an_address_with_a_domain_in_chinese_is_sent_as_punycode(
+    make_app: AppFactory, smtp: Any
+) -> None:
+    """Was sent as ``=?utf-8?b?…?=@=?utf-8?b?…?=``, which no server delivers."""
+    port = free_port()
+    inbox = smtp(port)
+    app = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=port)
+    who = add_member(app, "alice@example.com")
+    client = app.test_client()
+
+    job_id = upload(client, who, receiver_email="shop@例子.广告").get_json()["job_id"]
+    wait_for_job(app, job_id)
+    wait_for_trail(client, who, "mail_sent", timeout=60)  # sent, then logged
+
+    assert inbox.messages[0]["To"] == "shop@xn--fsqu00a.xn--4rr70v"
+    status = client.get(f"/api/jobs/{job_id}", headers=who.headers).get_json()
+    assert status["mail"]["to"] == "shop@xn--fsqu00a.xn--4rr70v"

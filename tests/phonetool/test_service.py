@@ -159,6 +159,8 @@ def test_results_download_with_the_original_name(
     [
         ({}, "list.txt", 415, "unsupported_type"),
         ({"receiver_email": "not-an-email"}, "l.csv", 400, "bad_email"),
+        # Letters outside ASCII before the @ need SMTPUTF8: refused now, not failed later.
+        ({"receiver_email": "用户@例子.广告"}, "l.csv", 400, "bad_email"),
         ({"colour": "blue"}, "l.csv", 400, "unknown_option"),
         ({"provinces": "Atlantis"}, "l.csv", 400, "unknown_province"),
         ({"nationwide": "false"}, "l.csv", 400, "bad_option"),
