@@ -61,6 +61,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.definition.add_marker(pytest.mark.parametrize(fixture, values, indirect=True))
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow tests first: in a parallel run they start at once, and the short ones fill
+    the gaps beside them, instead of one starting last and keeping the run waiting."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def _own_database(url: str, name: str) -> str:
     """The URL of database ``name`` on the same server, created if missing."""
     import psycopg

@@ -138,6 +138,7 @@ def test_a_label_too_long_for_its_room_is_cut_and_kept_whole_on_hover() -> None:
     assert bars[1].find(f"{SVG}title") is None
 
 
+@pytest.mark.slow
 def test_the_job_page_follows_a_200k_row_upload_to_100_percent_by_its_events(
     browser: Any,
     live_url: str,

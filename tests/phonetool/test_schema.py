@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 from flask import Flask
 from sqlalchemy import Engine, inspect, text
 from werkzeug.security import generate_password_hash
@@ -185,6 +186,7 @@ print("started")
 """
 
 
+@pytest.mark.slow
 def test_processes_starting_at_once_on_a_new_database_all_start(tmp_path: Path) -> None:
     """As gunicorn's workers do: each brings the schema to head and compiles the
     catalogs; one at a time, each seeing what the one before did."""
