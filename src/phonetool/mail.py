@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import smtplib
 import ssl
 import time
@@ -40,7 +41,11 @@ def send(msg: EmailMessage) -> str:
         outbox = Path(c["MAIL_OUTBOX"])
         outbox.mkdir(parents=True, exist_ok=True)
         path = outbox / f"{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns() % 10**9}.eml"
-        path.write_bytes(bytes(msg))
+        # Written under another name, then renamed: whoever reads the outbox (a pickup
+        # job, a person) sees a whole message or none, never one half written.
+        partial = path.with_suffix(".part")
+        partial.write_bytes(bytes(msg))
+        os.replace(partial, path)
         return f"outbox {path.name}"
     smtp: Any
     if c["MAIL_USE_SSL"]:

@@ -96,7 +96,7 @@ def test_a_job_writes_its_log_and_mail_in_its_submitters_language(
     wait_for_job(app, job_id)
     outbox = Path(app.config["MAIL_OUTBOX"])
     deadline = time.monotonic() + 20
-    while not (outbox.exists() and any(outbox.iterdir())):
+    while not (outbox.exists() and any(outbox.glob("*.eml"))):
         assert time.monotonic() < deadline, "no mail"
         time.sleep(0.05)
 
@@ -110,7 +110,7 @@ def test_a_job_writes_its_log_and_mail_in_its_submitters_language(
     ]
     assert any(e.startswith(received) for e in log), log
     assert any(e.startswith(finished) for e in log), log
-    msg = email.message_from_bytes(next(outbox.iterdir()).read_bytes(), policy=default_policy)
+    msg = email.message_from_bytes(next(outbox.glob("*.eml")).read_bytes(), policy=default_policy)
     assert msg["Subject"] == subject
     assert body in msg.get_body().get_content()  # type: ignore[union-attr]
 

@@ -95,9 +95,10 @@ def test_without_smtp_mail_goes_to_the_outbox_folder(
     job_id = upload(client, member, GOOD, receiver_email="boss@example.com").get_json()["job_id"]
     wait_for_job(app, job_id)
     outbox = Path(app.config["MAIL_OUTBOX"])
-    _wait(lambda: outbox.exists() and any(outbox.iterdir()))
+    # A message appears whole (was read half written once, in a parallel run).
+    _wait(lambda: outbox.exists() and any(outbox.glob("*.eml")))
 
-    msg = email.message_from_bytes(next(outbox.iterdir()).read_bytes(), policy=default_policy)
+    msg = email.message_from_bytes(next(outbox.glob("*.eml")).read_bytes(), policy=default_policy)
     assert msg["To"] == "boss@example.com"
     assert len(list(msg.iter_attachments())) == 2  # type: ignore[attr-defined]
 
