@@ -52,13 +52,21 @@ _LETTERS = tuple(chr(c) for c in range(ord("A"), ord("Z") + 1))
 _INLINE_KINDS = ("inlineStr",) * len(_LETTERS)
 
 
+_DECLARED_ENCODING = re.compile(rb"""^(?:\xef\xbb\xbf)?<\?xml[^>]*?encoding\s*=\s*["']([^"']+)""")
+
+
+def declares_utf8(start: bytes) -> bool:
+    """The XML's declaration names UTF-8, or names no encoding (UTF-8 is then meant)."""
+    declared = _DECLARED_ENCODING.match(start)
+    return declared is None or declared.group(1).lower() in (b"utf-8", b"utf8")
+
+
 def plain_head(head: bytes) -> frozenset[str] | None:
     """Whether the sheet's start (up to ``<sheetData>``) lets its rows be scanned: UTF-8,
     and SpreadsheetML as the one default namespace (the scanner reads unprefixed names).
     If so, the prefixes it declares, which attributes of rows may carry (Excel's
     ``x14ac:dyDescent``); else None."""
-    declaration = re.match(rb"""(?:\xef\xbb\xbf)?<\?xml[^>]*?encoding=["']([^"']+)""", head)
-    if declaration is not None and declaration.group(1).lower() not in (b"utf-8", b"utf8"):
+    if not declares_utf8(head):
         return None
     if re.findall(rb"""\sxmlns=["']([^"']*)""", head) != [MAIN_NAMESPACE]:
         return None

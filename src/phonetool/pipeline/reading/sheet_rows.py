@@ -29,7 +29,7 @@ from ..errors import (
 )
 from ..sheet_limits import MAX_ROWS
 from .cells import CellRules, Shared, check_row_number, column_index, stored_text
-from .plain_rows import plain_head, plain_rows
+from .plain_rows import declares_utf8, plain_head, plain_rows
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -110,15 +110,14 @@ def sheet_rows(source: SheetSource) -> Iterator[list[str]]:
                     continue
                 unread = 0
                 number = _row_number(element.get("r"), last_number + 1)
-                if number == last_number and last is not None:
-                    _row(element, source.shared, source.rules, columns, into=last)
-                    values = last
-                else:
-                    values = _row(element, source.shared, source.rules, columns)
+                joining = last is not None and number == last_number
+                values = _row(
+                    element, source.shared, source.rules, columns, into=last if joining else None
+                )
                 if sheet_data is not None:
                     sheet_data.remove(element)  # read rows leave nothing behind
                 element.clear()
-                if values is last:
+                if joining:
                     continue
                 if number < last_number:
                     raise RowsOutOfOrderError(
@@ -129,8 +128,7 @@ def sheet_rows(source: SheetSource) -> Iterator[list[str]]:
                 for _ in range(last_number + 1, number):
                     yield []
                 last_number, last = number, values
-            if unread > MAX_ROW_BYTES:
-                _bounded(b"", _IN_ONE_ROW if last is not None else _BEFORE_FIRST_ROW, unread)
+            _bounded(unread, _IN_ONE_ROW if last is not None else _BEFORE_FIRST_ROW)
             if not block:
                 break
     if last is not None:
@@ -244,7 +242,6 @@ _SHARED_VALUE = re.compile(
 _HIDING = re.compile(rb"<!|<\?(?!xml\s)")
 #: Byte order marks and first bytes of XML in an encoding other than UTF-8.
 _OTHER_ENCODING = (b"\xff\xfe", b"\xfe\xff", b"\x00<", b"<\x00", b"\x00\x00")
-_DECLARED_ENCODING = re.compile(rb"""^(?:\xef\xbb\xbf)?<\?xml[^>]*?encoding\s*=\s*["']([^"']+)""")
 
 
 @dataclass(frozen=True)
@@ -310,7 +307,7 @@ class Fragments:
                 _check_encoding(buffer)
                 found = _SHEET_DATA_TAG.search(buffer)
                 if found is None:
-                    _bounded(buffer, _BEFORE_FIRST_ROW)
+                    _bounded(len(buffer), _BEFORE_FIRST_ROW)
                     continue
                 _check_head(buffer[: found.start()])
                 prefix, empty = found.group(1), found.group(2)
@@ -336,7 +333,7 @@ class Fragments:
                 if block:
                     cut = buffer.rfind(row_end)
                     if cut < 0:
-                        _bounded(buffer, _IN_ONE_ROW)
+                        _bounded(len(buffer), _IN_ONE_ROW)
                         continue
                     cut += len(row_end)
                 else:
@@ -373,8 +370,8 @@ _IN_ONE_ROW = N_(
 )
 
 
-def _bounded(buffer: bytes, text: str, seen: int | None = None) -> None:
-    seen = len(buffer) if seen is None else seen
+def _bounded(seen: int, text: str) -> None:
+    """``seen`` bytes of XML before the first row, or in one: past the bound, refused."""
     if seen > MAX_ROW_BYTES:
         raise LimitExceededError(text, limit=MAX_ROW_BYTES, seen=seen, mb=MAX_ROW_BYTES >> 20)
 
@@ -383,9 +380,8 @@ def _check_encoding(start: bytes) -> None:
     """UTF-8, or the byte search is blind."""
     if start.startswith(_OTHER_ENCODING):
         raise NotPlainSheet("the sheet's XML is not in UTF-8")
-    declared = _DECLARED_ENCODING.match(start)
-    if declared is not None and declared.group(1).lower() not in (b"utf-8", b"utf8"):
-        raise NotPlainSheet(f"the sheet's XML declares {declared.group(1)!r}")
+    if not declares_utf8(start):
+        raise NotPlainSheet("the sheet's XML declares another encoding than UTF-8")
 
 
 def _check_head(head: bytes) -> None:
