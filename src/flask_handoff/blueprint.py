@@ -61,7 +61,17 @@ def make_blueprint() -> Blueprint:
     @bp.get("/<job_id>/events")
     def job_events(job_id: str) -> Response:
         _own_job(job_id)
-        stream = _events(current_state(), job_id)
+        state = current_state()
+        if state.watch.following >= state.events_max_streams:
+            response = jsonify(
+                error="too_many_streams",
+                message="This server follows as many jobs as it may; ask"
+                f" {request.path.rsplit('/', 1)[0]} instead, or try again shortly.",
+            )
+            response.status_code = 503
+            response.headers["Retry-After"] = "10"
+            return response
+        stream = _events(state, job_id)
         return Response(
             stream,
             mimetype="text/event-stream",
@@ -74,27 +84,29 @@ def make_blueprint() -> Blueprint:
 def _events(state: HandoffState, job_id: str) -> Iterator[str]:
     """Server-Sent Events: ``progress`` on each change, then one event named for the end.
 
-    Runs after the view returned, so it holds the state object, not the request.
+    Runs after the view returned, so it holds the state object, not the request. Waits on
+    the process's one watch (:mod:`.watch`): no query of its own until the job changes.
     """
     last: Any = None
     deadline = time.monotonic() + state.events_timeout
-    while True:
-        job = state.store.get(job_id)
-        if job is None:
-            yield _sse("gone", {"id": job_id})
-            return
-        data = job.to_dict()
-        if job.state in FINAL_STATES:
-            yield _sse(job.state, data)
-            return
-        seen = (job.state, data["progress"])
-        if seen != last:
-            last = seen
-            yield _sse("progress", data)
-        if time.monotonic() > deadline:
-            yield _sse("timeout", data)
-            return
-        time.sleep(state.events_interval)
+    with state.watch.follow(job_id) as following:
+        while True:
+            job = state.store.get(job_id)
+            if job is None:
+                yield _sse("gone", {"id": job_id})
+                return
+            data = job.to_dict()
+            if job.state in FINAL_STATES:
+                yield _sse(job.state, data)
+                return
+            seen = (job.state, data["progress"])
+            if seen != last:
+                last = seen
+                yield _sse("progress", data)
+            left = deadline - time.monotonic()
+            if left <= 0 or not following.wait(left):
+                yield _sse("timeout", data)
+                return
 
 
 def _sse(event: str, data: Any) -> str:

@@ -21,14 +21,17 @@ from .snapshot import Capture
 from .spool import Spool
 from .store import JobStore, make_engine
 from .task import Task
+from .watch import JobWatch
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
+    from contextlib import AbstractContextManager
     from types import FrameType
 
     from flask import Flask
 
     from .job import Job
+    from .watch import Following
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -66,6 +69,7 @@ DEFAULTS: dict[str, Any] = {
     "HANDOFF_URL_PREFIX": "/jobs",
     "HANDOFF_EVENTS_INTERVAL": 0.5,
     "HANDOFF_EVENTS_TIMEOUT": 600.0,
+    "HANDOFF_EVENTS_MAX_STREAMS": 100,
 }
 
 _POSITIVE = (
@@ -76,6 +80,7 @@ _POSITIVE = (
     "HANDOFF_PROGRESS_INTERVAL",
     "HANDOFF_SNAPSHOT_MAX_BYTES",
     "HANDOFF_EVENTS_INTERVAL",
+    "HANDOFF_EVENTS_MAX_STREAMS",
 )
 
 _live_states: weakref.WeakSet[HandoffState] = weakref.WeakSet()
@@ -100,9 +105,13 @@ class HandoffState:
         self.progress_interval = float(c["HANDOFF_PROGRESS_INTERVAL"])
         self.events_interval = float(c["HANDOFF_EVENTS_INTERVAL"])
         self.events_timeout = float(c["HANDOFF_EVENTS_TIMEOUT"])
+        self.events_max_streams = int(c["HANDOFF_EVENTS_MAX_STREAMS"])
         self.store = JobStore(
             make_engine(c["HANDOFF_DATABASE_URL"], dict(c["HANDOFF_ENGINE_OPTIONS"]))
         )
+        #: Every event stream of this process, the library's and the app's, follows its
+        #: job through this one watch (:mod:`.watch`).
+        self.watch = JobWatch(self.store, self.events_interval)
         self.spool = Spool(Path(c["HANDOFF_SPOOL_DIR"]))
         self.secrets = SecretBox(c.get("SECRET_KEY"))
         self.capture = Capture(
@@ -123,6 +132,7 @@ class HandoffState:
         if self._shut:
             return
         self._shut = True
+        self.watch.close()
         self.backend.shutdown(self.shutdown_timeout if timeout is None else timeout)
         self.store.engine.dispose()
 
@@ -278,6 +288,21 @@ class Handoff:
         if job is None:
             raise NoSuchJobError(job_id)
         return job
+
+    def follow(self, job_id: str) -> AbstractContextManager[Following]:
+        """Wait for a job to change, without a database query of one's own: what an
+        event stream needs. ``following.wait(timeout)`` returns True when the job (or a
+        job it submitted) shows something new since following began or the last wait::
+
+            with handoff.follow(job_id) as following:
+                send(read_job(job_id))
+                while not done:
+                    if following.wait(15):
+                        send(read_job(job_id))
+
+        One loop per process reads every followed job per ``HANDOFF_EVENTS_INTERVAL``.
+        """
+        return current_state().watch.follow(job_id)
 
     def list_jobs(
         self, *, identity: Any = None, states: Sequence[str] = (), limit: int = 50, offset: int = 0

@@ -54,4 +54,6 @@ jobs_table = Table(
     # broker (submitted, retried, recovered); the thread backend leaves it alone.
     Column("published_at", Float),
     Index("ix_handoff_jobs_state_run_after", "state", "run_after"),
+    # Event streams read the jobs a job submitted (its mail, say) by their parent.
+    Index("ix_handoff_jobs_parent_id", "parent_id"),
 )

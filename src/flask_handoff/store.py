@@ -306,6 +306,30 @@ class JobStore:
         row = self._read(lambda conn: conn.execute(stmt).first())
         return Job.from_row(row) if row else None
 
+    def fingerprints(self, job_ids: Sequence[str]) -> dict[str, tuple[Any, ...]]:
+        """What each job shows a follower, and what the jobs it submitted show: equal
+        fingerprints, nothing to tell. A lease's heartbeat changes none of it."""
+        c = jobs_table.c
+        shown = (c.state, c.progress_done, c.progress_total, c.progress_message, c.attempts)
+        found: dict[str, list[Any]] = {}
+        for start in range(0, len(job_ids), 500):  # within every database's bound on IN
+            chunk = list(job_ids[start : start + 500])
+            own = select(c.id, *shown).where(c.id.in_(chunk))
+            children = (
+                select(c.parent_id, c.id, *shown)
+                .where(c.parent_id.in_(chunk))
+                .order_by(c.parent_id, c.created_at, c.id)
+            )
+
+            with self.engine.connect() as conn:
+                rows, child_rows = conn.execute(own).all(), conn.execute(children).all()
+            for row in rows:
+                found[row[0]] = [tuple(row[1:])]
+            for row in child_rows:
+                if row[0] in found:
+                    found[row[0]].append(tuple(row[1:]))
+        return {job_id: tuple(parts) for job_id, parts in found.items()}
+
     def secrets_of(self, job_id: str) -> str | None:
         """The sealed secrets token; kept off ``Job`` so it cannot leak into a listing."""
         stmt = select(jobs_table.c.secrets).where(jobs_table.c.id == job_id)
