@@ -32,6 +32,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         retention,
         schema,
         security,
+        streams,
         token_use,
         tokens,
         uploads,
@@ -52,6 +53,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     i18n.init_app(app)
     job_log.connect_signals(app)
     handoff.init_app(app)
+    streams.init_app(app)
     app.register_blueprint(uploads.bp)
     app.register_blueprint(jobs_api.bp)
     app.register_blueprint(oplog_api.bp)
@@ -90,11 +92,27 @@ def _json_errors(app: Flask) -> None:
     from .i18n import say
     from .jobs_api import NotFound
     from .passport import AuthError
+    from .streams import NoSeat
     from .uploads import too_large
 
     @app.errorhandler(Overloaded)
     def _overloaded(exc: Overloaded) -> Any:
         return _retry_later(exc.status, exc.error, exc.message, exc.retry_after)
+
+    @app.errorhandler(NoSeat)
+    def _no_seat(exc: NoSeat) -> Any:
+        if exc.status == 429:
+            message = say(
+                "You have %(n)d job pages following their jobs live; this one asks every few"
+                " seconds instead. Close pages you no longer watch.",
+                n=exc.per_member,
+            )
+        else:
+            message = say(
+                "The server follows as many job pages live as it may; this one asks every"
+                " few seconds instead."
+            )
+        return _retry_later(exc.status, exc.error, message, exc.retry_after)
 
     @app.errorhandler(SQLAlchemyTimeout)
     @app.errorhandler(OperationalError)

@@ -23,7 +23,8 @@ def settings(instance_path: str) -> dict[str, Any]:
     database = os.environ.get("DATABASE_URL") or f"sqlite:///{instance / 'phonetool.sqlite3'}"
     jobs = _int("PHONETOOL_JOB_WORKERS", 2)
     max_upload_mb = _int("PHONETOOL_MAX_UPLOAD_MB", 200)
-    engine = _engine_options(database, _int("PHONETOOL_WEB_THREADS", 16) + jobs)
+    threads = _int("PHONETOOL_WEB_THREADS", 16)
+    engine = _engine_options(database, threads + jobs)
     return {
         "SECRET_KEY": os.environ.get("PHONETOOL_SECRET_KEY") or _instance_secret(instance),
         "SQLALCHEMY_DATABASE_URI": database,
@@ -47,6 +48,11 @@ def settings(instance_path: str) -> dict[str, Any]:
         "PHONETOOL_JOB_MEMORY_MB": _int("PHONETOOL_JOB_MEMORY_MB", 2048),
         "PHONETOOL_MAX_ACTIVE_PER_MEMBER": _int("PHONETOOL_MAX_ACTIVE_PER_MEMBER", 20),
         "PHONETOOL_MAX_ACTIVE": _int("PHONETOOL_MAX_ACTIVE", 200),
+        # Open job pages followed live (event streams), per member and in this process.
+        # A threaded server gives streams at most half its threads; the proxy's events
+        # process (gevent) sets thousands. A page over the bound asks every few seconds.
+        "PHONETOOL_STREAMS_PER_MEMBER": _int("PHONETOOL_STREAMS_PER_MEMBER", 10),
+        "PHONETOOL_STREAMS_MAX": _int("PHONETOOL_STREAMS_MAX", max(1, threads // 2)),
         # Room for one more upload of the largest size, at the least.
         "PHONETOOL_MIN_FREE_MB": _int(
             "PHONETOOL_MIN_FREE_MB", _int("PHONETOOL_MAX_UPLOAD_MB", 200)

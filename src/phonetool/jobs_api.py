@@ -30,6 +30,7 @@ from .i18n import say
 from .jobs import failure_reason
 from .models import Upload, db
 from .passport import current_member
+from .streams import seats
 
 bp = Blueprint("jobs", __name__, url_prefix="/api/jobs")
 
@@ -235,10 +236,9 @@ def _attachment(name: str, original: str, fmt: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name)}"
 
 
-#: How often a job's event stream looks at the job, and how long one stream lasts before
-#: the browser reconnects (EventSource does that by itself): a stream holds a server
-#: thread, so none is held forever.
-EVENTS_INTERVAL = 0.25
+#: How long one stream lasts before the browser reconnects (EventSource does that by
+#: itself), and how long a quiet stream waits before a comment keeps proxies from closing
+#: it. The job is read by the process's one watch (``handoff.follow``), not per stream.
 EVENTS_SECONDS = 300.0
 _KEEPALIVE_SECONDS = 15.0
 _FINAL = FINAL_STATES | {"expired"}  # "expired": the job record was purged
@@ -267,37 +267,44 @@ def job_events(job_id: str) -> Any:
           $ref: "#/components/responses/NotFound"
     """
     own_upload(job_id)  # not yours, or no such job: a 404 before the stream starts
-    return Response(
+    seat = seats().take(current_member().member_id)  # 429/503 when over the bound
+    db.session.close()  # the stream holds no database connection while it waits
+    response = Response(
         stream_with_context(_status_events(job_id)),
         mimetype="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+    response.call_on_close(seat.give_back)  # even when the stream never started
+    return response
 
 
 def _status_events(job_id: str) -> Any:
     last = None
-    started = sent_at = time.monotonic()
-    while True:
-        db.session.expire_all()  # see what the job's process wrote since
-        try:
-            status = upload_status(*own_upload(job_id))
-        except NotFound:
-            return
-        text = json.dumps(status, ensure_ascii=False)
-        now = time.monotonic()
-        if text != last:
-            yield f"event: status\ndata: {text}\n\n"
-            last, sent_at = text, now
-        elif now - sent_at > _KEEPALIVE_SECONDS:
-            yield ": still here\n\n"  # keeps proxies from closing a quiet stream
-            sent_at = now
-        mail = status["mail"]
-        if status["state"] in _FINAL and not (mail and mail["state"] in ("pending", "retrying")):
-            yield "event: end\ndata: {}\n\n"
-            return
-        if now - started > EVENTS_SECONDS:
-            return
-        time.sleep(EVENTS_INTERVAL)
+    started = time.monotonic()
+    with handoff.follow(job_id) as following:
+        while True:
+            try:
+                status = upload_status(*own_upload(job_id))
+            except NotFound:
+                return
+            finally:
+                db.session.close()
+            text = json.dumps(status, ensure_ascii=False)
+            if text != last:
+                yield f"event: status\ndata: {text}\n\n"
+                last = text
+            mail = status["mail"]
+            if status["state"] in _FINAL and not (
+                mail and mail["state"] in ("pending", "retrying")
+            ):
+                yield "event: end\ndata: {}\n\n"
+                return
+            while not following.wait(_KEEPALIVE_SECONDS):
+                if time.monotonic() - started > EVENTS_SECONDS:
+                    return
+                yield ": still here\n\n"  # keeps proxies from closing a quiet stream
+            if time.monotonic() - started > EVENTS_SECONDS:
+                return
 
 
 @bp.get("/<job_id>/charts/<name>.svg")

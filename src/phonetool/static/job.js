@@ -101,13 +101,15 @@ async function loadLog() {
   );
 }
 
+let pollEvery = 700; // ms; longer when the server had no stream to spare
+
 async function poll() {
   const response = await fetch(base);
   if (response.status === 404 || response.status === 401) return missing();
   const job = await response.json();
   showJob(job);
   const mailPending = job.mail && ["pending", "retrying"].includes(job.mail.state);
-  if (!FINAL.has(job.state) || mailPending) setTimeout(poll, 700);
+  if (!FINAL.has(job.state) || mailPending) setTimeout(poll, pollEvery);
   else loadLog();
 }
 
@@ -130,9 +132,15 @@ function follow() {
     loadLog();
   });
   events.onerror = async () => {
+    // Closed for good: the job is not ours, or the server has no stream to spare
+    // (429/503): follow it by asking every few seconds instead.
     if (events.readyState === EventSource.CLOSED) {
       const response = await fetch(base);
-      if (!response.ok) missing();
+      if (!response.ok) return missing();
+      $("#transport").textContent = T.polling;
+      $("#transport").dataset.transport = "polling";
+      pollEvery = 3000;
+      poll();
     }
   };
 }
