@@ -27,7 +27,7 @@ def test_no_request_gets_a_server_error_or_an_answer_off_the_document(
     for operation in operations:
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+        @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
         def check(case: Any) -> None:
             for headers in tokens:
                 # Not "valid by the document, so accepted": an upload the document allows
