@@ -10,6 +10,7 @@ from flask import Flask, Response, g, jsonify, request
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import settings
 
@@ -65,6 +66,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.cli.add_command(retention.cleanup)
     _json_errors(app)
     _request_ids(app)
+    hops = app.config["PHONETOOL_PROXY_HOPS"]
+    if hops:
+        # The client's address, scheme and host as the proxy saw them: for the sign-in
+        # limits per address, the log and the links. Only behind a proxy that sets them.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops
+        )
     return app
 
 

@@ -33,6 +33,8 @@ def settings(instance_path: str) -> dict[str, Any]:
         "PHONETOOL_AUTO_MIGRATE": os.environ.get("PHONETOOL_AUTO_MIGRATE", "1") == "1",
         "HANDOFF_ENGINE_OPTIONS": engine,
         "HANDOFF_BACKEND": os.environ.get("PHONETOOL_JOB_BACKEND", "thread"),
+        # The events process (gunicorn_events_conf) serves pages and runs no jobs.
+        "HANDOFF_AUTOSTART": os.environ.get("PHONETOOL_RUN_JOBS", "1") == "1",
         # The Celery backend's broker (PHONETOOL_JOB_BACKEND=celery).
         "HANDOFF_CELERY_BROKER_URL": os.environ.get("REDIS_URL"),
         "HANDOFF_POOL_SIZE": jobs,
@@ -62,6 +64,9 @@ def settings(instance_path: str) -> dict[str, Any]:
         "PHONETOOL_RESULT_DAYS": _int("PHONETOOL_RESULT_DAYS", 30),
         "PHONETOOL_LOG_DAYS": _int("PHONETOOL_LOG_DAYS", 180),
         "PHONETOOL_LOG_FORMAT": os.environ.get("PHONETOOL_LOG_FORMAT", "text"),
+        # Proxies in front whose X-Forwarded-For/-Proto/-Host are believed: 1 behind the
+        # nginx of scripts/serve, 0 (believe none) when clients reach gunicorn directly.
+        "PHONETOOL_PROXY_HOPS": _int("PHONETOOL_PROXY_HOPS", 0),
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_HTTPONLY": True,
         # Served over HTTPS (behind a proxy that terminates TLS): the cookie says so.

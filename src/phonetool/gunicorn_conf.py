@@ -15,8 +15,11 @@ import os
 _cores = os.cpu_count() or 1
 
 wsgi_app = "phonetool:create_app()"
-bind = f"127.0.0.1:{os.environ.get('PORT', '5000')}"
+# Behind the proxy (scripts/serve) a Unix socket only nginx uses; alone, a loopback port.
+bind = os.environ.get("PHONETOOL_BIND") or f"127.0.0.1:{os.environ.get('PORT', '5000')}"
 worker_class = "gthread"
+# No control socket: its one default path in the home folder is not shared by two servers.
+control_socket_disable = True
 workers = int(os.environ.get("WEB_CONCURRENCY", _cores))
 threads = int(os.environ.get("PHONETOOL_WEB_THREADS", 16))
 graceful_timeout = 40

@@ -1,5 +1,6 @@
-"""The service as ``scripts/serve`` runs it (gunicorn with phonetool's config), on a free
-port and its own instance folder, for tests and benchmarks that need a real server."""
+"""The service on a free port and its own instance folder, for tests and benchmarks that
+need a real server: gunicorn with phonetool's config alone, or all of ``scripts/serve``
+(nginx in front, the events process beside it) with ``front=True``."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from urllib.parse import quote
 from tests.conftest import children
 
 BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
@@ -47,6 +49,7 @@ class LiveService:
     instance: Path
     port: int
     env: dict[str, str]
+    front: bool = False
     process: subprocess.Popen[bytes] | None = None
     log: Path = field(init=False)
 
@@ -60,8 +63,13 @@ class LiveService:
     def start(self) -> None:
         self.instance.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as log:
+            command = (
+                ["bash", str(ROOT / "scripts" / "serve")]
+                if self.front
+                else [str(BIN / "gunicorn"), "--config", "python:phonetool.gunicorn_conf"]
+            )
             self.process = subprocess.Popen(
-                [str(BIN / "gunicorn"), "--config", "python:phonetool.gunicorn_conf"],
+                command,
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -193,7 +201,9 @@ def multipart(fields: dict[str, Any]) -> tuple[bytes, str]:
 
 
 @contextmanager
-def live_service(tmp: Path, **env: str) -> Iterator[LiveService]:
+def live_service(tmp: Path, *, front: bool = False, **env: str) -> Iterator[LiveService]:
+    """``front``: as ``scripts/serve`` starts it, the proxy and the events process too
+    (the script's install steps only check, as under ``scripts/test``)."""
     port = free_port()
     instance = tmp / "instance"
     environment = {
@@ -202,9 +212,10 @@ def live_service(tmp: Path, **env: str) -> Iterator[LiveService]:
         "PHONETOOL_INSTANCE": str(instance),
         "PHONETOOL_BASE_URL": f"http://127.0.0.1:{port}",
         "PHONETOOL_MIN_FREE_MB": "1",  # the machine's free disk is not under test
+        "HANDOFF_PYTHON_READY": "1",
         **env,
     }
-    service = LiveService(instance, port, environment)
+    service = LiveService(instance, port, environment, front)
     service.start()
     try:
         yield service
