@@ -7,6 +7,7 @@ the main server's pool (or the Celery workers) does.
 """
 
 import os
+import resource
 
 wsgi_app = "phonetool:create_app()"
 bind = os.environ.get("PHONETOOL_BIND") or "127.0.0.1:5001"
@@ -18,6 +19,10 @@ worker_connections = int(os.environ.get("PHONETOOL_EVENTS_CONNECTIONS", 4000))
 graceful_timeout = 5
 timeout = 120
 accesslog = None  # a page reconnects every five minutes: not worth a line each
+
+# A descriptor per open page: as many as the system lets this user have.
+_soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (_hard, _hard))
 
 os.environ["PHONETOOL_RUN_JOBS"] = "0"
 os.environ.setdefault("PHONETOOL_STREAMS_MAX", str(worker_connections - 100))
