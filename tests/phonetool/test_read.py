@@ -104,6 +104,35 @@ def test_no_phone_column_lists_what_it_saw(tmp_path: Path) -> None:
         open_table(path)
 
 
+def test_a_csv_mixing_utf8_and_gbk_is_refused_naming_both_and_the_line(tmp_path: Path) -> None:
+    # A UTF-8 export with rows pasted from a GBK one (Excel's "CSV" on a Chinese Windows).
+    path = tmp_path / "mixed.csv"
+    path.write_bytes(
+        "手机号,姓名\n13812345678,张三\n".encode()
+        + "13912345678,李四\n13712345678,王五\n".encode("gbk")
+    )
+
+    with pytest.raises(errors.EncodingError) as refused:
+        open_table(path)
+
+    assert str(refused.value) == (
+        "The file mixes text encodings: line 1 is in UTF-8, line 3 in GBK. Open it in a"
+        " spreadsheet or text editor and save all of it again as CSV UTF-8."
+    )
+
+
+@pytest.mark.parametrize("encoding", ["gbk", "gb18030"])
+def test_a_gbk_line_that_is_valid_utf8_by_chance_is_not_called_mixed(
+    tmp_path: Path, encoding: str
+) -> None:
+    # "一" in GBK is D2 BB, which is also UTF-8 (for a Cyrillic letter, U+04BB): only lines that
+    # decode as UTF-8 with Chinese in them count as UTF-8.
+    rows = [["手机号", "备注"], ["13812345678", "张三"], ["13912345678", "一"]]
+    path = write_csv(tmp_path / "gbk.csv", rows, encoding)
+
+    assert _phones(path) == ["13812345678", "13912345678"]
+
+
 def test_binary_junk_named_csv(tmp_path: Path) -> None:
     path = tmp_path / "junk.csv"
     path.write_bytes(bytes(range(256)) * 100)

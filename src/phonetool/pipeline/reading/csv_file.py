@@ -48,6 +48,7 @@ def detect_encoding(sample: bytes) -> str:
         try:
             codecs.getincrementaldecoder(encoding)().decode(sample, final=False)
         except UnicodeDecodeError:
+            _refuse_mixed(sample)  # not UTF-8 throughout: is it UTF-8 in part?
             continue
         return encoding
     best = charset_normalizer.from_bytes(sample).best()
@@ -56,6 +57,47 @@ def detect_encoding(sample: bytes) -> str:
             N_("The text encoding of the file could not be recognised. Save it as CSV UTF-8.")
         )
     return str(best.encoding)
+
+
+def _is_cjk_utf8(line: bytes) -> bool:
+    """Whether the line is UTF-8 with Chinese in it: a GBK line is that by chance only
+    when short, and then holds no character of the CJK blocks."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return any("\u3000" <= ch <= "\u9fff" or "\uff00" <= ch <= "\uffef" for ch in text)
+
+
+def _refuse_mixed(sample: bytes) -> None:
+    """Refuse a file whose lines are in two encodings (rows pasted together from an export
+    in UTF-8 and one in GBK): read as either, part of it would be mojibake."""
+    lines = sample.split(b"\n")[:-1]  # the last may be cut off inside a character
+    first: tuple[int, bool] | None = None
+    for number, line in enumerate(lines, 1):
+        if line.isascii():
+            continue
+        utf8 = _is_cjk_utf8(line)
+        if not utf8:
+            try:
+                line.decode("utf-8")
+                continue  # UTF-8 without Chinese: says nothing either way
+            except UnicodeDecodeError:
+                pass
+        if first is None:
+            first = (number, utf8)
+        elif utf8 != first[1]:
+            raise EncodingError(
+                N_(
+                    "The file mixes text encodings: line %(first)s is in %(first_encoding)s,"
+                    " line %(line)s in %(encoding)s. Open it in a spreadsheet or text editor"
+                    " and save all of it again as CSV UTF-8."
+                ),
+                first=first[0],
+                first_encoding="UTF-8" if first[1] else "GBK",
+                line=number,
+                encoding="UTF-8" if utf8 else "GBK",
+            )
 
 
 def _check_text(sample: str) -> None:
