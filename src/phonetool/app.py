@@ -23,6 +23,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(config or {})
 
     from . import (
+        account,
         auth,
         i18n,
         job_log,
@@ -45,7 +46,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     logs.configure(app.config["PHONETOOL_LOG_FORMAT"])
     security.init_app(app)
-    auth.limiter.init_app(app)
     db.init_app(app)
     schema.init_app(app)
     token_use.init_app(app)
@@ -59,6 +59,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(jobs_api.bp)
     app.register_blueprint(oplog_api.bp)
     app.register_blueprint(auth.bp)
+    app.register_blueprint(account.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(tokens.bp)
     app.register_blueprint(web.bp)

@@ -2,49 +2,28 @@
 
 The cookie is HttpOnly and SameSite=Lax (set in ``create_app``) and holds a session
 credential that signing out revokes; state changes from other sites are refused
-(:mod:`.security`). Wrong passwords are limited per account and per address; an unknown
-e-mail costs the same time as a known one, so timing does not tell which accounts exist.
+(:mod:`.security`). Wrong passwords are limited per account and per address, counted in
+the database (:mod:`.sign_in_limits`); an unknown e-mail costs the same time as a known
+one, so timing does not tell which accounts exist.
 """
 
 from __future__ import annotations
 
 import functools
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request, session
 from flask_babel import gettext as _
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from . import oplog
+from . import oplog, sign_in_limits
 from .i18n import say
 from .models import ApiToken, Member, db
 from .passport import current_member
 from .passport import sign_out as end_session
 
-if TYPE_CHECKING:
-    from flask import Response
-
 bp = Blueprint("auth", __name__, url_prefix="/api/session")
-
-#: Failed sign-ins allowed per account, and per client address, in the window.
-FAILURES_PER_ACCOUNT = "10 per 15 minutes"
-FAILURES_PER_ADDRESS = "30 per 15 minutes"
-
-#: Counts in each process's memory, or in Redis when ``REDIS_URL`` is set (then shared
-#: by every process).
-limiter = Limiter(get_remote_address)
-
-
-def _failed(response: Response) -> bool:
-    return response.status_code == 401
-
-
-def _account() -> str:
-    data = request.get_json(silent=True) or request.form
-    return "account:" + str(data.get("email", "")).strip().lower()[:254]
 
 
 @functools.cache
@@ -54,8 +33,6 @@ def _dummy_hash() -> str:
 
 
 @bp.post("")
-@limiter.limit(FAILURES_PER_ACCOUNT, key_func=_account, deduct_when=_failed)
-@limiter.limit(FAILURES_PER_ADDRESS, deduct_when=_failed)
 def sign_in() -> Any:
     """Sign in with email and password; sets the session cookie.
     ---
@@ -95,15 +72,15 @@ def sign_in() -> Any:
               schema: {$ref: "#/components/schemas/Error"}
     """
     data = request.get_json(silent=True) or request.form
-    email = str(data.get("email", "")).strip().lower()
+    # No member's address holds U+FFFD, and PostgreSQL refuses a NUL: one stands for the other.
+    email = str(data.get("email", "")).strip().lower().replace("\x00", "\ufffd")
     password = str(data.get("password", ""))
-    member = None
-    if "\x00" not in email:  # no member's address holds one, and PostgreSQL refuses it
-        member = db.session.execute(db.select(Member).filter_by(email=email)).scalar()
+    sign_in_limits.check(email, request.remote_addr)
+    member = db.session.execute(db.select(Member).filter_by(email=email)).scalar()
     if member is None:
         check_password_hash(_dummy_hash(), password)  # the time a real check takes
-        return jsonify(error="bad_credentials", message=say("Wrong email or password.")), 401
-    if not member.check_password(password):
+    if member is None or not member.check_password(password):
+        sign_in_limits.record_failure(email, request.remote_addr)
         return jsonify(error="bad_credentials", message=say("Wrong email or password.")), 401
     end_session()  # whatever this browser held before
     lifetime = timedelta(hours=current_app.config["PHONETOOL_SESSION_HOURS"])

@@ -63,6 +63,8 @@ def settings(instance_path: str) -> dict[str, Any]:
         "PHONETOOL_BASE_URL": os.environ.get("PHONETOOL_BASE_URL", "http://127.0.0.1:5000"),
         "PHONETOOL_RESULT_DAYS": _int("PHONETOOL_RESULT_DAYS", 30),
         "PHONETOOL_LOG_DAYS": _int("PHONETOOL_LOG_DAYS", 180),
+        # Revoked or expired tokens and sessions are deleted by `cleanup` after this.
+        "PHONETOOL_SPENT_TOKEN_DAYS": _int("PHONETOOL_SPENT_TOKEN_DAYS", 30),
         "PHONETOOL_LOG_FORMAT": os.environ.get("PHONETOOL_LOG_FORMAT", "text"),
         # Proxies in front whose X-Forwarded-For/-Proto/-Host are believed: 1 behind the
         # nginx of scripts/serve, 0 (believe none) when clients reach gunicorn directly.
@@ -73,8 +75,6 @@ def settings(instance_path: str) -> dict[str, Any]:
         "SESSION_COOKIE_SECURE": os.environ.get("PHONETOOL_BASE_URL", "").startswith("https:"),
         # A signed-in browser's session ends this long after sign-in at the latest.
         "PHONETOOL_SESSION_HOURS": _int("PHONETOOL_SESSION_HOURS", 12),
-        "RATELIMIT_STORAGE_URI": os.environ.get("REDIS_URL") or "memory://",
-        "RATELIMIT_HEADERS_ENABLED": True,
         "MAIL_SERVER": os.environ.get("MAIL_SERVER"),
         "MAIL_PORT": _int("MAIL_PORT", 25),
         "MAIL_USE_TLS": os.environ.get("MAIL_USE_TLS", "") == "1",

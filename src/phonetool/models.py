@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import JSON, ForeignKey, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -79,6 +79,18 @@ class ApiToken(db.Model):  # type: ignore[name-defined,misc]
     def usable(self) -> bool:
         """Neither revoked nor expired."""
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > utcnow())
+
+
+class SignInFailure(db.Model):  # type: ignore[name-defined,misc]
+    """One wrong password, counted against an account and an address (``sign_in_limits``)."""
+
+    __tablename__ = "sign_in_failures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(300))
+    at: Mapped[datetime] = mapped_column(index=True)
+
+    __table_args__ = (Index("ix_sign_in_failures_key_at", "key", "at"),)
 
 
 class Upload(db.Model):  # type: ignore[name-defined,misc]

@@ -1,4 +1,5 @@
-"""``flask --app phonetool cleanup``: remove results and log entries past their age.
+"""``flask --app phonetool cleanup``: remove results, log entries and spent tokens past
+their age.
 
 Meant for cron, e.g. nightly::
 
@@ -15,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 import click
 from flask import current_app
 from flask.cli import with_appcontext
+from sqlalchemy import or_
 
 from .extensions import handoff
-from .models import MemberOperationLog, Upload, db, utcnow
+from .models import ApiToken, MemberOperationLog, Upload, db, utcnow
 
 if TYPE_CHECKING:
     from sqlalchemy import CursorResult
@@ -26,10 +28,12 @@ if TYPE_CHECKING:
 @click.command("cleanup")
 @click.option("--result-days", type=int, default=None, help="Default: PHONETOOL_RESULT_DAYS.")
 @click.option("--log-days", type=int, default=None, help="Default: PHONETOOL_LOG_DAYS.")
+@click.option("--token-days", type=int, default=None, help="Default: PHONETOOL_SPENT_TOKEN_DAYS.")
 @with_appcontext
-def cleanup(result_days: int | None, log_days: int | None) -> None:
-    """Delete result files and finished jobs older than --result-days, and operation-log
-    entries older than --log-days. Upload records and their summaries stay."""
+def cleanup(result_days: int | None, log_days: int | None, token_days: int | None) -> None:
+    """Delete result files and finished jobs older than --result-days, operation-log
+    entries older than --log-days, and tokens and browser sessions revoked or expired more
+    than --token-days ago. Upload records and their summaries stay."""
     c = current_app.config
     result_days = c["PHONETOOL_RESULT_DAYS"] if result_days is None else result_days
     log_days = c["PHONETOOL_LOG_DAYS"] if log_days is None else log_days
@@ -50,4 +54,21 @@ def cleanup(result_days: int | None, log_days: int | None) -> None:
     )
     entries = deleted.rowcount
     db.session.commit()
-    click.echo(f"removed {removed} result(s), {jobs} finished job(s), {entries} log entries")
+    tokens = purge_spent_tokens(
+        c["PHONETOOL_SPENT_TOKEN_DAYS"] if token_days is None else token_days
+    )
+    click.echo(
+        f"removed {removed} result(s), {jobs} finished job(s), {entries} log entries,"
+        f" {tokens} spent token(s)"
+    )
+
+
+def purge_spent_tokens(days: int) -> int:
+    """Delete tokens and sessions revoked or expired more than ``days`` ago: a revoked
+    row only says no, and a member's list should not fill up with them."""
+    cutoff = utcnow() - timedelta(days=days)
+    deleted: CursorResult[Any] = db.session.execute(  # type: ignore[assignment]
+        db.delete(ApiToken).where(or_(ApiToken.revoked_at < cutoff, ApiToken.expires_at < cutoff))
+    )
+    db.session.commit()
+    return deleted.rowcount

@@ -7,8 +7,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify, request, url_for
 from flask_babel import gettext as _
+from sqlalchemy import and_, case, func, or_
 
 from . import oplog
 from .i18n import say
@@ -63,25 +64,62 @@ def _api_tokens(member_id: int) -> Any:
 
 @bp.get("")
 def list_tokens() -> Any:
-    """Your API tokens, newest first (browser sessions are not listed).
+    """Your API tokens: the live ones first, then revoked and expired ones, newest first,
+    a page at a time (browser sessions are not listed).
     ---
     get:
       summary: List your API tokens.
+      parameters:
+        - {name: page, in: query, schema: {type: integer, minimum: 1, default: 1}}
+        - name: per_page
+          in: query
+          schema: {type: integer, minimum: 1, maximum: 200, default: 50}
       responses:
         "200":
-          description: Your tokens, without their secret part.
+          description: >
+            Your tokens, without their secret part. Every live token is on the first
+            page (a member has at most 50); `next` is the next page's address, or null.
           content:
             application/json:
               schema:
                 type: object
                 properties:
                   tokens: {type: array, items: {$ref: "#/components/schemas/Token"}}
+                  total: {type: integer}
+                  next: {type: string, nullable: true}
+        "400":
+          $ref: "#/components/responses/BadRequest"
         "401":
           $ref: "#/components/responses/Unauthorized"
     """
     member_id = current_member().member_id
-    rows = db.session.execute(_api_tokens(member_id).limit(200)).scalars()
-    return jsonify(tokens=[_shown(r) for r in rows])
+    page = _positive_arg("page", 1, 10**6)
+    per_page = _positive_arg("per_page", TOKENS_MAX, 200)
+    now = utcnow()
+    live = and_(
+        ApiToken.revoked_at.is_(None),
+        or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now),
+    )
+    query = _api_tokens(member_id).order_by(None)
+    total = db.session.execute(query.with_only_columns(func.count()).order_by(None)).scalar_one()
+    rows = db.session.execute(
+        query.order_by(case((live, 0), else_=1), ApiToken.created_at.desc(), ApiToken.id.desc())
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).scalars()
+    more = page * per_page < total
+    following = url_for(".list_tokens", page=page + 1, per_page=per_page) if more else None
+    return jsonify(tokens=[_shown(r) for r in rows], total=total, next=following)
+
+
+def _positive_arg(name: str, default: int, most: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= most:
+        message = say("%(name)s must be a whole number from 1 to %(n)d.", name=name, n=most)
+        raise TokenRequestError("bad_request", message)
+    return int(raw)
 
 
 @bp.post("")

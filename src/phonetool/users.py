@@ -9,6 +9,7 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import func
 
+from .account import password_problem, set_password
 from .models import ApiToken, Member, db, utcnow
 
 users_cli = AppGroup("users", help="Manage members and their API tokens.")
@@ -67,6 +68,20 @@ def revoke(email: str, prefix: str | None) -> None:
         row.revoked_at = utcnow()
     db.session.commit()
     click.echo(f"revoked {len(rows)} token(s)")
+
+
+@users_cli.command("password")
+@click.argument("email")
+@click.option("--password", prompt="New password", hide_input=True, confirmation_prompt=True)
+def password(email: str, password: str) -> None:
+    """Give EMAIL a new password; every browser signed in as them is signed out (their
+    API tokens stay: revoke those with 'users revoke')."""
+    member = _member(email)
+    problem = password_problem(member, password)
+    if problem:
+        raise click.ClickException(problem)
+    ended = set_password(member, password)
+    click.echo(f"password changed for {member.email}; {ended} session(s) signed out")
 
 
 @users_cli.command("bootstrap")

@@ -44,7 +44,13 @@ def index() -> str:
 @bp.get("/account")
 def account() -> str:
     """The member's API tokens: make, name and revoke them, see when each was used."""
-    strings = {**_common(), "revoke": _("Revoke"), "revoked": _("revoked")}
+    strings = {
+        **_common(),
+        "revoke": _("Revoke"),
+        "revoked": _("revoked"),
+        "passwords_differ": _("The two new passwords differ."),
+        "password_changed": _("Password changed. Browsers signed out: %(n)s.", n="%(n)s"),
+    }
     return render_template("account.html", strings=strings)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from flask.testing import FlaskClient
 
 from .conftest import MemberHandle
@@ -51,7 +52,8 @@ def test_bad_token_requests_say_what_to_send(client: FlaskClient, member: Member
     assert client.delete("/api/tokens/22575917519", headers=member.headers).status_code == 404
 
 
-def test_the_account_page_makes_shows_once_and_revokes_a_token(
+@pytest.mark.runs_on(database="sqlite")  # a page in a browser: the database does not reach it
+def test_the_account_page_makes_shows_once_and_revokes_a_token_and_changes_the_password(
     browser: Any,
     live_url: str,
     member: MemberHandle,
@@ -78,3 +80,20 @@ def test_the_account_page_makes_shows_once_and_revokes_a_token(
     page.wait_for_selector("#tokens tbody tr .revoked")
     answer = page.request.get(live_url + "/api/jobs", headers={"Authorization": f"Bearer {plain}"})
     assert answer.status == 401
+
+    # The password, changed on the same page: refused while the two differ, then changed.
+    form = "#new-password"
+    page.fill(f"{form} input[name=current_password]", "correct horse")
+    page.fill(f"{form} input[name=new_password]", "a much longer secret")
+    page.fill(f"{form} input[name=repeat]", "a much longer secrex")
+    page.click(f"{form} button")
+    page.wait_for_selector("#password-error:not(:empty)")
+    page.fill(f"{form} input[name=repeat]", "a much longer secret")
+    page.click(f"{form} button")
+    page.wait_for_selector("#password-changed:not([hidden])")
+    signed_in = page.request.post(
+        live_url + "/api/session",
+        data={"email": member.email, "password": "a much longer secret"},
+        headers={"Origin": live_url},
+    )
+    assert signed_in.status == 200

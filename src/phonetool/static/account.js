@@ -1,4 +1,5 @@
-// The account page: the member's API tokens, made, named and revoked through /api/tokens.
+// The account page: the member's API tokens, made, named and revoked through /api/tokens,
+// and their password, changed through /api/account/password.
 "use strict";
 
 const T = JSON.parse(document.getElementById("strings").textContent);
@@ -49,7 +50,44 @@ async function load() {
   $("#account").hidden = false;
   const list = await (await fetch("/api/tokens")).json();
   $("#tokens tbody").replaceChildren(...list.tokens.map(tokenRow));
+  showMore(list.next);
 }
+
+// Live tokens come first; revoked and expired ones follow, a page at a time.
+function showMore(next) {
+  const more = $("#more-tokens");
+  more.hidden = !next;
+  more.querySelector("button").onclick = async () => {
+    const page = await (await fetch(next)).json();
+    $("#tokens tbody").append(...page.tokens.map(tokenRow));
+    showMore(page.next);
+  };
+}
+
+$("#new-password").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  $("#password-changed").hidden = true;
+  if (form.get("new_password") !== form.get("repeat")) {
+    $("#password-error").textContent = T.passwords_differ;
+    return;
+  }
+  const response = await fetch("/api/account/password", {
+    method: "PUT",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({
+      current_password: form.get("current_password"),
+      new_password: form.get("new_password"),
+    }),
+  });
+  const answer = await response.json();
+  $("#password-error").textContent = response.ok ? "" : answer.message;
+  if (response.ok) {
+    event.target.reset();
+    $("#password-changed").textContent = T.password_changed.replace("%(n)s", answer.sessions_ended);
+    $("#password-changed").hidden = false;
+  }
+});
 
 $("#new-token").addEventListener("submit", async (event) => {
   event.preventDefault();
