@@ -105,6 +105,11 @@ def change_password() -> Any:
           content:
             application/json:
               schema: {$ref: "#/components/schemas/Error"}
+        "429":
+          description: Too many wrong passwords for this account or address; see Retry-After.
+          content:
+            application/json:
+              schema: {$ref: "#/components/schemas/Error"}
     """
     member = db.session.get(Member, current_member().member_id)
     assert member is not None  # the passport just found the caller

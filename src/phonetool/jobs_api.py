@@ -265,6 +265,16 @@ def job_events(job_id: str) -> Any:
           $ref: "#/components/responses/Unauthorized"
         "404":
           $ref: "#/components/responses/NotFound"
+        "429":
+          description: You follow too many jobs live; ask GET /api/jobs/{job_id} instead.
+          content:
+            application/json:
+              schema: {$ref: "#/components/schemas/Error"}
+        "503":
+          description: The server follows too many jobs live; see Retry-After.
+          content:
+            application/json:
+              schema: {$ref: "#/components/schemas/Error"}
     """
     own_upload(job_id)  # not yours, or no such job: a 404 before the stream starts
     seat = seats().take(current_member().member_id)  # 429/503 when over the bound
