@@ -6,6 +6,7 @@ each worker thread (and each eager run) sees only its own job.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from contextvars import ContextVar
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from flask import current_app, has_app_context, has_request_context
 from werkzeug.local import LocalProxy
 
+from . import outage
 from .errors import JobCancelled, JobTimeoutError
 
 if TYPE_CHECKING:
@@ -22,6 +24,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from .snapshot import ActorKind, Snapshot
+
+log = logging.getLogger("flask_handoff")
 
 #: The identity ``identity()`` returns when nobody is acting: no request, no job.
 ANONYMOUS = "anonymous"
@@ -82,6 +86,7 @@ class JobContext:
         self._interval = progress_interval
         self._last_report = 0.0
         self._pending: tuple[int, int | None, str | None] | None = None
+        self._progress_lost = False
         self.started = time.monotonic()
         self.deadline = self.started + timeout if timeout else None
         self.timeout = timeout
@@ -128,7 +133,7 @@ class JobContext:
         if finished or now - self._last_report >= self._interval:
             self._last_report = now
             self._pending = None
-            self._report(done, total, message)
+            self._write_progress((done, total, message))
         else:
             self._pending = (done, total, message)
 
@@ -141,9 +146,35 @@ class JobContext:
             raise JobTimeoutError(self.task_name, self.timeout or 0)
 
     def flush_progress(self) -> None:
+        """Write the progress not written yet; raises if the database is still away."""
         if self._pending is not None:
             pending, self._pending = self._pending, None
-            self._report(*pending)
+            try:
+                self._report(*pending)
+            except Exception:
+                self._pending = pending
+                raise
+
+    def _write_progress(self, progress: tuple[int, int | None, str | None]) -> None:
+        """Progress is what a page shows, not what the job needs: while the database is
+        away it is kept for the next write (or the finish) and the job goes on."""
+        try:
+            self._report(*progress)
+        except Exception as exc:
+            if not outage.is_outage(exc):
+                raise
+            if not self._progress_lost:
+                log.warning(
+                    "job %s: progress not written, the database is away (%s); the job goes on",
+                    self.id,
+                    type(exc).__name__,
+                )
+            self._progress_lost = True
+            self._pending = progress
+        else:
+            if self._progress_lost:
+                log.warning("job %s: progress written again", self.id)
+            self._progress_lost = False
 
     def request_cancel(self) -> None:
         self._cancel.set()

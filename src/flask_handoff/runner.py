@@ -5,6 +5,7 @@ Shared by every backend so that a task behaves the same on threads, eagerly, and
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import random
@@ -13,8 +14,9 @@ import traceback
 from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from . import outage
 from .context import JobContext, _cv_job
 from .errors import (
     JobArgumentError,
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
     from .extension import HandoffState
 
 log = logging.getLogger("flask_handoff")
+T = TypeVar("T")
 
 
 #: Raised inside a task's thread when it ignores its timeout past the grace period. A
@@ -101,7 +104,7 @@ def _execute(
                     result = task.fn(*job.args, **kwargs)
             finally:
                 on_body(None)
-            ctx.flush_progress()
+            _durably(state, job, ctx.flush_progress)
             result_json = _result_json(job.task, result)
         except JobCancelled as exc:
             _finish_failed(state, job, worker_id, exc, retry=False, final_state=CANCELLED)
@@ -113,7 +116,9 @@ def _execute(
                 exc = JobTimeoutError(job.task, job.timeout or 0)  # the engine's own limit
             _finish_failed(state, job, worker_id, _translate(exc, job.task), retry=True)
         else:
-            if state.store.succeed(job.id, worker_id, job.attempts, result_json):
+            if _durably(
+                state, job, state.store.succeed, job.id, worker_id, job.attempts, result_json
+            ):
                 if job.files:
                     state.spool.remove(job.id)
                 done = replace(job, state=SUCCEEDED, result=result, finished_at=time.time())
@@ -136,8 +141,14 @@ def _finish_failed(
     retry = retry and not isinstance(exc, _NOT_RETRIED) and job.attempts < job.max_attempts
     error = (type(exc).__name__, str(exc), _format_traceback(exc))
     retry_at = time.time() + backoff(state, job.attempts) if retry else None
-    if not state.store.fail(
-        job.id, worker_id, job.attempts, error, state=final_state, retry_at=retry_at
+    if not _durably(
+        state,
+        job,
+        functools.partial(state.store.fail, state=final_state, retry_at=retry_at),
+        job.id,
+        worker_id,
+        job.attempts,
+        error,
     ):
         log.warning("job %s ended after losing its lease; outcome discarded", job.id)
         return
@@ -161,6 +172,39 @@ def _finish_failed(
     else:
         log.warning("job %s (%s) failed: %s: %s", job.id, job.task, error[0], error[1])
         send_signal(job_failed, state.app, updated)
+
+
+def _durably(state: HandoffState, job: Job, write: Callable[..., T], *args: Any) -> T:
+    """A write that ends a job's attempt, tried again while the database is away (with a
+    pause growing to 5 s) for up to a lease: the job's work is done, and an outage
+    shorter than the lease must not make it run again. Past that, the error is raised,
+    the lease runs out, and another process queues the job again."""
+    first_failure: float | None = None
+    pause = 0.5
+    while True:
+        try:
+            answer = write(*args)
+        except Exception as exc:
+            if not outage.is_outage(exc):
+                raise
+            now = time.monotonic()
+            if first_failure is None:
+                first_failure = now
+                log.warning(
+                    "job %s: the database is away (%s); its outcome is written once it is"
+                    " back (trying for %.0f s)",
+                    job.id,
+                    type(exc).__name__,
+                    state.lease_seconds,
+                )
+            if now - first_failure > state.lease_seconds:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
+        else:
+            if first_failure is not None:
+                log.warning("job %s: the database is back; its outcome is written", job.id)
+            return answer
 
 
 def backoff(state: HandoffState, attempt: int) -> float:

@@ -159,6 +159,16 @@ def count_progress(total: int) -> int:
     return total
 
 
+@handoff.task(max_attempts=3)
+def steady(seconds: float) -> int:
+    """Works for ``seconds``, reporting progress ten times a second."""
+    steps = int(seconds * 10)
+    for i in range(1, steps + 1):
+        time.sleep(0.1)
+        current_job.progress(i, steps)
+    return current_job.attempt
+
+
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.config.update(

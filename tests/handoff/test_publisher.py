@@ -4,9 +4,12 @@ one's time logged 4,808 tracebacks, 35 MB)."""
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from flask_handoff.backends.celery.publisher import Sender
 from flask_handoff.store import JobStore, make_engine
@@ -37,3 +40,25 @@ def test_a_sweep_that_fails_waits_its_interval_before_the_next(tmp_path: Path) -
 
     assert failures >= 1  # it did try, and the database was away
     assert away.reads <= 6  # one a 0.2 s interval, not one a round
+
+
+def test_an_outage_is_one_line_per_round_a_bug_a_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from flask_handoff import outage
+
+    log = logging.getLogger("flask_handoff")
+    away = OperationalError("SELECT 1", {}, ConnectionRefusedError("connection refused"))
+    with caplog.at_level(logging.WARNING, logger="flask_handoff"):
+        outage.report(log, "publisher round", away)
+        outage.report(log, "publisher round", ValueError("a bug"))
+
+    weather, bug = caplog.records
+    assert weather.levelno == logging.WARNING
+    assert weather.exc_info is None
+    assert "publisher round failed, trying again next round: OperationalError" in weather.message
+    assert "\n" not in weather.getMessage()
+    assert bug.levelno == logging.ERROR
+    assert bug.exc_info is not None

@@ -24,6 +24,7 @@ import uuid
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from .. import outage
 from ..recovery import recover_expired
 from ..runner import ForcedTimeout, execute
 
@@ -65,6 +66,14 @@ class ThreadBackend:
 
     def register(self, task: HandoffTask[Any, Any]) -> None:
         """Nothing to learn: jobs name their task, looked up when they run."""
+
+    def health(self) -> dict[str, str]:
+        if not self._started:
+            return {"workers": "off"}  # HANDOFF_AUTOSTART is off: jobs run elsewhere
+        alive = sum(t.is_alive() for t in self._threads)
+        if self._stop.is_set() or alive < len(self._threads):
+            return {"workers": f"{alive} of {len(self._threads)} threads alive"}
+        return {"workers": "ok"}
 
     def start(self) -> None:
         with self._lock:
@@ -141,8 +150,8 @@ class ThreadBackend:
                 job = self.state.store.claim(job_id, self.worker_id, self.state.lease_seconds)
                 if job is not None:
                     execute(self.state, job, self.worker_id, partial(self._task_code_runs, job_id))
-            except Exception:
-                log.exception("worker error while running job %s; it will be recovered", job_id)
+            except Exception as exc:  # the job stays queued, or its lease runs out: recovered
+                outage.report(log, f"handoff worker (job {job_id})", exc)
             finally:
                 with self._lock:
                     self._running.pop(job_id, None)
@@ -178,8 +187,8 @@ class ThreadBackend:
                 self._enforce_timeouts()
                 self._fill()
                 self.state.store.checkpoint()
-            except Exception:
-                log.exception("handoff ticker failed; retrying on the next tick")
+            except Exception as exc:
+                outage.report(log, "handoff ticker", exc)
 
     def _fill(self) -> None:
         with self._lock:

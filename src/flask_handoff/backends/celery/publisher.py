@@ -26,6 +26,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from ... import outage
+
 log = logging.getLogger("flask_handoff")
 
 #: Seconds a queued row must stay unpublished before a sweep publishes it. The process
@@ -172,8 +174,15 @@ class Sender:
         now = time.time()
         batch = self.store.unpublished(now - SETTLE_SECONDS, now - self.resend_after)
         if batch:
-            self.send(batch)
+            sent = self.send(batch)
             self.flush_marks(force=True)
+            if sent:
+                log.warning(
+                    "sent %d queued job(s) again: never sent, or still waiting %.0f s"
+                    " after they were sent (a message the broker lost)",
+                    len(batch),
+                    self.resend_after,
+                )
 
 
 def start(settings: PublisherSettings) -> subprocess.Popen[bytes]:
@@ -246,8 +255,8 @@ def run(settings: PublisherSettings, fd: int) -> None:
             if not select.select([fd], [], [], 0)[0]:
                 # Only with nothing waiting in the pipe: rows still in it are not lost.
                 sender.sweep_if_due()
-        except Exception:
-            log.exception("publisher round failed; retrying on the next")
+        except Exception as exc:
+            outage.report(log, "publisher round", exc)
 
 
 def main() -> None:

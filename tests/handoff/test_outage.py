@@ -1,0 +1,93 @@
+"""The database away while a job runs is weather: the job goes on, its progress and its
+outcome are written once the database is back, and it ends on its first attempt. The
+outage is real: the app reaches PostgreSQL through a relay that drops every connection
+and refuses new ones (tests/outage.py), as a restarting server does."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from flask_handoff.testing import wait_for_job
+from tests.outage import Relay
+
+from . import sample
+from .conftest import bearer
+
+# PostgreSQL's outage, on the thread pool; Celery's workers share this runner.
+pytestmark = [pytest.mark.runs_on(backend="thread"), pytest.mark.slow]
+
+
+@pytest.fixture
+def relayed(make_app: Any) -> Iterator[tuple[Flask, Relay]]:
+    url = os.environ.get("HANDOFF_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("needs PostgreSQL")
+    relay, through = Relay.to_url(url)
+    app = make_app(HANDOFF_DATABASE_URL=through, HANDOFF_POLL_INTERVAL=0.2)
+    yield app, relay
+    relay.close()
+
+
+def _submit(app: Flask, seconds: float) -> str:
+    with app.test_request_context(headers=bearer("alice")):
+        return str(sample.steady.submit(seconds).id)
+
+
+def _running(app: Flask, job_id: str) -> None:
+    deadline = time.monotonic() + 10
+    with app.app_context():
+        while sample.handoff.get_job(job_id).state != "running":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+
+
+@pytest.mark.runs_on(database="postgresql")
+def test_a_job_runs_through_an_outage_and_ends_on_its_first_attempt(
+    relayed: tuple[Flask, Relay], caplog: pytest.LogCaptureFixture
+) -> None:
+    app, relay = relayed
+    job_id = _submit(app, 3.0)
+    _running(app, job_id)
+    time.sleep(0.5)
+
+    with caplog.at_level(logging.WARNING, logger="flask_handoff"):
+        relay.cut()  # while the job works and reports progress
+        time.sleep(2.0)
+        relay.restore()
+        job = wait_for_job(app, job_id, timeout=30)
+
+    assert job.state == "succeeded"
+    assert job.attempts == 1
+    assert job.result == 1  # the attempt the task itself saw
+    assert job.progress_done == job.progress_total == 30
+    lines = [r.getMessage() for r in caplog.records]
+    assert sum("progress not written" in line for line in lines) == 1  # once, not per step
+    assert not [r for r in caplog.records if r.exc_info]  # no traceback for weather
+
+
+@pytest.mark.runs_on(database="postgresql")
+def test_a_job_that_ends_during_the_outage_writes_its_outcome_once_it_is_back(
+    relayed: tuple[Flask, Relay], caplog: pytest.LogCaptureFixture
+) -> None:
+    app, relay = relayed
+    job_id = _submit(app, 1.0)
+    _running(app, job_id)
+
+    with caplog.at_level(logging.WARNING, logger="flask_handoff"):
+        relay.cut()  # the job ends while the database is away
+        time.sleep(2.5)
+        relay.restore()
+        job = wait_for_job(app, job_id, timeout=30)
+
+    assert job.state == "succeeded"
+    assert job.attempts == 1
+    lines = [r.getMessage() for r in caplog.records]
+    assert any("its outcome is written once it is back" in line for line in lines)
+    assert any("the database is back" in line for line in lines)
