@@ -289,6 +289,20 @@ class Handoff:
             raise NoSuchJobError(job_id)
         return job
 
+    def health(self) -> dict[str, str]:
+        """Whether jobs can be taken and run from this process: the job table answers, and
+        the backend's parts (the thread pool; the broker and the publisher on Celery). Each
+        part named: ``"ok"``, ``"off"`` (not this process's to run), or what is wrong, in
+        words. Quick enough for a readiness probe.
+        """
+        state = current_state()
+        checks = {"database": "ok"}
+        try:
+            state.store.ping()
+        except Exception as exc:  # any driver's error: reported, not raised
+            checks["database"] = f"unreachable: {type(exc).__name__}"
+        return {**checks, **state.backend.health()}
+
     def follow(self, job_id: str) -> AbstractContextManager[Following]:
         """Wait for a job to change, without a database query of one's own: what an
         event stream needs. ``following.wait(timeout)`` returns True when the job (or a

@@ -301,6 +301,11 @@ class JobStore:
 
     # -- reads ----------------------------------------------------------------------------
 
+    def ping(self) -> None:
+        """Raise unless the database answers a query on the job table."""
+        probe = select(jobs_table.c.id).limit(1)
+        self._read(lambda conn: conn.execute(probe).all())
+
     def get(self, job_id: str) -> Job | None:
         stmt = select(jobs_table).where(jobs_table.c.id == job_id)
         row = self._read(lambda conn: conn.execute(stmt).first())

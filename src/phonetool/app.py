@@ -25,6 +25,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from . import (
         account,
         auth,
+        health,
         i18n,
         job_log,
         jobs_api,
@@ -60,6 +61,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(oplog_api.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(account.bp)
+    app.register_blueprint(health.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(tokens.bp)
     app.register_blueprint(web.bp)

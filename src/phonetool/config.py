@@ -7,6 +7,7 @@ outbox folder.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from pathlib import Path
@@ -43,6 +44,10 @@ def settings(instance_path: str) -> dict[str, Any]:
         # How soon a process sees a cancel asked of another, among other chores.
         "HANDOFF_POLL_INTERVAL": 0.5,
         "HANDOFF_URL_PREFIX": None,  # the service's own /api/jobs is the one job API
+        # On Celery: a job still queued a minute after its message was sent is sent again
+        # (Redis restarted without persistence loses messages); a second message for a
+        # job that merely waits for a worker is dropped by the claim.
+        "HANDOFF_CELERY_RESEND_AFTER": 60.0,
         "MAX_CONTENT_LENGTH": max_upload_mb * 1024 * 1024,
         "PHONETOOL_RESULTS_DIR": os.environ.get("PHONETOOL_RESULTS_DIR")
         or str(instance / "results"),
@@ -83,7 +88,21 @@ def settings(instance_path: str) -> dict[str, Any]:
         "MAIL_PASSWORD": os.environ.get("MAIL_PASSWORD"),
         "MAIL_SENDER": os.environ.get("MAIL_SENDER", "phonetool@localhost"),
         "MAIL_OUTBOX": os.environ.get("MAIL_OUTBOX") or str(instance / "outbox"),
-    }
+    } | handoff_overrides(dict(os.environ))
+
+
+def handoff_overrides(environ: dict[str, str]) -> dict[str, Any]:
+    """Every Flask-Handoff setting, from the environment variable of its own name: a JSON
+    value (``60``, ``true``, ``{"broker_pool_limit": 4}``) or else the text as it is."""
+    from flask_handoff.extension import DEFAULTS
+
+    found: dict[str, Any] = {}
+    for name in DEFAULTS.keys() & environ.keys():
+        try:
+            found[name] = json.loads(environ[name])
+        except ValueError:
+            found[name] = environ[name]
+    return found
 
 
 def _engine_options(url: str, threads: int) -> dict[str, Any]:

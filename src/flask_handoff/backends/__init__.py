@@ -44,6 +44,10 @@ class Backend(Protocol):
     def shutdown(self, timeout: float) -> None:
         """Take no new work; wait up to ``timeout`` s; leave unfinished jobs queued."""
 
+    def health(self) -> dict[str, str]:
+        """What this process's part in running jobs looks like, quickly (a second at most):
+        each part named: ``"ok"``, ``"off"`` or what is wrong (see ``Handoff.health``)."""
+
 
 def make_backend(name: str, state: HandoffState) -> Backend:
     if name == "thread":

@@ -29,6 +29,9 @@ class EagerBackend:
     def register(self, task: HandoffTask[Any, Any]) -> None:
         """Nothing to learn: jobs name their task, looked up when they run."""
 
+    def health(self) -> dict[str, str]:
+        return {}  # jobs run in the request that submits them
+
     def start(self) -> None:
         pass
 

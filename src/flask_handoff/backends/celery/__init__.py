@@ -41,6 +41,7 @@ from celery import Celery, Task
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_process_init
 
+from ... import outage
 from ...job import JobState
 from ...recovery import recover_expired
 from ...runner import execute
@@ -76,6 +77,10 @@ def celery_config(state: HandoffState) -> dict[str, Any]:
         "task_ignore_result": True,  # results live in the store
         "worker_prefetch_multiplier": 1,
         "broker_connection_retry_on_startup": True,
+        # Flower and `celery events` see each task start and end without a flag on the
+        # worker's command line.
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
         # Redis gives an unacknowledged message to another worker after this long: longer
         # than the longest task, or a slow job would run twice.
         "broker_transport_options": transport,
@@ -153,6 +158,21 @@ class CeleryBackend:
             self._publisher.stdin.close()  # the publisher sends what it has, then ends
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._publisher.wait(timeout)
+
+    def health(self) -> dict[str, str]:
+        """The broker answers, and this process's publisher runs (where it should)."""
+        checks = {"broker": "ok"}
+        try:
+            with self.celery.connection_for_write() as connection:
+                connection.ensure_connection(max_retries=1, interval_start=0, timeout=1)
+        except Exception as exc:  # any transport's error: in words, not raised
+            checks["broker"] = f"unreachable: {type(exc).__name__}: {exc}"[:300]
+        process = self._publisher
+        if process is not None:
+            checks["publisher"] = "ok" if process.poll() is None else "ended; restarting"
+        else:  # a process that only submits, or a Celery worker's: others publish
+            checks["publisher"] = "off"
+        return checks
 
     @property
     def worker_id(self) -> str:
@@ -337,8 +357,8 @@ class CeleryBackend:
     def _safely(fn: Any, *args: Any) -> Any:
         try:
             return fn(*args)
-        except Exception:
-            log.exception("handoff background chore failed; retrying on the next round")
+        except Exception as exc:
+            outage.report(log, f"handoff chore {getattr(fn, '__name__', fn)}", exc)
             return None
 
 
