@@ -6,6 +6,7 @@ import atexit
 import os
 import signal
 import threading
+import time
 import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
@@ -319,20 +320,45 @@ class Handoff:
         return current_state().watch.follow(job_id)
 
     def list_jobs(
-        self, *, identity: Any = None, states: Sequence[str] = (), limit: int = 50, offset: int = 0
+        self,
+        *,
+        identity: Any = None,
+        states: Sequence[str] = (),
+        limit: int = 50,
+        offset: int = 0,
+        oldest_first: bool = False,
     ) -> list[Job]:
+        """Jobs, newest first (or oldest first: the head of a user's queue)."""
         key = None if identity is None else str(identity)
         return current_state().store.list_jobs(
-            identity=key, states=states, limit=limit, offset=offset
+            identity=key, states=states, limit=limit, offset=offset, oldest_first=oldest_first
         )
 
     def count_jobs(
-        self, *, identity: Any = None, states: Sequence[str] = (), task: str | None = None
+        self,
+        *,
+        identity: Any = None,
+        states: Sequence[str] = (),
+        task: str | None = None,
+        created_before: float | None = None,
     ) -> int:
         """How many jobs match: ``count_jobs(identity=user, states=(JobState.QUEUED,
-        JobState.RUNNING))`` is what a user has in the works, for admission limits."""
+        JobState.RUNNING))`` is what a user has in the works, for admission limits;
+        ``created_before`` (epoch seconds) counts those ahead of a job in the queue."""
         key = None if identity is None else str(identity)
-        return current_state().store.count(identity=key, states=states, task=task)
+        return current_state().store.count(
+            identity=key, states=states, task=task, created_before=created_before
+        )
+
+    def throughput(self, *, task: str | None = None, window: float = 120.0) -> float | None:
+        """Jobs ended per second lately (over the last ``window`` seconds, from the first
+        that ended in it), or None when none did: what an honest ``Retry-After`` is
+        computed from, with the queue ahead of a caller's job."""
+        now = time.time()
+        ended, first = current_state().store.finished_since(now - window, task)
+        if not ended or first is None:
+            return None
+        return ended / max(now - first, 1.0)
 
     def cancel(self, job_id: str) -> Job:
         """Cancel at once when queued; ask a running task to stop at its next checkpoint."""

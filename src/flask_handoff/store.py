@@ -348,8 +348,12 @@ class JobStore:
         states: Sequence[str] = (),
         limit: int = 50,
         offset: int = 0,
+        oldest_first: bool = False,
     ) -> list[Job]:
-        stmt = select(jobs_table).order_by(jobs_table.c.created_at.desc(), jobs_table.c.id)
+        created = jobs_table.c.created_at
+        stmt = select(jobs_table).order_by(
+            created.asc() if oldest_first else created.desc(), jobs_table.c.id
+        )
         if identity is not None:
             stmt = stmt.where(jobs_table.c.identity == identity)
         if states:
@@ -390,7 +394,12 @@ class JobStore:
         return self._read(lambda conn: [tuple(row) for row in conn.execute(stmt)])
 
     def count(
-        self, *, identity: str | None = None, states: Sequence[str] = (), task: str | None = None
+        self,
+        *,
+        identity: str | None = None,
+        states: Sequence[str] = (),
+        task: str | None = None,
+        created_before: float | None = None,
     ) -> int:
         stmt = select(func.count()).select_from(jobs_table)
         if identity is not None:
@@ -399,7 +408,20 @@ class JobStore:
             stmt = stmt.where(jobs_table.c.state.in_(tuple(states)))
         if task is not None:
             stmt = stmt.where(jobs_table.c.task == task)
+        if created_before is not None:
+            stmt = stmt.where(jobs_table.c.created_at < created_before)
         return int(self._read(lambda conn: conn.execute(stmt).scalar_one()))
+
+    def finished_since(self, since: float, task: str | None = None) -> tuple[int, float | None]:
+        """How many jobs ended after ``since``, and when the first of them did."""
+        c = jobs_table.c
+        stmt = select(func.count(), func.min(c.finished_at)).where(
+            c.finished_at > since, c.state.in_(tuple(FINAL_STATES))
+        )
+        if task is not None:
+            stmt = stmt.where(c.task == task)
+        count, first = self._read(lambda conn: conn.execute(stmt).one())
+        return int(count), first
 
     def due_ids(self, limit: int) -> list[str]:
         stmt = (
