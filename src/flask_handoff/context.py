@@ -11,7 +11,7 @@ import threading
 import time
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from flask import current_app, has_app_context, has_request_context
 from werkzeug.local import LocalProxy
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from .snapshot import ActorKind, Snapshot
 
 log = logging.getLogger("flask_handoff")
+T = TypeVar("T")
 
 #: The identity ``identity()`` returns when nobody is acting: no request, no job.
 ANONYMOUS = "anonymous"
@@ -73,6 +74,7 @@ class JobContext:
         report_progress: Callable[[int, int | None, str | None], None],
         progress_interval: float,
         timeout: float | None,
+        lease_seconds: float = 60.0,
     ) -> None:
         self.id = job_id
         self.task_name = task_name
@@ -87,6 +89,7 @@ class JobContext:
         self._last_report = 0.0
         self._pending: tuple[int, int | None, str | None] | None = None
         self._progress_lost = False
+        self._lease_seconds = lease_seconds
         self.started = time.monotonic()
         self.deadline = self.started + timeout if timeout else None
         self.timeout = timeout
@@ -136,6 +139,14 @@ class JobContext:
             self._write_progress((done, total, message))
         else:
             self._pending = (done, total, message)
+
+    def durably(self, write: Callable[..., T], *args: Any) -> T:
+        """``write(*args)``, tried again while the database is away, for up to the job's
+        lease: for the task's own writes at the end of its work, so a short outage does
+        not cost the work again. ``write`` must start afresh each time (roll back first)."""
+        return outage.retry_while_away(
+            write, *args, patience=self._lease_seconds, what=f"job {self.id}"
+        )
 
     def check(self) -> None:
         """Raise if the job was cancelled or ran past its timeout; otherwise do nothing."""

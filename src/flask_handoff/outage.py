@@ -8,13 +8,18 @@ bug, and its traceback is what finds it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import logging
+import time
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 if TYPE_CHECKING:
-    import logging
+    from collections.abc import Callable
+
+T = TypeVar("T")
+log = logging.getLogger("flask_handoff")
 
 #: Modules whose exceptions mean "the broker is away" (kombu's and redis-py's), matched
 #: by name so that the thread backend needs neither installed.
@@ -36,3 +41,34 @@ def report(log: logging.Logger, chore: str, exc: BaseException) -> None:
         )
     else:
         log.error("%s failed, trying again next round", chore, exc_info=exc)
+
+
+def retry_while_away(write: Callable[..., T], *args: Any, patience: float, what: str) -> T:
+    """``write(*args)``, tried again while a server is away, the pause growing to 5 s, for
+    up to ``patience`` seconds from the first failure; then the error is raised. Any other
+    error is raised at once. One log line when the outage starts, one when it ends."""
+    first_failure: float | None = None
+    pause = 0.5
+    while True:
+        try:
+            answer = write(*args)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            now = time.monotonic()
+            if first_failure is None:
+                first_failure = now
+                log.warning(
+                    "%s: the database is away (%s); trying again for up to %.0f s",
+                    what,
+                    type(exc).__name__,
+                    patience,
+                )
+            if now - first_failure > patience:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
+        else:
+            if first_failure is not None:
+                log.warning("%s: the database is back; written", what)
+            return answer

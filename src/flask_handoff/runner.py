@@ -90,6 +90,7 @@ def _execute(
             secrets=lambda: _user_secrets(state, job),
             report_progress=lambda d, t, m: state.store.progress(job.id, worker_id, d, t, m),
             progress_interval=state.progress_interval,
+            lease_seconds=state.lease_seconds,
             timeout=job.timeout,
         )
         token = _cv_job.set(ctx)
@@ -175,36 +176,12 @@ def _finish_failed(
 
 
 def _durably(state: HandoffState, job: Job, write: Callable[..., T], *args: Any) -> T:
-    """A write that ends a job's attempt, tried again while the database is away (with a
-    pause growing to 5 s) for up to a lease: the job's work is done, and an outage
-    shorter than the lease must not make it run again. Past that, the error is raised,
-    the lease runs out, and another process queues the job again."""
-    first_failure: float | None = None
-    pause = 0.5
-    while True:
-        try:
-            answer = write(*args)
-        except Exception as exc:
-            if not outage.is_outage(exc):
-                raise
-            now = time.monotonic()
-            if first_failure is None:
-                first_failure = now
-                log.warning(
-                    "job %s: the database is away (%s); its outcome is written once it is"
-                    " back (trying for %.0f s)",
-                    job.id,
-                    type(exc).__name__,
-                    state.lease_seconds,
-                )
-            if now - first_failure > state.lease_seconds:
-                raise
-            time.sleep(pause)
-            pause = min(pause * 2, 5.0)
-        else:
-            if first_failure is not None:
-                log.warning("job %s: the database is back; its outcome is written", job.id)
-            return answer
+    """A write that ends a job's attempt, tried again while the database is away for up to
+    a lease: the job's work is done, and an outage shorter than the lease must not make it
+    run again. Past that, the error is raised, the lease runs out, and another process
+    queues the job again."""
+    what = f"job {job.id}: its outcome"
+    return outage.retry_while_away(write, *args, patience=state.lease_seconds, what=what)
 
 
 def backoff(state: HandoffState, attempt: int) -> float:

@@ -86,10 +86,9 @@ def process_upload(upload: Path, upload_id: str) -> dict[str, Any]:
         # server's paths, go to the log, not to the member.
         log.exception("processing upload %s failed", upload_id)
         _fail(up, PipelineCrashed.unexpected(type(exc).__name__))
-    up.summary = result.summary
-    up.result_dir = str(out_dir)
-    up.mail_state = "pending" if up.receiver_email else None
-    db.session.commit()
+    # The work is done: what follows is written through a database outage shorter than
+    # the job's lease, rather than doing the work again on the next attempt.
+    up = current_job.durably(_record_result, upload_id, result.summary, out_dir)
     s = result.summary
     with in_language(job_language()):
         text = _(
@@ -101,17 +100,35 @@ def process_upload(upload: Path, upload_id: str) -> dict[str, Any]:
             invalid=s["invalid"],
             masked=s.get("masked", 0),
         )
-    oplog.record(
-        "upload", "process_finished", text, {"rows_in": s["rows_in"], "rows_out": s["rows_out"]}
-    )
+    counts = {"rows_in": s["rows_in"], "rows_out": s["rows_out"]}
+    current_job.durably(_afresh, oplog.record, "upload", "process_finished", text, counts)
     if s.get("short_read"):
         words, values = short_read_words(s["short_read"])
         with in_language(job_language()):
             text = _(words, **values)
-        oplog.record("upload", "process_short_read", text, s["short_read"])
+        current_job.durably(
+            _afresh, oplog.record, "upload", "process_short_read", text, s["short_read"]
+        )
     if up.receiver_email:
-        deliver_result.submit(upload_id)
+        current_job.durably(deliver_result.submit, upload_id)
     return {"upload_id": upload_id, "summary": s}
+
+
+def _record_result(upload_id: str, summary: dict[str, Any], out_dir: Path) -> Upload:
+    db.session.rollback()  # a try before this one may have left the session half-way
+    up = db.session.get(Upload, upload_id)
+    assert up is not None  # read at the job's start; uploads are never deleted
+    up.summary = summary
+    up.result_dir = str(out_dir)
+    up.mail_state = "pending" if up.receiver_email else None
+    db.session.commit()
+    return up
+
+
+def _afresh(write: Callable[..., Any], *args: Any) -> Any:
+    """``write`` on a clean session: for ``current_job.durably``, which may try again."""
+    db.session.rollback()
+    return write(*args)
 
 
 @handoff.task(max_attempts=6)

@@ -21,7 +21,7 @@ from . import sample
 from .conftest import bearer
 
 # PostgreSQL's outage, on the thread pool; Celery's workers share this runner.
-pytestmark = [pytest.mark.runs_on(backend="thread"), pytest.mark.slow]
+pytestmark = [pytest.mark.runs_on(database="postgresql", backend="thread"), pytest.mark.slow]
 
 
 @pytest.fixture
@@ -48,7 +48,6 @@ def _running(app: Flask, job_id: str) -> None:
             time.sleep(0.05)
 
 
-@pytest.mark.runs_on(database="postgresql")
 def test_a_job_runs_through_an_outage_and_ends_on_its_first_attempt(
     relayed: tuple[Flask, Relay], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -72,7 +71,6 @@ def test_a_job_runs_through_an_outage_and_ends_on_its_first_attempt(
     assert not [r for r in caplog.records if r.exc_info]  # no traceback for weather
 
 
-@pytest.mark.runs_on(database="postgresql")
 def test_a_job_that_ends_during_the_outage_writes_its_outcome_once_it_is_back(
     relayed: tuple[Flask, Relay], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -89,5 +87,5 @@ def test_a_job_that_ends_during_the_outage_writes_its_outcome_once_it_is_back(
     assert job.state == "succeeded"
     assert job.attempts == 1
     lines = [r.getMessage() for r in caplog.records]
-    assert any("its outcome is written once it is back" in line for line in lines)
-    assert any("the database is back" in line for line in lines)
+    assert any("its outcome: the database is away" in line for line in lines)
+    assert any("its outcome: the database is back" in line for line in lines)
