@@ -42,7 +42,7 @@ def _markdown(rows: list[dict[str, object]], passed: bool) -> str:
         "",
         "Each fault comes while four uploads are queued or running (one of 150,000 rows,"
         " running), on a web server, a Celery worker, Redis and PostgreSQL (through a"
-        " relay that cuts it off). Lease 5 s, resend after 5 s. Time: from the fault"
+        " relay that cuts it off). Lease 20 s, resend after 5 s. Time: from the fault"
         " (for an outage: from its end) until every job ended and its mail was sent.",
         "",
         "| fault | back on track after | jobs | lost | run twice | stuck |",

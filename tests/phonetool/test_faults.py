@@ -38,7 +38,9 @@ from .test_service import GOOD
 pytestmark = pytest.mark.slow
 
 BIN = Path(sys.executable).parent
-LEASE = 5  # seconds: a dead worker's job is taken up again this soon
+# Seconds a dead worker's job waits before it is taken up again; longer than the
+# PostgreSQL outage below, which a running job must outlast on its lease.
+LEASE = 20
 RESEND = 5  # seconds: a message Redis lost is sent again this soon
 BIG_ROWS = 150_000  # a list that takes a few seconds: running when the fault comes
 

@@ -229,3 +229,25 @@ def test_a_forwarded_for_header_from_the_client_is_not_believed(front: LiveServi
     last = [line for line in front.log.read_text().splitlines() if "/api/session" in line][-1]
 
     assert last.startswith("127.0.0.1 ")
+
+
+def test_the_page_shows_why_an_upload_was_refused(
+    front: LiveService, browser: Any, tmp_path: Path
+) -> None:
+    member = front.add_member("page@example.com")
+    orders = tmp_path / "orders.csv"
+    orders.write_bytes(_csv(1000))
+    page = browser.new_page()
+    page.goto(front.url + "/")
+    page.fill("#sign-in input[name=email]", member.email)
+    page.fill("#sign-in input[name=password]", member.password)
+    page.click("#sign-in button")
+    page.wait_for_selector("#app:not([hidden])")
+
+    page.set_input_files("#upload input[name=file]", str(orders))
+    page.click("#upload button")  # queued: jobs do not run here
+    page.wait_for_selector("#jobs a.job-link")
+    page.set_input_files("#upload input[name=file]", str(orders))
+    page.click("#upload button")  # over the member's limit: 429, through the proxy
+
+    page.wait_for_selector("#upload-error:has-text('uploads waiting or in progress')")
