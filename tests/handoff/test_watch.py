@@ -59,19 +59,20 @@ def test_two_hundred_followers_cost_one_read_per_interval(make_app: Any) -> None
     for t in threads:
         t.start()
     ready.wait()
-    started = time.monotonic()
+    started, before = time.monotonic(), len(statements)
     for t in threads:
         t.join()
     elapsed = time.monotonic() - started
-    # The watch's reads (the pool beside it reads the table for its own work).
-    reads = [s for s in statements if "progress_message" in s and " IN (" in s]
+    # The watch's reads while all 200 followed (the pool beside it reads the table for
+    # its own work, and the loop began with the first follower, before the others).
+    reads = [s for s in statements[before:] if "progress_message" in s and " IN (" in s]
 
     # The queued job never changed: a follower woke at most once (the first look, which
     # may find what the follower's own first read missed), and the job table was read
     # twice per interval (the job, the jobs it submitted), not once per follower.
     assert len(wakes) == 200
     assert max(wakes) <= 1
-    assert 0 < len(reads) <= 2 * (elapsed / 0.05 + 4)
+    assert 0 < len(reads) <= 2 * (elapsed / 0.05 + 4)  # 200 streams on their own: 4,000
 
 
 def test_a_follower_wakes_when_its_job_or_its_child_changes(app: Flask) -> None:
