@@ -8,7 +8,11 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = {"flask_handoff": ROOT / "src", "phonetool": ROOT / "src", "benchmarks": ROOT}
+PACKAGES = {
+    "flask_handoff": ROOT / "src",
+    "phonetool": ROOT / "service" / "src",
+    "benchmarks": ROOT,
+}
 #: Who may import whom: a layer imports only the layers after it.
 LAYERS = ("benchmarks", "phonetool", "flask_handoff")
 

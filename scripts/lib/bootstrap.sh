@@ -23,7 +23,9 @@ apt_install() {
 }
 
 python_env() {
-  # Creates .venv and installs the project with the given extras ("dev", "dev,bench").
+  # Creates .venv and installs Flask-Handoff (the repository's root) and the service
+  # (service/, with the given extras: "dev", "dev,bench"), every version from the lock,
+  # constraints.txt.
   # Under scripts/test (HANDOFF_PYTHON_READY=1, set once its own install is done) the
   # environment is left alone: a test that starts another script must not reinstall
   # the package beneath the tests running beside it.
@@ -35,15 +37,17 @@ python_env() {
     apt_install python3-venv
   fi
   [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
-  local target="$ROOT" log="$VENV/pip-install.log"
-  [ -n "$extras" ] && target="$ROOT[$extras]"
+  local target="$ROOT/service" log="$VENV/pip-install.log"
+  [ -n "$extras" ] && target="$ROOT/service[$extras]"
   echo "installing Python packages into .venv (log: .venv/pip-install.log)" >&2
   if ! { "$VENV/bin/python" -m pip install --disable-pip-version-check --upgrade pip &&
-         "$VENV/bin/python" -m pip install --disable-pip-version-check -e "$target"; } \
+         "$VENV/bin/python" -m pip install --disable-pip-version-check \
+           -c "$ROOT/constraints.txt" -e "$ROOT" -e "$target"; } \
        >"$log" 2>&1; then
     tail -n 40 "$log" >&2
     echo "pip install failed; the full log is in .venv/pip-install.log" >&2
     return 1
   fi
-  "$VENV/bin/python" -c 'import flask_handoff' # fail here, not later, if the install broke
+  # Fail here, not later, if the install broke.
+  "$VENV/bin/python" -c 'import flask_handoff, phonetool'
 }

@@ -16,7 +16,7 @@ front_config() {
   sed -e "s|@RUN@|$RUN|g" \
       -e "s|@USER_LINE@|$user_line|" \
       -e "s|@LISTEN@|127.0.0.1:$PORT|" \
-      -e "s|@STATIC@|$ROOT/src/phonetool/static|" \
+      -e "s|@STATIC@|$ROOT/service/src/phonetool/static|" \
       -e "s|@MAX_UPLOAD_MB@|${PHONETOOL_MAX_UPLOAD_MB:-200}|g" \
       -e "s|@HEADER_TIMEOUT@|${PHONETOOL_PROXY_HEADER_TIMEOUT:-10}|" \
       -e "s|@BODY_TIMEOUT@|${PHONETOOL_PROXY_BODY_TIMEOUT:-20}|" \

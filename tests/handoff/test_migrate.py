@@ -102,7 +102,8 @@ def test_an_app_can_run_the_job_tables_migrations_in_its_own_flask_migrate_histo
     @migrate.configure
     def with_handoff(config: Any) -> Any:
         here = config.get_main_option("script_location")
-        config.set_main_option("path_separator", "os")
+        config.set_main_option("path_separator", "os")  # Alembic 1.16 and later
+        config.set_main_option("version_path_separator", "os")  # before 1.16
         config.set_main_option("version_locations", f"{here}/versions{os.pathsep}{VERSIONS}")
         return config
 

@@ -14,18 +14,19 @@ from babel.messages.pofile import read_po
 
 import phonetool
 
-ROOT = Path(__file__).resolve().parents[2]
+SERVICE = Path(__file__).resolve().parents[2] / "service"
 PACKAGE = Path(phonetool.__file__).parent
 CHINESE = PACKAGE / "translations" / "zh" / "LC_MESSAGES" / "messages.po"
 
 
 def _extracted() -> Catalog:
-    """What ``pybabel extract -F babel.cfg -k say`` finds (``N_`` is a default keyword)."""
-    with (ROOT / "babel.cfg").open() as cfg:
+    """What ``pybabel extract -F babel.cfg -k say`` finds, run in service/ (``N_`` is a
+    default keyword)."""
+    with (SERVICE / "babel.cfg").open() as cfg:
         method_map, options_map = parse_mapping_cfg(cfg)
     catalog = Catalog()
     for filename, lineno, message, _comments, context in extract_from_dir(
-        ROOT,
+        SERVICE,
         method_map,
         options_map,
         keywords={**DEFAULT_KEYWORDS, "say": None},
