@@ -1,0 +1,167 @@
+"""Flask-Handoff as a Flask project adopts it: the built wheel and sdist pass ``twine
+check`` and hold every file the package needs; installed into a clean environment that
+already has Flask 3.0 and an older SQLAlchemy 2.0, it changes neither and brings none of
+the service's packages; an app there hands off a job that sees its submitter; and the
+checker runs with nothing but the package."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import zipfile
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+#: What the project already runs on: the lowest versions Flask-Handoff claims.
+PROJECT_PINS = ["Flask==3.0.0", "Werkzeug==3.0.0", "SQLAlchemy==2.0.20"]
+#: The service's packages, which a project that wants only jobs must not get.
+SERVICE_ONLY = ["phonenumbers", "xlsxwriter", "gunicorn", "flask-babel", "openpyxl", "gevent"]
+
+
+def _run(*argv: str | Path, cwd: Path | None = None) -> str:
+    done = subprocess.run(
+        [str(a) for a in argv], cwd=cwd, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("dist")
+    # The sdist, then the wheel built from it: what a user's pip would build.
+    _run(sys.executable, "-m", "build", "--outdir", out, ROOT)
+    return out
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory, dist: Path) -> Path:
+    """A virtual environment with the project's own pins, then the wheel."""
+    venv = tmp_path_factory.mktemp("project") / "venv"
+    _run(sys.executable, "-m", "venv", venv)
+    pip = [venv / "bin" / "python", "-m", "pip", "--disable-pip-version-check"]
+    _run(*pip, "install", "-q", *PROJECT_PINS)
+    wheel = next(dist.glob("flask_handoff-*.whl"))
+    _run(*pip, "install", "-q", wheel)
+    return venv
+
+
+def test_the_wheel_and_sdist_pass_twine_and_hold_the_package(dist: Path) -> None:
+    files = sorted(dist.iterdir())
+    output = _run(sys.executable, "-m", "twine", "check", "--strict", *files)
+    wheel = zipfile.ZipFile(next(dist.glob("flask_handoff-*.whl")))
+    names = set(wheel.namelist())
+    metadata = wheel.read(next(n for n in names if n.endswith("METADATA"))).decode()
+
+    assert output.count("PASSED") == 2
+    assert "flask_handoff/py.typed" in names
+    assert "flask_handoff/migrations/versions/handoff_0001_jobs.py" in names
+    assert "flask_handoff/migrations/script.py.mako" in names
+    assert "flask_handoff/check/__main__.py" in names
+    assert not [n for n in names if n.startswith("phonetool/")]
+    assert "Requires-Dist: Flask>=3.0.0" in metadata
+    requirements = [
+        line.removeprefix("Requires-Dist: ").split(";")[0]
+        for line in metadata.splitlines()
+        if line.startswith("Requires-Dist")
+    ]
+    assert len(requirements) == 9  # seven, and one for each extra
+    assert not [r for r in requirements if "==" in r]  # ranges, not pins
+
+
+def test_installing_keeps_the_projects_versions_and_brings_nothing_else(project: Path) -> None:
+    listed = _run(project / "bin" / "python", "-m", "pip", "list", "--format=freeze").lower()
+    _run(project / "bin" / "python", "-m", "pip", "check")
+
+    for pin in PROJECT_PINS:
+        assert pin.lower() in listed
+    assert not [name for name in SERVICE_ONLY if f"{name}==" in listed]
+
+
+def test_an_app_in_that_environment_hands_off_a_job_that_sees_its_submitter(
+    project: Path, tmp_path: Path
+) -> None:
+    app = tmp_path / "shop.py"
+    app.write_text(
+        textwrap.dedent(
+            """
+            import sys
+
+            from flask import Flask, request
+            from flask_handoff import Handoff, current_job
+            from flask_handoff.testing import wait_for_job
+
+            handoff = Handoff()
+
+
+            @handoff.identity_loader
+            def who():
+                return request.headers.get("X-User")
+
+
+            @handoff.task
+            def export(report):
+                return {"report": report, "for": current_job.identity}
+
+
+            app = Flask(__name__)
+            app.config["HANDOFF_DATABASE_URL"] = f"sqlite:///{sys.argv[1]}"
+
+
+            @app.post("/export/<int:report>")
+            def start(report):
+                return {"job": export.submit(report).id}, 202
+
+
+            handoff.init_app(app)
+            job_id = app.test_client().post("/export/7", headers={"X-User": "alice"}).json["job"]
+            job = wait_for_job(app, job_id)
+            print(job.state, job.result["report"], job.result["for"])
+            handoff.shutdown(app)
+            """
+        )
+    )
+
+    output = _run(project / "bin" / "python", app, tmp_path / "jobs.sqlite3", cwd=tmp_path)
+
+    assert output.split() == ["succeeded", "7", "alice"]
+
+
+def test_the_checker_runs_with_only_the_package(project: Path, tmp_path: Path) -> None:
+    (tmp_path / "leaky.py").write_text(
+        textwrap.dedent(
+            """
+            import threading
+
+            from flask import Flask, request
+
+            app = Flask(__name__)
+
+
+            def work():
+                print(request.path)
+
+
+            @app.post("/go")
+            def go():
+                threading.Thread(target=work).start()
+                return "", 202
+            """
+        )
+    )
+
+    done = subprocess.run(
+        [str(project / "bin" / "python"), "-m", "flask_handoff.check", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "leaky.py" in done.stdout
+    assert "request.path" in done.stdout
