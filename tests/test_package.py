@@ -6,6 +6,8 @@ checker runs with nothing but the package."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -13,6 +15,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import redis_db, require_env
 
 pytestmark = pytest.mark.slow
 
@@ -165,3 +169,94 @@ def test_the_checker_runs_with_only_the_package(project: Path, tmp_path: Path) -
     assert done.returncode == 1, done.stdout + done.stderr
     assert "leaky.py" in done.stdout
     assert "request.path" in done.stdout
+
+
+# Last: it adds Celery to the project's environment.
+CELERY_APP = """
+import os
+
+from flask import Flask, request
+from flask_handoff import Handoff, current_job
+
+handoff = Handoff()
+
+
+@handoff.identity_loader
+def who():
+    return request.headers.get("X-User")
+
+
+@handoff.task
+def export(report):
+    return {"report": report, "for": current_job.identity, "worker": os.getpid()}
+
+
+app = Flask(__name__)
+app.config.update(
+    HANDOFF_DATABASE_URL=os.environ["SHOP_DATABASE"],
+    HANDOFF_BACKEND="celery",
+    HANDOFF_CELERY_BROKER_URL=os.environ["SHOP_BROKER"],
+)
+handoff.init_app(app)
+
+
+@app.post("/export/<int:report>")
+def start(report):
+    return {"job": export.submit(report).id}, 202
+"""
+
+SUBMIT = """
+import os
+
+from flask_handoff.testing import wait_for_job
+from shop import app, handoff
+
+job_id = app.test_client().post("/export/7", headers={"X-User": "alice"}).json["job"]
+job = wait_for_job(app, job_id, timeout=60)
+print(job.state, job.result["report"], job.result["for"], job.result["worker"] != os.getpid())
+handoff.shutdown(app)
+"""
+
+
+def test_with_the_celery_extra_a_celery_worker_runs_the_job(project: Path, tmp_path: Path) -> None:
+    broker = redis_db(require_env("HANDOFF_TEST_REDIS_URL", "Redis"), 7)
+    python = project / "bin" / "python"
+    _run(python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "celery[redis]>=5.3")
+    (tmp_path / "shop.py").write_text(CELERY_APP)
+    (tmp_path / "submit.py").write_text(SUBMIT)
+    env = {
+        **os.environ,
+        "SHOP_DATABASE": f"sqlite:///{tmp_path / 'jobs.sqlite3'}",
+        "SHOP_BROKER": broker,
+        "PYTHONPATH": str(tmp_path),
+    }
+    worker = subprocess.Popen(
+        [
+            str(python),
+            "-m",
+            "flask",
+            "--app",
+            "shop",
+            "handoff",
+            "worker",
+            "--pool",
+            "threads",
+            "--concurrency",
+            "1",
+            "--loglevel",
+            "WARNING",
+        ],
+        cwd=tmp_path,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        done = subprocess.run(
+            [str(python), "submit.py"], cwd=tmp_path, env=env, capture_output=True, text=True
+        )
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(60)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.split() == ["succeeded", "7", "alice", "True"]
