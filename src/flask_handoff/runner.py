@@ -165,7 +165,8 @@ def _finish_failed(
         log.info("job %s attempt %d failed (%s); retrying", job.id, job.attempts, error[0])
         send_signal(job_retried, state.app, updated)
         assert retry_at is not None
-        state.backend.dispatch(job.id, retry_at, job.task)
+        key = None if job.identity is None else str(job.identity)[:200]
+        state.backend.dispatch(job.id, retry_at, job.task, key)
         return
     state.spool.remove(job.id)
     if final_state == CANCELLED:

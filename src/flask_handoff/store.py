@@ -423,14 +423,15 @@ class JobStore:
         count, first = self._read(lambda conn: conn.execute(stmt).one())
         return int(count), first
 
-    def due_ids(self, limit: int) -> list[str]:
+    def due(self, limit: int) -> list[tuple[str, str | None]]:
+        """Queued jobs whose time has come, soonest first: their ids and identities."""
         stmt = (
-            select(jobs_table.c.id)
+            select(jobs_table.c.id, jobs_table.c.identity)
             .where(jobs_table.c.state == QUEUED, jobs_table.c.run_after <= time.time())
             .order_by(jobs_table.c.run_after)
             .limit(limit)
         )
-        return self._read(lambda conn: list(conn.execute(stmt).scalars()))
+        return self._read(lambda conn: [(row[0], row[1]) for row in conn.execute(stmt)])
 
     def cancel_requested(self, worker_id: str) -> set[str]:
         stmt = select(jobs_table.c.id).where(

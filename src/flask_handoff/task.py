@@ -105,11 +105,13 @@ class Task(Generic[P, R]):
             files_json = json.dumps(state.spool.save(job_id, files), ensure_ascii=False)
         now = time.time()
         run_after = now + (delay or 0)
+        # Whose job it is, as stored: the key the thread pool shares its threads by.
+        key = None if snap.identity is None else str(snap.identity)[:200]
         values = {
             "id": job_id,
             "task": self.name,
             "state": QUEUED,
-            "identity": None if snap.identity is None else str(snap.identity)[:200],
+            "identity": key,
             "actor": snap.actor,
             "args": args_json,
             "snapshot": snap_json,
@@ -145,7 +147,7 @@ class Task(Generic[P, R]):
         job = Job.from_values(values, snap, {"args": list(args), "kwargs": kwargs})
         if job_submitted.receivers:
             job_submitted.send(state.app, job=job, identity=snap.identity)
-        state.backend.dispatch(job_id, run_after, self.name)
+        state.backend.dispatch(job_id, run_after, self.name, key)
         return job
 
 

@@ -123,6 +123,8 @@ def client(app: Flask) -> Any:
 def _clean_sample_state() -> None:
     sample.OPLOG.clear()
     sample.ATTEMPTS.clear()
+    sample.TURNS.clear()
+    sample.GATE.clear()
 
 
 def bearer(user: str) -> dict[str, str]:

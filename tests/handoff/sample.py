@@ -16,7 +16,7 @@ from flask_handoff import Handoff, current_job, identity
 
 handoff = Handoff()
 
-TOKENS = {"token-alice": "alice", "token-bob": "bob"}
+TOKENS = {"token-alice": "alice", "token-bob": "bob", "token-carol": "carol"}
 
 #: Operation-log entries written by tasks, as (user, action); a list is enough for tests.
 OPLOG: list[tuple[Any, str]] = []
@@ -167,6 +167,22 @@ def steady(seconds: float) -> int:
         time.sleep(0.1)
         current_job.progress(i, steps)
     return current_job.attempt
+
+
+#: Who each ``record_turn`` job ran for, in the order they ran (tests of fair sharing).
+TURNS: list[str] = []
+#: Held by ``hold``: the pool's one thread waits on it while the line fills up.
+GATE = threading.Event()
+
+
+@handoff.task
+def hold() -> None:
+    GATE.wait(30)
+
+
+@handoff.task
+def record_turn() -> None:
+    TURNS.append(str(current_job.identity))
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:

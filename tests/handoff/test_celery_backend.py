@@ -123,7 +123,7 @@ def test_a_job_committed_but_never_published_is_found_and_published(
 ) -> None:
     backend = web.extensions["handoff"].backend
     # As if the process died between the commit and the publish.
-    monkeypatch.setattr(backend, "dispatch", lambda job_id, run_after, task=None: None)
+    monkeypatch.setattr(backend, "dispatch", lambda job_id, run_after, task=None, key=None: None)
     with web.app_context():
         job_id = sample.process_order.submit(11, identity="bob").id
 

@@ -75,7 +75,7 @@ def test_a_job_not_yet_due_cannot_be_claimed(app: Flask) -> None:
         job = sample.whoami.submit(identity="alice", delay=60)
 
     assert _store(app).claim(job.id, "w", 60) is None
-    assert _store(app).due_ids(10) == []
+    assert _store(app).due(10) == []
 
 
 def test_purge_removes_only_old_finished_jobs(app: Flask) -> None:

@@ -101,10 +101,12 @@ def test_a_worker_that_cannot_see_the_upload_names_the_setting(
     backend = app.extensions["handoff"].backend
     original = backend.dispatch
 
-    def lose_the_file(job_id: str, delay: float | None, task: str | None = None) -> None:
+    def lose_the_file(
+        job_id: str, delay: float | None, task: str | None = None, key: str | None = None
+    ) -> None:
         for path in (Path(app.config["HANDOFF_SPOOL_DIR"]) / job_id).glob("*"):
             path.unlink()  # as on a machine without the shared folder
-        original(job_id, delay, task)
+        original(job_id, delay, task, key)
 
     backend.dispatch = lose_the_file
     job_id = upload(client, member, data=GOOD).get_json()["job_id"]

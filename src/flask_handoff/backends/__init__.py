@@ -29,10 +29,17 @@ class Backend(Protocol):
     def start(self) -> None:
         """Begin taking work (and recover jobs a dead process left running)."""
 
-    def dispatch(self, job_id: str, run_after: float | None, task: str | None = None) -> None:
+    def dispatch(
+        self,
+        job_id: str,
+        run_after: float | None,
+        task: str | None = None,
+        key: str | None = None,
+    ) -> None:
         """A job was committed to the store as queued: run it at ``run_after`` (epoch
         seconds, as in its row; ``None``: now, and the backend reads the row if it needs
-        it). ``task``: its task's name, when the caller has it (saves a read)."""
+        it). ``task``: its task's name, when the caller has it (saves a read). ``key``:
+        whose it is (the identity as stored), for a backend that shares fairly."""
 
     def cancelled(self, job_id: str, run_after: float) -> None:
         """A queued job was cancelled: drop what the backend holds for it, if anything

@@ -35,7 +35,13 @@ class EagerBackend:
     def start(self) -> None:
         pass
 
-    def dispatch(self, job_id: str, run_after: float | None, task: str | None = None) -> None:
+    def dispatch(
+        self,
+        job_id: str,
+        run_after: float | None,
+        task: str | None = None,
+        key: str | None = None,
+    ) -> None:
         # Each pass runs one attempt; a failed attempt leaves the job queued with a backoff,
         # which an eager run does not wait for.
         while (job := self.state.store.claim(job_id, self.worker_id, 3600, early=True)) is not None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import ctypes
 import logging
-import queue
 import threading
 import time
 import uuid
@@ -25,6 +24,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from .. import outage
+from ..fair import FairQueue
 from ..recovery import recover_expired
 from ..runner import ForcedTimeout, execute
 
@@ -53,7 +53,8 @@ class ThreadBackend:
         self.state = state
         self.size = state.pool_size
         self.worker_id = f"thread-{uuid.uuid4().hex[:12]}"
-        self._queue: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        #: Jobs waiting for a thread, served fairly across submitters (fair.py).
+        self._queue = FairQueue()
         self._pending: set[str] = set()
         self._running: dict[str, _Running] = {}
         self._lock = threading.Lock()
@@ -90,12 +91,18 @@ class ThreadBackend:
         self._threads.append(ticker)
         self._wake.set()
 
-    def dispatch(self, job_id: str, run_after: float | None, task: str | None = None) -> None:
+    def dispatch(
+        self,
+        job_id: str,
+        run_after: float | None,
+        task: str | None = None,
+        key: str | None = None,
+    ) -> None:
         later = run_after is not None and run_after > time.time()
         if not self._started or self._stop.is_set() or later:
             # Durable already: a worker process (or this one's ticker, once due) takes it.
             return
-        self._enqueue(job_id)
+        self._enqueue(job_id, key)
 
     def cancelled(self, job_id: str, run_after: float) -> None:
         pass  # the pool takes job ids from the store, which no longer offers this one
@@ -110,7 +117,7 @@ class ThreadBackend:
         self._stop.set()
         self._wake.set()
         for _ in range(self.size):
-            self._queue.put(None)
+            self._queue.stop_one()
         deadline = time.monotonic() + timeout
         for t in self._threads:
             t.join(max(0.0, deadline - time.monotonic()))
@@ -131,30 +138,37 @@ class ThreadBackend:
 
     # -- workers --------------------------------------------------------------------------
 
-    def _enqueue(self, job_id: str) -> None:
+    def _enqueue(self, job_id: str, key: str | None) -> None:
         with self._lock:
             if job_id in self._pending or job_id in self._running:
                 return
             self._pending.add(job_id)
-        self._queue.put(job_id)
+        self._queue.put(job_id, key)
 
     def _work(self) -> None:
         while True:
-            job_id = self._queue.get()
-            if job_id is None or self._stop.is_set():
+            taken = self._queue.get()
+            if taken is None or self._stop.is_set():
                 return
-            with self._lock:
-                self._pending.discard(job_id)
-                self._running[job_id] = _Running(threading.get_ident())
+            job_id, key = taken
             try:
-                job = self.state.store.claim(job_id, self.worker_id, self.state.lease_seconds)
-                if job is not None:
-                    execute(self.state, job, self.worker_id, partial(self._task_code_runs, job_id))
-            except Exception as exc:  # the job stays queued, or its lease runs out: recovered
-                outage.report(log, f"handoff worker (job {job_id})", exc)
+                self._run_one(job_id)
             finally:
-                with self._lock:
-                    self._running.pop(job_id, None)
+                self._queue.done(key)
+
+    def _run_one(self, job_id: str) -> None:
+        with self._lock:
+            self._pending.discard(job_id)
+            self._running[job_id] = _Running(threading.get_ident())
+        try:
+            job = self.state.store.claim(job_id, self.worker_id, self.state.lease_seconds)
+            if job is not None:
+                execute(self.state, job, self.worker_id, partial(self._task_code_runs, job_id))
+        except Exception as exc:  # the job stays queued, or its lease runs out: recovered
+            outage.report(log, f"handoff worker (job {job_id})", exc)
+        finally:
+            with self._lock:
+                self._running.pop(job_id, None)
 
     def _task_code_runs(self, job_id: str, ctx: JobContext | None) -> None:
         """Track whether user code runs, so a forced timeout never lands in our own code."""
@@ -194,8 +208,8 @@ class ThreadBackend:
         with self._lock:
             free = self.size - len(self._running) - len(self._pending)
         if free > 0:
-            for job_id in self.state.store.due_ids(free):
-                self._enqueue(job_id)
+            for job_id, key in self.state.store.due(free):
+                self._enqueue(job_id, key)
 
     def _deliver_cancellations(self) -> None:
         with self._lock:

@@ -118,7 +118,13 @@ class CeleryBackend:
             self._start_publisher()
         self._ensure_thread("watcher")
 
-    def dispatch(self, job_id: str, run_after: float | None, task: str | None = None) -> None:
+    def dispatch(
+        self,
+        job_id: str,
+        run_after: float | None,
+        task: str | None = None,
+        key: str | None = None,
+    ) -> None:
         if task is None or run_after is None:  # a manual retry, which is rare: read the row
             job = self.state.store.get(job_id)
             if job is None or job.state != JobState.QUEUED:

@@ -1,0 +1,70 @@
+"""The thread pool's waiting line, fair across submitters.
+
+First come, first served lets one user's forty uploads hold another's one small job until
+all forty have run. Here each key (the job's identity, as stored) has its own line; a free
+thread takes the oldest job of the key with the fewest jobs running in this pool, and of
+keys equal in that, the one served longest ago: round-robin across users, each user's own
+jobs in order. One user alone is served as before.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter, deque
+
+#: The key of a job whose submitter is not known to the caller (a manual retry).
+UNKNOWN = ""
+
+
+class FairQueue:
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._lines: dict[str, deque[str]] = {}
+        self._running: Counter[str] = Counter()
+        self._last_served: dict[str, int] = {}
+        self._turn = 0
+        self._stops = 0
+
+    def put(self, job_id: str, key: str | None) -> None:
+        with self._changed:
+            self._lines.setdefault(key or UNKNOWN, deque()).append(job_id)
+            self._changed.notify()
+
+    def stop_one(self) -> None:
+        """Let one waiting thread's ``get`` return None (the pool is stopping)."""
+        with self._changed:
+            self._stops += 1
+            self._changed.notify()
+
+    def get(self) -> tuple[str, str] | None:
+        """The next job id and its key, counted as running until ``done(key)``; blocks."""
+        with self._changed:
+            while not self._lines and not self._stops:
+                self._changed.wait()
+            if self._stops:
+                self._stops -= 1
+                return None
+            key = min(
+                self._lines,
+                key=lambda k: (self._running[k], self._last_served.get(k, -1)),
+            )
+            line = self._lines[key]
+            job_id = line.popleft()
+            if not line:
+                del self._lines[key]
+            self._turn += 1
+            self._last_served[key] = self._turn
+            self._running[key] += 1
+            return job_id, key
+
+    def done(self, key: str) -> None:
+        with self._changed:
+            self._running[key] -= 1
+            if self._running[key] <= 0:
+                del self._running[key]
+                if key not in self._lines:  # nothing of theirs here: forget them
+                    self._last_served.pop(key, None)
+
+    def waiting(self) -> int:
+        with self._changed:
+            return sum(len(line) for line in self._lines.values())

@@ -1,0 +1,79 @@
+"""The thread pool shares its threads fairly across submitters: one user's hundred queued
+jobs do not hold another's one; each user's own jobs keep their order."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from flask_handoff.fair import FairQueue
+from flask_handoff.testing import wait_for_job
+
+from . import sample
+from .conftest import bearer
+
+# The thread pool's line; Celery workers take messages in the broker's order.
+pytestmark = pytest.mark.runs_on(database="sqlite", backend="thread")
+
+
+def test_the_line_serves_keys_in_turn_and_each_keys_jobs_in_order() -> None:
+    line = FairQueue()
+    for key in "abc":
+        for i in range(100):
+            line.put(f"{key}{i}", key)
+
+    served = []
+    while (taken := line.get()) is not None:
+        served.append(taken[0])
+        line.done(taken[1])
+        if len(served) == 300:
+            break
+
+    assert served[:6] == ["a0", "b0", "c0", "a1", "b1", "c1"]
+    for key in "abc":
+        assert [s for s in served if s[0] == key] == [f"{key}{i}" for i in range(100)]
+
+
+def test_a_key_with_jobs_running_waits_behind_one_with_none() -> None:
+    line = FairQueue()
+    line.put("a0", "a")
+    line.put("a1", "a")
+    first = line.get()  # a0 runs, not done yet
+    line.put("b0", "b")
+
+    assert first == ("a0", "a")
+    assert line.get() == ("b0", "b")  # b has nothing running: b before a's next
+
+
+def test_stopping_wakes_a_waiting_thread() -> None:
+    line = FairQueue()
+    got: list[Any] = []
+    waiter = threading.Thread(target=lambda: got.append(line.get()))
+    waiter.start()
+    time.sleep(0.05)
+    line.stop_one()
+    waiter.join(5)
+
+    assert got == [None]
+
+
+def test_three_users_hundred_queued_jobs_each_interleave(make_app: Any) -> None:
+    app = make_app(HANDOFF_POOL_SIZE=1)
+    with app.test_request_context(headers=bearer("gate")):
+        holding = sample.hold.submit()  # the one thread is busy while the line fills
+    ids = []
+    for user in ("alice", "bob", "carol"):
+        with app.test_request_context(headers=bearer(user)):
+            ids += [sample.record_turn.submit().id for _ in range(100)]
+    sample.GATE.set()
+    for job_id in [holding.id, *ids]:
+        wait_for_job(app, job_id, timeout=60)
+
+    turns = sample.TURNS
+    assert len(turns) == 300
+    # Alice submitted all hers first, yet bob and carol are served from the start.
+    assert turns[:6] == ["alice", "bob", "carol"] * 2
+    assert all(turns[i : i + 3].count("alice") == 1 for i in range(0, 300, 3))

@@ -1,0 +1,39 @@
+"""One member's queue does not hold another's small job: with the one thread of the pool
+busy with member A's forty uploads, member B's upload starts as soon as the job running
+when it came has ended."""
+
+from __future__ import annotations
+
+import pytest
+
+from flask_handoff.job import JobState
+from flask_handoff.testing import wait_for_job
+from phonetool.extensions import handoff
+
+from .conftest import AppFactory, add_member
+from .test_service import upload
+
+# The thread pool's line (the Celery side orders by its broker).
+pytestmark = pytest.mark.runs_on(database="sqlite")
+
+
+def test_a_small_upload_starts_within_one_running_job_of_another_members_forty(
+    make_app: AppFactory,
+) -> None:
+    app = make_app(HANDOFF_POOL_SIZE=1, PHONETOOL_MAX_ACTIVE_PER_MEMBER=50)
+    client = app.test_client()
+    alice, bob = add_member(app, "alice@example.com"), add_member(app, "bob@example.com")
+
+    theirs = [upload(client, alice).get_json()["job_id"] for _ in range(40)]
+    with app.app_context():
+        begun = sum(handoff.get_job(j).state != JobState.QUEUED for j in theirs)
+    mine = upload(client, bob).get_json()["job_id"]
+    for job_id in [mine, *theirs]:
+        wait_for_job(app, job_id, timeout=120)
+
+    with app.app_context():
+        started = handoff.get_job(mine).started_at
+        before_mine = sum(handoff.get_job(j).started_at < started for j in theirs)
+    # Those of alice's begun when bob's came, and at most the one the thread was taking.
+    assert before_mine <= begun + 1
+    assert begun < 30  # most of alice's were still waiting: the test says something
