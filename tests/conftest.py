@@ -8,6 +8,7 @@ table or a queue. Set up here, before any test module reads the environment.
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -87,6 +88,31 @@ def redis_db(url: str, number: int) -> str:
     assert 0 <= number < REDIS_DATABASES_PER_WORKER
     base, first = url.rsplit("/", 1)
     return f"{base}/{int(first or 0) + number}"
+
+
+#: Ports below the system's ephemeral range (32768 and up on Linux), a block per xdist
+#: worker: a port a test lets go of (a server it kills and starts again on the same port)
+#: cannot be taken meanwhile by another worker's server, nor by an outgoing connection.
+_PORT_BLOCK = 1000
+_PORT_BASE = 20000
+_next_port = 0
+
+
+def free_port() -> int:
+    """A port no one listens on, from this worker's own block."""
+    global _next_port
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    first = _PORT_BASE + int(worker.removeprefix("gw") or 0) % 12 * _PORT_BLOCK
+    for _ in range(_PORT_BLOCK):
+        port = first + _next_port
+        _next_port = (_next_port + 1) % _PORT_BLOCK
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {first}-{first + _PORT_BLOCK - 1}")
 
 
 def require_env(name: str, what: str) -> str:

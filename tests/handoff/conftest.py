@@ -144,11 +144,3 @@ def flask_command(
     }
     argv = [sys.executable, "-m", "flask", "--app", "tests.handoff.sample:create_app"]
     return [*argv, "handoff", *args], env
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])

@@ -225,7 +225,7 @@ def test_timeouts_stop_a_task_that_checks_and_kill_one_that_does_not(web: Flask)
 def test_jobs_submitted_while_the_broker_is_down_all_run_once_it_is_back(
     tmp_path: Path, jobs_db: str
 ) -> None:
-    from .conftest import free_port
+    from tests.conftest import free_port
 
     port = free_port()
     url = f"redis://127.0.0.1:{port}/0"
@@ -309,7 +309,7 @@ def test_identity_and_request_facts_arrive_intact_for_1000_concurrent_submission
 
 
 def test_jobs_whose_messages_a_restarted_redis_lost_are_sent_again(tmp_path: Path) -> None:
-    from .conftest import free_port
+    from tests.conftest import free_port
 
     port = free_port()
     url = f"redis://127.0.0.1:{port}/0"
@@ -352,7 +352,9 @@ def test_jobs_whose_messages_a_restarted_redis_lost_are_sent_again(tmp_path: Pat
 def test_a_worker_started_the_celery_way_runs_the_jobs(tmp_path: Path) -> None:
     """``celery --app make_celery worker``, with the module the README shows, as the only
     worker of its own broker and database."""
-    from .conftest import ROOT, free_port
+    from tests.conftest import free_port
+
+    from .conftest import ROOT
 
     port = free_port()
     url = f"redis://127.0.0.1:{port}/0"
@@ -407,7 +409,7 @@ def test_each_job_is_sent_once_however_fast_they_come(tmp_path: Path) -> None:
     """The publisher's sweep must not send again what it sent moments before."""
     import redis
 
-    from .conftest import free_port
+    from tests.conftest import free_port
 
     port = free_port()
     url = f"redis://127.0.0.1:{port}/0"

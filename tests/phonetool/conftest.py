@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email
 import os
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -125,12 +124,6 @@ class Inbox:
             email.message_from_bytes(envelope.content, policy=default_policy)  # type: ignore[arg-type]
         )
         return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

@@ -15,9 +15,9 @@ import pytest
 from flask import Flask
 
 from flask_handoff.testing import wait_for_job
-from tests.conftest import redis_db, require_env
+from tests.conftest import free_port, redis_db, require_env
 
-from .conftest import AppFactory, add_member, free_port
+from .conftest import AppFactory, add_member
 from .test_service import GOOD, upload, wait_for_trail
 
 pytestmark = pytest.mark.slow

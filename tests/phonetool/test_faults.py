@@ -28,10 +28,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import _own_database, alive, children, descendants, require_env
+from tests.conftest import _own_database, alive, children, descendants, free_port, require_env
 from tests.outage import Relay
 
-from .conftest import free_port
 from .live import LiveService, Member
 from .test_service import GOOD
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 from flask.testing import FlaskClient
 
-from .conftest import AppFactory, MemberHandle, add_member, free_port
+from tests.conftest import free_port
+
+from .conftest import AppFactory, MemberHandle, add_member
 from .test_service import upload
 
 # What is checked is the process's own state and its database's answer, not SQL.

@@ -14,8 +14,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from flask_handoff.testing import wait_for_job
+from tests.conftest import free_port
 
-from .conftest import AppFactory, MemberHandle, add_member, free_port
+from .conftest import AppFactory, MemberHandle, add_member
 from .test_service import GOOD, trail, upload, wait_for_trail
 
 

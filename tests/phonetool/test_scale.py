@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import alive, descendants
+from tests.conftest import alive, descendants, free_port
 
-from .conftest import free_port
 from .live import LiveService, Member
 from .test_service import GOOD
 
