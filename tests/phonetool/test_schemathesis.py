@@ -7,6 +7,12 @@ from typing import Any
 
 import pytest
 import schemathesis
+
+# Imported here, not lazily by schemathesis in the middle of generating cases: that import
+# compiles source while the app's pool threads run, and in one full run it failed inside
+# CPython's own AST code ("SystemError: AST constructor recursion depth mismatch"), which
+# Hypothesis then reported as a flaky test.
+import schemathesis.generation.dictionaries
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
