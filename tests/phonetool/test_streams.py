@@ -5,6 +5,7 @@ follows its job by asking instead; a closed page gives its place back."""
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -100,3 +101,20 @@ def test_a_stream_never_begun_gives_its_place_back(make_app: AppFactory) -> None
     last.close()
 
     assert last.status_code == 200
+
+
+def test_a_stream_ends_at_its_lifetime_and_the_page_connects_again(
+    make_app: AppFactory,
+) -> None:
+    app = make_app(HANDOFF_AUTOSTART=False, PHONETOOL_EVENTS_SECONDS=1)
+    client = app.test_client()
+    alice = add_member(app, "alice@example.com")
+    job_id = upload(client, alice).get_json()["job_id"]  # queued: nothing ends the stream
+
+    started = time.monotonic()
+    body = client.get(f"/api/jobs/{job_id}/events", headers=alice.headers).get_data(as_text=True)
+    took = time.monotonic() - started
+
+    assert body.startswith("event: status\n")
+    assert "event: end" not in body  # not ended: the browser's EventSource reconnects
+    assert 0.9 < took < 5

@@ -59,6 +59,8 @@ def settings(instance_path: str) -> dict[str, Any]:
         # A threaded server gives streams at most half its threads; the proxy's events
         # process (gevent) sets thousands. A page over the bound asks every few seconds.
         "PHONETOOL_STREAMS_PER_MEMBER": _int("PHONETOOL_STREAMS_PER_MEMBER", 10),
+        # One stream's longest life; the page's EventSource then connects again.
+        "PHONETOOL_EVENTS_SECONDS": _int("PHONETOOL_EVENTS_SECONDS", 300),
         "PHONETOOL_STREAMS_MAX": _int("PHONETOOL_STREAMS_MAX", max(1, threads // 2)),
         # Room for one more upload of the largest size, at the least.
         "PHONETOOL_MIN_FREE_MB": _int(

@@ -14,6 +14,7 @@ from urllib.parse import quote
 from flask import (
     Blueprint,
     Response,
+    current_app,
     jsonify,
     request,
     send_file,
@@ -236,10 +237,10 @@ def _attachment(name: str, original: str, fmt: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name)}"
 
 
-#: How long one stream lasts before the browser reconnects (EventSource does that by
-#: itself), and how long a quiet stream waits before a comment keeps proxies from closing
-#: it. The job is read by the process's one watch (``handoff.follow``), not per stream.
-EVENTS_SECONDS = 300.0
+#: How long a quiet stream waits before a comment keeps proxies from closing it. How long
+#: one stream lasts before the browser reconnects (EventSource does that by itself) is
+#: PHONETOOL_EVENTS_SECONDS. The job is read by the process's one watch
+#: (``handoff.follow``), not per stream.
 _KEEPALIVE_SECONDS = 15.0
 _FINAL = FINAL_STATES | {"expired"}  # "expired": the job record was purged
 
@@ -279,8 +280,9 @@ def job_events(job_id: str) -> Any:
     own_upload(job_id)  # not yours, or no such job: a 404 before the stream starts
     seat = seats().take(current_member().member_id)  # 429/503 when over the bound
     db.session.close()  # the stream holds no database connection while it waits
+    lifetime = float(current_app.config["PHONETOOL_EVENTS_SECONDS"])
     response = Response(
-        stream_with_context(_status_events(job_id)),
+        stream_with_context(_status_events(job_id, time.monotonic() + lifetime)),
         mimetype="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -288,9 +290,8 @@ def job_events(job_id: str) -> Any:
     return response
 
 
-def _status_events(job_id: str) -> Any:
+def _status_events(job_id: str, ends: float) -> Any:
     last = None
-    started = time.monotonic()
     with handoff.follow(job_id) as following:
         while True:
             try:
@@ -309,11 +310,11 @@ def _status_events(job_id: str) -> Any:
             ):
                 yield "event: end\ndata: {}\n\n"
                 return
-            while not following.wait(_KEEPALIVE_SECONDS):
-                if time.monotonic() - started > EVENTS_SECONDS:
+            while not following.wait(min(_KEEPALIVE_SECONDS, ends - time.monotonic())):
+                if time.monotonic() >= ends:
                     return
                 yield ": still here\n\n"  # keeps proxies from closing a quiet stream
-            if time.monotonic() - started > EVENTS_SECONDS:
+            if time.monotonic() >= ends:
                 return
 
 
