@@ -16,7 +16,7 @@ import click
 from .backends import Backend, make_backend
 from .current import current_state
 from .errors import ConfigurationError, NoSuchJobError
-from .job import JobState
+from .job import JobState, identity_key
 from .secrets import SecretBox
 from .snapshot import Capture
 from .spool import Spool
@@ -329,7 +329,7 @@ class Handoff:
         oldest_first: bool = False,
     ) -> list[Job]:
         """Jobs, newest first (or oldest first: the head of a user's queue)."""
-        key = None if identity is None else str(identity)
+        key = identity_key(identity)
         return current_state().store.list_jobs(
             identity=key, states=states, limit=limit, offset=offset, oldest_first=oldest_first
         )
@@ -345,7 +345,7 @@ class Handoff:
         """How many jobs match: ``count_jobs(identity=user, states=(JobState.QUEUED,
         JobState.RUNNING))`` is what a user has in the works, for admission limits;
         ``created_before`` (epoch seconds) counts those ahead of a job in the queue."""
-        key = None if identity is None else str(identity)
+        key = identity_key(identity)
         return current_state().store.count(
             identity=key, states=states, task=task, created_before=created_before
         )

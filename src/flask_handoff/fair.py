@@ -64,7 +64,3 @@ class FairQueue:
                 del self._running[key]
                 if key not in self._lines:  # nothing of theirs here: forget them
                     self._last_served.pop(key, None)
-
-    def waiting(self) -> int:
-        with self._changed:
-            return sum(len(line) for line in self._lines.values())

@@ -39,6 +39,12 @@ def _iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat() if ts is not None else None
 
 
+def identity_key(identity: Any) -> str | None:
+    """The identity as the job table stores it (``handoff_jobs.identity``): what listings
+    filter by and what the thread pool shares its threads by."""
+    return None if identity is None else str(identity)[:200]
+
+
 @dataclass(frozen=True)
 class Job:
     """A read-only view of a job row. Re-read it (``handoff.get_job``) to see new state."""

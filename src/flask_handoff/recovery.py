@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from .job import identity_key
 from .runner import send_signal
 from .signals import job_failed, job_retried
 
@@ -28,7 +29,7 @@ def recover_expired(state: HandoffState) -> None:
         log.warning("job %s lost its worker; queued again", job_id)
         job = _announce(state, job_retried, job_id)
         if job is not None:
-            state.backend.dispatch(job_id, job.run_after, job.task, _key(job.identity))
+            state.backend.dispatch(job_id, job.run_after, job.task, identity_key(job.identity))
     for job_id in failed:
         log.error("job %s lost its worker on its last attempt; failed", job_id)
         state.spool.remove(job_id)
@@ -41,8 +42,3 @@ def _announce(state: HandoffState, signal: Any, job_id: str) -> Job | None:
         with state.app.app_context():
             send_signal(signal, state.app, job)
     return job
-
-
-def _key(identity: object) -> str | None:
-    """The identity as the job table stores it: the key the pool shares by."""
-    return None if identity is None else str(identity)[:200]

@@ -27,7 +27,7 @@ from .errors import (
     SecretsError,
     UnknownTaskError,
 )
-from .job import CANCELLED, QUEUED, SUCCEEDED, Job, JobState
+from .job import CANCELLED, QUEUED, SUCCEEDED, Job, JobState, identity_key
 from .signals import job_cancelled, job_failed, job_retried, job_started, job_succeeded
 
 if TYPE_CHECKING:
@@ -165,8 +165,7 @@ def _finish_failed(
         log.info("job %s attempt %d failed (%s); retrying", job.id, job.attempts, error[0])
         send_signal(job_retried, state.app, updated)
         assert retry_at is not None
-        key = None if job.identity is None else str(job.identity)[:200]
-        state.backend.dispatch(job.id, retry_at, job.task, key)
+        state.backend.dispatch(job.id, retry_at, job.task, identity_key(job.identity))
         return
     state.spool.remove(job.id)
     if final_state == CANCELLED:

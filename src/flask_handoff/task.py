@@ -12,7 +12,7 @@ from . import snapshot as snapshots
 from .context import _cv_job
 from .current import current_state
 from .errors import JobArgumentError
-from .job import QUEUED, Job
+from .job import QUEUED, Job, identity_key
 from .signals import job_submitted
 
 if TYPE_CHECKING:
@@ -106,7 +106,7 @@ class Task(Generic[P, R]):
         now = time.time()
         run_after = now + (delay or 0)
         # Whose job it is, as stored: the key the thread pool shares its threads by.
-        key = None if snap.identity is None else str(snap.identity)[:200]
+        key = identity_key(snap.identity)
         values = {
             "id": job_id,
             "task": self.name,

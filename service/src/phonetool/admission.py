@@ -39,13 +39,18 @@ class Overloaded(Exception):
         )
 
 
-def admit(member_id: int) -> None:
-    """Raise ``Overloaded`` unless there is room for one more upload of this member."""
-    config = current_app.config
+def spool_free_mb() -> int:
+    """Free disk where uploads are spooled, in MB (read also by ``/readyz``)."""
     spool = current_app.extensions["handoff"].spool.root
     while not spool.exists():  # before the first upload
         spool = spool.parent
-    free_mb = shutil.disk_usage(spool).free // (1024 * 1024)
+    return shutil.disk_usage(spool).free // (1024 * 1024)
+
+
+def admit(member_id: int) -> None:
+    """Raise ``Overloaded`` unless there is room for one more upload of this member."""
+    config = current_app.config
+    free_mb = spool_free_mb()
     if free_mb < config["PHONETOOL_MIN_FREE_MB"]:
         raise Overloaded(
             503,

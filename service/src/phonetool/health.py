@@ -8,12 +8,12 @@ uploads are still taken (the job waits in the table) and run once those are back
 
 from __future__ import annotations
 
-import shutil
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify
 from sqlalchemy import text
 
+from .admission import spool_free_mb
 from .extensions import handoff
 from .models import db
 
@@ -52,9 +52,5 @@ def ready() -> Any:
 
 
 def _disk() -> str:
-    spool = current_app.extensions["handoff"].spool.root
-    while not spool.exists():  # before the first upload
-        spool = spool.parent
-    free_mb = shutil.disk_usage(spool).free // (1024 * 1024)
-    least = current_app.config["PHONETOOL_MIN_FREE_MB"]
+    free_mb, least = spool_free_mb(), current_app.config["PHONETOOL_MIN_FREE_MB"]
     return "ok" if free_mb >= least else f"{free_mb} MB free, {least} MB needed"
