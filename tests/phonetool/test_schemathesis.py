@@ -3,20 +3,30 @@ members' tokens: no answer is a 5xx, and every answer matches the document."""
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+import pkgutil
 from typing import Any
 
 import pytest
 import schemathesis
-
-# Imported here, not lazily by schemathesis in the middle of generating cases: that import
-# compiles source while the app's pool threads run, and in one full run it failed inside
-# CPython's own AST code ("SystemError: AST constructor recursion depth mismatch"), which
-# Hypothesis then reported as a flaky test.
-import schemathesis.generation.dictionaries
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from .conftest import AppFactory, add_member
+
+
+def _import_all_of_schemathesis() -> None:
+    """Every schemathesis module, now, in this thread: imported lazily while cases are
+    generated, pytest rewrites (compiles) each beside the app's pool threads, and twice in
+    full runs that compile failed inside CPython's own AST code ("SystemError: AST
+    constructor recursion depth mismatch"), each time for another module."""
+    for module in pkgutil.walk_packages(schemathesis.__path__, "schemathesis."):
+        with contextlib.suppress(Exception):  # a module for an extra not installed
+            importlib.import_module(module.name)
+
+
+_import_all_of_schemathesis()
 
 pytestmark = pytest.mark.slow
 
