@@ -25,7 +25,7 @@ def pytest_configure(config: pytest.Config) -> None:
     index = int(worker.removeprefix("gw"))
     postgres = os.environ.get("HANDOFF_TEST_POSTGRES_URL")
     if postgres:
-        os.environ["HANDOFF_TEST_POSTGRES_URL"] = _own_database(postgres, f"handoff_{worker}")
+        os.environ["HANDOFF_TEST_POSTGRES_URL"] = own_database(postgres, f"handoff_{worker}")
     redis_url = os.environ.get("HANDOFF_TEST_REDIS_URL")
     if redis_url:
         first = (index + 1) * REDIS_DATABASES_PER_WORKER
@@ -34,6 +34,20 @@ def pytest_configure(config: pytest.Config) -> None:
 
 #: The fixtures a test takes its database and its job backend from, by ``runs_on`` key.
 _RUNS_ON = {"database": "database_url", "backend": "backend_name"}
+#: Under ``--variants=paired``: each database once and each backend once, in two runs
+#: instead of four.
+_PAIRED = [("sqlite", "thread"), ("postgresql", "celery")]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--variants",
+        choices=["all", "paired"],
+        default="all",
+        help="a test free to run on any database and backend runs on every pair of them "
+        "(all), or on SQLite with threads and PostgreSQL with Celery (paired: the version "
+        "matrix, noxfile.py, where what differs is the libraries, not the pairs)",
+    )
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -43,15 +57,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     backend="thread")``. The rest would only repeat it."""
     marker = metafunc.definition.get_closest_marker("runs_on")
     if marker is None:
+        _pair_variants(metafunc)
         return
     unknown = set(marker.kwargs) - set(_RUNS_ON)
     if unknown:
         raise pytest.UsageError(f"runs_on takes {sorted(_RUNS_ON)}, not {sorted(unknown)}")
-    named = {
-        name.strip()
-        for mark in metafunc.definition.iter_markers("parametrize")
-        for name in (mark.args[0].split(",") if isinstance(mark.args[0], str) else mark.args[0])
-    }
+    named = _parametrized_names(metafunc)
     for key, fixture in _RUNS_ON.items():
         wanted = marker.kwargs.get(key)
         if wanted is None or fixture not in metafunc.fixturenames or fixture in named:
@@ -62,20 +73,45 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.definition.add_marker(pytest.mark.parametrize(fixture, values, indirect=True))
 
 
+def _parametrized_names(metafunc: pytest.Metafunc) -> set[str]:
+    """The arguments the test parametrizes itself."""
+    return {
+        name.strip()
+        for mark in metafunc.definition.iter_markers("parametrize")
+        for name in (mark.args[0].split(",") if isinstance(mark.args[0], str) else mark.args[0])
+    }
+
+
+def _pair_variants(metafunc: pytest.Metafunc) -> None:
+    if metafunc.config.getoption("variants") != "paired":
+        return
+    fixtures = list(_RUNS_ON.values())
+    named = _parametrized_names(metafunc)
+    if all(f in metafunc.fixturenames for f in fixtures) and not named & set(fixtures):
+        metafunc.definition.add_marker(
+            pytest.mark.parametrize(
+                fixtures, _PAIRED, indirect=True, ids=["-".join(pair) for pair in _PAIRED]
+            )
+        )
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The slow tests first: in a parallel run they start at once, and the short ones fill
     the gaps beside them, instead of one starting last and keeping the run waiting."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
-def _own_database(url: str, name: str) -> str:
-    """The URL of database ``name`` on the same server, created if missing."""
+def own_database(url: str, name: str, *, empty: bool = False) -> str:
+    """The URL of database ``name`` on the same server, created if missing; with
+    ``empty``, made anew (what an earlier run on the same server left is gone)."""
     import psycopg
     from sqlalchemy.engine import make_url
 
     base = make_url(url)
     plain = base.set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(plain, autocommit=True) as connection:
+        if empty:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
         if exists.fetchone() is None:
             connection.execute(f'CREATE DATABASE "{name}"')

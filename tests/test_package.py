@@ -7,14 +7,17 @@ checker runs with nothing but the package."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import textwrap
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from tests.conftest import redis_db, require_env
 
@@ -35,24 +38,45 @@ def _run(*argv: str | Path, cwd: Path | None = None) -> str:
     return done.stdout
 
 
+def _built_once(
+    tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]
+) -> Path:
+    """``build(path)`` once per test run, whichever xdist worker asks first: the others
+    wait for it and share the result (the package is built and installed once, not once
+    per worker that runs one of these tests)."""
+    shared = tmp_path_factory.getbasetemp().parent  # the same for every worker of a run
+    path, ready = shared / name, shared / f"{name}.ready"
+    with FileLock(shared / f"{name}.lock"):
+        if not ready.exists():
+            shutil.rmtree(path, ignore_errors=True)
+            path.mkdir()
+            build(path)
+            ready.touch()
+    return path
+
+
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("dist")
     # The sdist, then the wheel built from it: what a user's pip would build.
-    _run(sys.executable, "-m", "build", "--outdir", out, ROOT)
-    return out
+    return _built_once(
+        tmp_path_factory,
+        "dist",
+        lambda out: _run(sys.executable, "-m", "build", "--outdir", out, ROOT),
+    )
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory, dist: Path) -> Path:
     """A virtual environment with the project's own pins, then the wheel."""
-    venv = tmp_path_factory.mktemp("project") / "venv"
-    _run(sys.executable, "-m", "venv", venv)
-    pip = [venv / "bin" / "python", "-m", "pip", "--disable-pip-version-check"]
-    _run(*pip, "install", "-q", *PROJECT_PINS)
-    wheel = next(dist.glob("flask_handoff-*.whl"))
-    _run(*pip, "install", "-q", wheel)
-    return venv
+
+    def build(path: Path) -> None:
+        venv = path / "venv"
+        _run(sys.executable, "-m", "venv", venv)
+        pip = [venv / "bin" / "python", "-m", "pip", "--disable-pip-version-check"]
+        _run(*pip, "install", "-q", *PROJECT_PINS)
+        _run(*pip, "install", "-q", next(dist.glob("flask_handoff-*.whl")))
+
+    return _built_once(tmp_path_factory, "project", build) / "venv"
 
 
 def test_the_wheel_and_sdist_pass_twine_and_hold_the_package(dist: Path) -> None:
@@ -171,7 +195,6 @@ def test_the_checker_runs_with_only_the_package(project: Path, tmp_path: Path) -
     assert "request.path" in done.stdout
 
 
-# Last: it adds Celery to the project's environment.
 CELERY_APP = """
 import os
 
@@ -220,7 +243,10 @@ handoff.shutdown(app)
 
 def test_with_the_celery_extra_a_celery_worker_runs_the_job(project: Path, tmp_path: Path) -> None:
     broker = redis_db(require_env("HANDOFF_TEST_REDIS_URL", "Redis"), 7)
-    python = project / "bin" / "python"
+    # A copy of the project's environment, so the tests sharing it never see Celery.
+    own = tmp_path / "venv"
+    shutil.copytree(project, own, symlinks=True)
+    python = own / "bin" / "python"
     _run(python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "celery[redis]>=5.3")
     (tmp_path / "shop.py").write_text(CELERY_APP)
     (tmp_path / "submit.py").write_text(SUBMIT)

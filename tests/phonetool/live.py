@@ -112,8 +112,8 @@ class LiveService:
 
     def add_member(self, email: str) -> Member:
         password = uuid.uuid4().hex
-        self.flask("users", "create", "--email", email, "--password", password)
-        return Member(email, password, self.flask("users", "token", email).splitlines()[-1])
+        created = self.flask("users", "create", "--email", email, "--password", password, "--token")
+        return Member(email, password, created.splitlines()[-1])
 
     def call(
         self,

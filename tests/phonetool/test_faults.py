@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import _own_database, alive, children, descendants, free_port, require_env
+from tests.conftest import alive, children, descendants, free_port, own_database, require_env
 from tests.outage import Relay
 
 from .live import LiveService, Member
@@ -133,7 +133,7 @@ def _answers(service: LiveService) -> bool:
 def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
     postgres = require_env("HANDOFF_TEST_POSTGRES_URL", "PostgreSQL")
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    relay, through = Relay.to_url(_own_database(postgres, f"handoff_faults_{worker}"))
+    relay, through = Relay.to_url(own_database(postgres, f"handoff_faults_{worker}", empty=True))
     root = tmp_path_factory.mktemp("faults")
     redis_port, web_port = free_port(), free_port()
     env = {

@@ -19,6 +19,19 @@ def test_create_then_token_then_use_it(app: Flask, client: FlaskClient) -> None:
     assert response.status_code == 200
 
 
+def test_create_with_token_gives_a_token_that_signs_in(app: Flask, client: FlaskClient) -> None:
+    created = app.test_cli_runner().invoke(
+        args=["users", "create", "--email", "dan@example.com", "--password", "pw", "--token"]
+    )
+    token = created.output.splitlines()[-1]
+
+    assert created.exit_code == 0, created.output
+    assert token.startswith("pt_")
+    response = client.get("/api/session", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200
+    assert response.json["email"] == "dan@example.com"
+
+
 def test_bootstrap_creates_a_first_member_once(app: Flask) -> None:
     runner = app.test_cli_runner()
     first = runner.invoke(args=["users", "bootstrap"])

@@ -28,15 +28,28 @@ def _member(email: str) -> Member:
 @click.option("--email", required=True)
 @click.option("--name", default=None)
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
-def create(email: str, name: str | None, password: str) -> None:
+@click.option(
+    "--token",
+    "with_token",
+    is_flag=True,
+    help="Also issue an API token (shown once, on the last line), as 'users token' would.",
+)
+def create(email: str, name: str | None, password: str, with_token: bool) -> None:
     """Create a member who can sign in with EMAIL and PASSWORD."""
     if db.session.execute(db.select(Member).filter_by(email=email.lower())).scalar():
         raise click.ClickException(f"A member {email} exists already.")
     member = Member(email=email.lower(), name=name or email.split("@")[0])
     member.set_password(password)
     db.session.add(member)
+    plain = None
+    if with_token:
+        db.session.flush()  # the member's id, for the token's row
+        row, plain = ApiToken.issue(member, lifetime=None)
+        db.session.add(row)
     db.session.commit()
     click.echo(f"member {member.id} created: {member.email}")
+    if plain is not None:
+        click.echo(plain)
 
 
 @users_cli.command("token")
