@@ -1,5 +1,6 @@
-"""Every handoff test runs on SQLite and on PostgreSQL, each test on a fresh database, and
-on the thread backend and the Celery backend.
+"""Every handoff test runs on SQLite and on PostgreSQL with the thread backend and on
+PostgreSQL with the Celery backend (tests/conftest.py), each test on a fresh database,
+unless its module says where it can fail (``runs_on``).
 
 On Celery the jobs go through a real Redis to a real Celery worker (Celery's embedded
 test worker, its thread pool, in this process), so a test can still look at what a task
