@@ -129,7 +129,9 @@ def purge(older_than: float) -> None:
 
 @handoff_cli.command("worker")
 @click.option("--concurrency", "-c", type=int, default=None, help="Jobs run at once.")
-@click.option("--queues", "-Q", default=None, help="Celery: queues to consume, comma-separated.")
+@click.option(
+    "--queues", "-Q", default=None, help="Only these queues' jobs, comma-separated (e.g. mail)."
+)
 @click.option("--loglevel", "-l", default="INFO", show_default=True, help="Celery: log level.")
 @click.option("--pool", "-P", default=None, help="Celery: prefork (default), threads or solo.")
 @click.option("--name", "-n", default=None, help="Celery: the node name, e.g. worker1@%h.")
@@ -142,12 +144,16 @@ def worker(
     (``celery worker`` with Handoff's settings); otherwise the thread pool.
     """
     state = current_state()
+    named = [q.strip() for q in queues.split(",") if q.strip()] if queues else []
     if state.backend.name == "celery":
-        options = {"concurrency": concurrency, "queues": queues, "pool": pool, "hostname": name}
-        _celery_worker(state, loglevel, options)
+        options = {"concurrency": concurrency, "pool": pool, "hostname": name}
+        _celery_worker(state, loglevel, options, named)
         return
-    if concurrency and isinstance(state.backend, ThreadBackend):
-        state.backend.size = concurrency
+    if isinstance(state.backend, ThreadBackend):
+        if named:  # these queues, each with --concurrency threads
+            state.backend.sizes = {q: concurrency or state.pool_size for q in named}
+        elif concurrency:
+            state.backend.sizes = {q: concurrency for q in state.backend.sizes}
     state.backend.start()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -159,8 +165,11 @@ def worker(
     state.shutdown()
 
 
-def _celery_worker(state: Any, loglevel: str, options: dict[str, Any]) -> None:
+def _celery_worker(state: Any, loglevel: str, options: dict[str, Any], queues: list[str]) -> None:
     from celery.signals import worker_ready
+
+    # Handoff's queue names, as the Celery queues the publisher sends them to.
+    options["queues"] = ",".join(state.backend.celery_queue(q) for q in queues)
 
     # The outbox sweep runs here too, once the worker's processes are forked.
     worker_ready.connect(lambda **_: state.backend.start(), weak=False)

@@ -16,7 +16,8 @@ import click
 from .backends import Backend, make_backend
 from .current import current_state
 from .errors import ConfigurationError, NoSuchJobError
-from .job import JobState, identity_key
+from .job import DEFAULT_QUEUE, JobState, identity_key
+from .redispatch import dispatch_again
 from .secrets import SecretBox
 from .snapshot import Capture
 from .spool import Spool
@@ -45,6 +46,7 @@ DEFAULTS: dict[str, Any] = {
     "HANDOFF_CELERY": {},
     "HANDOFF_CELERY_RESEND_AFTER": 600.0,
     "HANDOFF_POOL_SIZE": 4,
+    "HANDOFF_QUEUES": None,
     "HANDOFF_MAX_ATTEMPTS": 3,
     "HANDOFF_DEFAULT_TIMEOUT": None,
     "HANDOFF_RETRY_BACKOFF": 2.0,
@@ -95,6 +97,8 @@ class HandoffState:
         self.ext = ext
         self.app = app
         self.pool_size = int(c["HANDOFF_POOL_SIZE"])
+        #: Threads per queue on the thread backend; "*": every queue not named.
+        self.queues: dict[str, int] = dict(c["HANDOFF_QUEUES"] or {"*": self.pool_size})
         self.max_attempts = int(c["HANDOFF_MAX_ATTEMPTS"])
         self.default_timeout = c["HANDOFF_DEFAULT_TIMEOUT"]
         self.retry_backoff = float(c["HANDOFF_RETRY_BACKOFF"])
@@ -243,6 +247,8 @@ class Handoff:
         max_attempts: int | None = None,
         timeout: float | None = None,
         request_context: bool = False,
+        queue: str = DEFAULT_QUEUE,
+        priority: int = 0,
     ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
     def task(
@@ -254,12 +260,15 @@ class Handoff:
         max_attempts: int | None = None,
         timeout: float | None = None,
         request_context: bool = False,
+        queue: str = DEFAULT_QUEUE,
+        priority: int = 0,
     ) -> Any:
         """Register a background task (``@handoff.task`` or ``@handoff.task(...)``).
 
         ``request_context=True`` runs the task inside a request context rebuilt from the
         submit-time snapshot (method, path, allow-listed headers), for legacy code that
         reads ``request.headers``; credentials among those headers travel encrypted.
+        ``queue`` and ``priority``: where its jobs wait and their place there (``Task``).
         """
 
         def register(f: Callable[..., Any]) -> Task[Any, Any]:
@@ -273,6 +282,8 @@ class Handoff:
                 max_attempts=max_attempts,
                 timeout=timeout,
                 request_context=request_context,
+                queue=queue,
+                priority=priority,
             )
             self.tasks[task_name] = t
             for state in list(_live_states):  # apps already set up learn of it too
@@ -378,7 +389,7 @@ class Handoff:
         state = current_state()
         self.get_job(job_id)
         if state.store.requeue(job_id):
-            state.backend.dispatch(job_id, None)
+            dispatch_again(state.backend, self.get_job(job_id), None)
         return self.get_job(job_id)
 
     def purge(self, older_than: float) -> list[Job]:
@@ -405,6 +416,19 @@ def _validate(c: Any) -> None:
             ok = False
         if not ok:
             raise ConfigurationError(f"{key} must be a positive number, not {c[key]!r}.")
+    queues = c["HANDOFF_QUEUES"]
+    if queues is not None and (
+        not isinstance(queues, dict)
+        or not queues
+        or not all(isinstance(k, str) and k for k in queues)
+        or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in queues.values()
+        )
+    ):
+        raise ConfigurationError(
+            "HANDOFF_QUEUES must map queue names to their number of threads, e.g."
+            f' {{"*": 4, "mail": 1}} ("*": every queue not named), not {queues!r}.'
+        )
     if not isinstance(c["HANDOFF_DATABASE_URL"], str):
         raise ConfigurationError("HANDOFF_DATABASE_URL must be a SQLAlchemy database URL string.")
     if c["HANDOFF_BACKEND"] == "celery" and not c["HANDOFF_CELERY_BROKER_URL"]:

@@ -1,33 +1,39 @@
-"""The thread pool's waiting line, fair across submitters.
+"""The thread pool's waiting line: by priority, then fair across submitters.
 
 First come, first served lets one user's forty uploads hold another's one small job until
 all forty have run. Here each key (the job's identity, as stored) has its own line; a free
-thread takes the oldest job of the key with the fewest jobs running in this pool, and of
-keys equal in that, the one served longest ago: round-robin across users, each user's own
-jobs in order. One user alone is served as before.
+thread takes, among the jobs of the highest priority waiting, the oldest job of the key
+with the fewest jobs running in this pool, and of keys equal in that, the one served
+longest ago: round-robin across users, each user's own jobs in order. One user alone is
+served as before. A job of a higher priority goes before every lower one, whoever's.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import threading
-from collections import Counter, deque
+from collections import Counter
 
-#: The key of a job whose submitter is not known to the caller (a manual retry).
+#: The key of a job whose submitter is not known to the caller.
 UNKNOWN = ""
 
 
 class FairQueue:
     def __init__(self) -> None:
         self._changed = threading.Condition()
-        self._lines: dict[str, deque[str]] = {}
+        #: Per key, a heap of (-priority, arrival, job id): its most urgent, then oldest.
+        self._lines: dict[str, list[tuple[int, int, str]]] = {}
+        self._arrivals = itertools.count()
         self._running: Counter[str] = Counter()
         self._last_served: dict[str, int] = {}
         self._turn = 0
         self._stops = 0
 
-    def put(self, job_id: str, key: str | None) -> None:
+    def put(self, job_id: str, key: str | None, priority: int = 0) -> None:
         with self._changed:
-            self._lines.setdefault(key or UNKNOWN, deque()).append(job_id)
+            line = self._lines.setdefault(key or UNKNOWN, [])
+            heapq.heappush(line, (-priority, next(self._arrivals), job_id))
             self._changed.notify()
 
     def stop_one(self) -> None:
@@ -44,12 +50,13 @@ class FairQueue:
             if self._stops:
                 self._stops -= 1
                 return None
+            urgent = min(line[0][0] for line in self._lines.values())
             key = min(
-                self._lines,
+                (k for k, line in self._lines.items() if line[0][0] == urgent),
                 key=lambda k: (self._running[k], self._last_served.get(k, -1)),
             )
             line = self._lines[key]
-            job_id = line.popleft()
+            job_id = heapq.heappop(line)[2]
             if not line:
                 del self._lines[key]
             self._turn += 1

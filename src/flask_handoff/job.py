@@ -35,6 +35,11 @@ FINAL_STATES = frozenset({SUCCEEDED, FAILED, CANCELLED})
 STATES = tuple(state.value for state in JobState)
 
 
+#: The queue of a job whose task and submit name none. On Celery it is the app's
+#: ``task_default_queue``, so workers started without ``--queues`` take it.
+DEFAULT_QUEUE = "default"
+
+
 def _iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat() if ts is not None else None
 
@@ -79,6 +84,8 @@ class Job:
     started_at: float | None
     finished_at: float | None
     updated_at: float
+    queue: str = DEFAULT_QUEUE
+    priority: int = 0
 
     @property
     def finished(self) -> bool:
@@ -131,6 +138,8 @@ class Job:
             started_at=m["started_at"],
             finished_at=m["finished_at"],
             updated_at=m["updated_at"],
+            queue=m["queue"],
+            priority=m["priority"],
         )
 
     def to_dict(self, *, detail: bool = False) -> dict[str, Any]:
@@ -169,6 +178,8 @@ class Job:
             data["actor"] = self.actor
             data["worker_id"] = self.worker_id
             data["parent_id"] = self.parent_id
+            data["queue"] = self.queue
+            data["priority"] = self.priority
             if self.error_type:
                 data["error"]["traceback"] = self.error_traceback
         return data

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from .job import identity_key
+from .redispatch import dispatch_again
 from .runner import send_signal
 from .signals import job_failed, job_retried
 
@@ -29,7 +29,7 @@ def recover_expired(state: HandoffState) -> None:
         log.warning("job %s lost its worker; queued again", job_id)
         job = _announce(state, job_retried, job_id)
         if job is not None:
-            state.backend.dispatch(job_id, job.run_after, job.task, identity_key(job.identity))
+            dispatch_again(state.backend, job, job.run_after)
     for job_id in failed:
         log.error("job %s lost its worker on its last attempt; failed", job_id)
         state.spool.remove(job_id)

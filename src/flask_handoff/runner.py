@@ -27,7 +27,8 @@ from .errors import (
     SecretsError,
     UnknownTaskError,
 )
-from .job import CANCELLED, QUEUED, SUCCEEDED, Job, JobState, identity_key
+from .job import CANCELLED, QUEUED, SUCCEEDED, Job, JobState
+from .redispatch import dispatch_again
 from .signals import job_cancelled, job_failed, job_retried, job_started, job_succeeded
 
 if TYPE_CHECKING:
@@ -165,7 +166,7 @@ def _finish_failed(
         log.info("job %s attempt %d failed (%s); retrying", job.id, job.attempts, error[0])
         send_signal(job_retried, state.app, updated)
         assert retry_at is not None
-        state.backend.dispatch(job.id, retry_at, job.task, identity_key(job.identity))
+        dispatch_again(state.backend, job, retry_at)
         return
     state.spool.remove(job.id)
     if final_state == CANCELLED:

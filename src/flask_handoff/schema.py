@@ -53,6 +53,10 @@ jobs_table = Table(
     # The Celery backend's outbox: NULL while a queued job's message is not yet with the
     # broker (submitted, retried, recovered); the thread backend leaves it alone.
     Column("published_at", Float),
+    # Which line the job waits in (a Celery queue, or threads of its own) and its place
+    # there: a higher priority runs before a lower one that waits.
+    Column("queue", String(100), nullable=False, server_default="default"),
+    Column("priority", Integer, nullable=False, server_default="0"),
     Index("ix_handoff_jobs_state_run_after", "state", "run_after"),
     # Event streams read the jobs a job submitted (its mail, say) by their parent.
     Index("ix_handoff_jobs_parent_id", "parent_id"),

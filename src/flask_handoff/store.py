@@ -371,8 +371,9 @@ class JobStore:
 
     def unpublished(
         self, settled_before: float, lost_before: float | None = None, limit: int = 500
-    ) -> list[tuple[str, str, float]]:
-        """Queued jobs whose message is not with the broker, as (id, task, run_after): the
+    ) -> list[tuple[str, str, float, str, int]]:
+        """Queued jobs whose message is not with the broker, as (id, task, run_after,
+        queue, priority), the most urgent first: the
         process that committed them died before publishing, or the broker was down. Only
         rows last changed before ``settled_before``, so a job that its own process is
         still sending is left alone.
@@ -386,9 +387,9 @@ class JobStore:
         if lost_before is not None:
             never = or_(never, and_(c.published_at < lost_before, c.run_after < lost_before))
         stmt = (
-            select(c.id, c.task, c.run_after)
+            select(c.id, c.task, c.run_after, c.queue, c.priority)
             .where(c.state == QUEUED, never)
-            .order_by(c.run_after)
+            .order_by(c.priority.desc(), c.run_after)
             .limit(limit)
         )
         return self._read(lambda conn: [tuple(row) for row in conn.execute(stmt)])
@@ -423,15 +424,26 @@ class JobStore:
         count, first = self._read(lambda conn: conn.execute(stmt).one())
         return int(count), first
 
-    def due(self, limit: int) -> list[tuple[str, str | None]]:
-        """Queued jobs whose time has come, soonest first: their ids and identities."""
-        stmt = (
-            select(jobs_table.c.id, jobs_table.c.identity)
-            .where(jobs_table.c.state == QUEUED, jobs_table.c.run_after <= time.time())
-            .order_by(jobs_table.c.run_after)
-            .limit(limit)
+    def due(
+        self,
+        limit: int,
+        *,
+        queues: Sequence[str] | None = None,
+        exclude_queues: Sequence[str] = (),
+    ) -> list[tuple[str, str | None, int]]:
+        """Queued jobs whose time has come, the highest priority first, then the soonest:
+        their ids, identities and priorities. ``queues``: only theirs;
+        ``exclude_queues``: none of theirs."""
+        c = jobs_table.c
+        stmt = select(c.id, c.identity, c.priority).where(
+            c.state == QUEUED, c.run_after <= time.time()
         )
-        return self._read(lambda conn: [(row[0], row[1]) for row in conn.execute(stmt)])
+        if queues is not None:
+            stmt = stmt.where(c.queue.in_(tuple(queues)))
+        if exclude_queues:
+            stmt = stmt.where(c.queue.not_in(tuple(exclude_queues)))
+        stmt = stmt.order_by(c.priority.desc(), c.run_after).limit(limit)
+        return self._read(lambda conn: [(row[0], row[1], row[2]) for row in conn.execute(stmt)])
 
     def cancel_requested(self, worker_id: str) -> set[str]:
         stmt = select(jobs_table.c.id).where(

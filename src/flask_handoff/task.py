@@ -12,7 +12,7 @@ from . import snapshot as snapshots
 from .context import _cv_job
 from .current import current_state
 from .errors import JobArgumentError
-from .job import QUEUED, Job, identity_key
+from .job import DEFAULT_QUEUE, QUEUED, Job, identity_key
 from .signals import job_submitted
 
 if TYPE_CHECKING:
@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from .extension import Handoff, HandoffState
 
 _JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
+_QUEUE = re.compile(r"[A-Za-z0-9_.-]{1,100}")
+#: Priorities run from the lowest to the highest; 0 is every job's unless told.
+PRIORITY_RANGE = range(-100, 101)
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -34,6 +37,11 @@ class Task(Generic[P, R]):
     ...     ...
     >>> job = process_upload.submit(files={"upload": request.files["file"]},
     ...                             receiver_email="a@example.com")
+
+    ``queue`` names the line its jobs wait in: on threads, a queue in ``HANDOFF_QUEUES``
+    has threads of its own; on Celery it is the Celery queue, taken by workers started
+    with ``--queues``. ``priority`` (-100 to 100, higher first) orders the jobs waiting
+    in a queue, before fair share among submitters.
     """
 
     def __init__(
@@ -45,6 +53,8 @@ class Task(Generic[P, R]):
         max_attempts: int | None,
         timeout: float | None,
         request_context: bool,
+        queue: str = DEFAULT_QUEUE,
+        priority: int = 0,
     ) -> None:
         self.ext = ext
         self.fn = fn
@@ -52,6 +62,7 @@ class Task(Generic[P, R]):
         self.max_attempts = max_attempts
         self.timeout = timeout
         self.request_context = request_context
+        self.queue, self.priority = placement(name, queue, priority)
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn
 
@@ -69,6 +80,8 @@ class Task(Generic[P, R]):
         identity: Any = None,
         delay: float | None = None,
         job_id: str | None = None,
+        queue: str | None = None,
+        priority: int | None = None,
         **kwargs: Any,
     ) -> Job:
         """Store a job for this task and hand it to the backend; returns at once.
@@ -79,8 +92,14 @@ class Task(Generic[P, R]):
         ``identity`` overrides who the job acts for (e.g. a CLI run on a user's behalf).
         ``job_id`` (up to 32 letters, digits, ``-`` or ``_``) lets the caller name the job,
         e.g. after a record of its own, so both share one id; it must be unused.
+        ``queue`` and ``priority`` override the task's for this job.
         """
         state = current_state()
+        queue, priority = placement(
+            self.name,
+            self.queue if queue is None else queue,
+            self.priority if priority is None else priority,
+        )
         if job_id is None:
             job_id = uuid.uuid4().hex
         elif not _JOB_ID.fullmatch(job_id):
@@ -138,6 +157,8 @@ class Task(Generic[P, R]):
             "finished_at": None,
             "updated_at": now,
             "published_at": None,
+            "queue": queue,
+            "priority": priority,
         }
         try:
             state.store.insert(values)
@@ -147,8 +168,25 @@ class Task(Generic[P, R]):
         job = Job.from_values(values, snap, {"args": list(args), "kwargs": kwargs})
         if job_submitted.receivers:
             job_submitted.send(state.app, job=job, identity=snap.identity)
-        state.backend.dispatch(job_id, run_after, self.name, key)
+        state.backend.dispatch(job_id, run_after, self.name, key, queue=queue, priority=priority)
         return job
+
+
+def placement(task_name: str, queue: str, priority: int) -> tuple[str, int]:
+    """The queue and priority, checked: a typo here would leave jobs where no worker
+    looks."""
+    if not isinstance(queue, str) or not _QUEUE.fullmatch(queue):
+        raise JobArgumentError(
+            f"Task {task_name!r}: queue {queue!r} must be 1 to 100 letters, digits, '.',"
+            " '-' or '_'."
+        )
+    whole = isinstance(priority, int) and not isinstance(priority, bool)
+    if not whole or priority not in PRIORITY_RANGE:
+        raise JobArgumentError(
+            f"Task {task_name!r}: priority {priority!r} must be a whole number from"
+            f" {PRIORITY_RANGE.start} to {PRIORITY_RANGE.stop - 1} (higher runs first)."
+        )
+    return queue, priority
 
 
 def _args_json(task_name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:

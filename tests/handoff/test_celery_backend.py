@@ -118,12 +118,36 @@ def test_failed_attempts_are_retried_with_backoff_across_worker_processes(web: F
     assert (job.state, job.result, job.attempts) == ("succeeded", 3, 3)
 
 
+def test_a_named_queue_is_a_celery_queue_taken_only_by_its_workers(
+    web: Flask, jobs_db: str, broker: str
+) -> None:
+    import redis
+
+    with web.app_context():
+        report = sample.process_order.submit(5, queue="reports").id
+        ordinary = sample.process_order.submit(6).id
+    wait_for_job(web, ordinary, timeout=30)  # the module's worker takes the default queue
+    with web.app_context():
+        waiting = sample.handoff.get_job(report)
+    in_redis = redis.Redis.from_url(broker).llen("reports")
+    reports_worker = start_worker(jobs_db, broker, "--queues=reports", "--pool=threads")
+    try:
+        done = wait_for_job(web, report, timeout=60)
+    finally:
+        stop_worker(reports_worker)
+
+    assert waiting.state == "queued"  # not taken by a worker of the default queue
+    assert in_redis == 1  # its message waited in the Celery queue of that name
+    assert done.state == "succeeded"
+    assert (done.queue, done.result) == ("reports", {"order_id": 5, "user": "system"})
+
+
 def test_a_job_committed_but_never_published_is_found_and_published(
     web: Flask, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     backend = web.extensions["handoff"].backend
     # As if the process died between the commit and the publish.
-    monkeypatch.setattr(backend, "dispatch", lambda job_id, run_after, task=None, key=None: None)
+    monkeypatch.setattr(backend, "dispatch", lambda *args, **kwargs: None)
     with web.app_context():
         job_id = sample.process_order.submit(11, identity="bob").id
 

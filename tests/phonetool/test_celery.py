@@ -53,6 +53,8 @@ def on_celery(
             "phonetool",
             "handoff",
             "worker",
+            "--queues",
+            "default,mail",
             "--pool",
             "threads",
             "--concurrency",
@@ -101,12 +103,10 @@ def test_a_worker_that_cannot_see_the_upload_names_the_setting(
     backend = app.extensions["handoff"].backend
     original = backend.dispatch
 
-    def lose_the_file(
-        job_id: str, delay: float | None, task: str | None = None, key: str | None = None
-    ) -> None:
+    def lose_the_file(job_id: str, delay: float | None, *args: Any, **kwargs: Any) -> None:
         for path in (Path(app.config["HANDOFF_SPOOL_DIR"]) / job_id).glob("*"):
             path.unlink()  # as on a machine without the shared folder
-        original(job_id, delay, task, key)
+        original(job_id, delay, *args, **kwargs)
 
     backend.dispatch = lose_the_file
     job_id = upload(client, member, data=GOOD).get_json()["job_id"]

@@ -71,11 +71,20 @@ class Topology:
 
     def start(self, name: str) -> None:
         redis = ["redis-server", "--bind", "127.0.0.1", "--port", str(self.redis_port)]
-        worker = [str(BIN / "flask"), "--app", "phonetool", "handoff", "worker"]
+        worker = [
+            str(BIN / "flask"),
+            "--app",
+            "phonetool",
+            "handoff",
+            "worker",
+            "--pool",
+            "threads",
+        ]
         commands = {
             "redis": [*redis, "--save", "", "--appendonly", "no"],
             "web": [str(BIN / "gunicorn"), "--config", "python:phonetool.gunicorn_conf"],
-            "worker": [*worker, "--pool", "threads", "--concurrency", "2", "--loglevel", "WARNING"],
+            # Pipelines and mails alike (scripts/scale gives mails a worker of their own).
+            "worker": [*worker, "--queues", "default,mail", "-c", "2", "--loglevel", "WARNING"],
         }
         with (self.root / f"{name}.log").open("ab") as log:
             process = subprocess.Popen(

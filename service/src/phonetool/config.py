@@ -19,13 +19,18 @@ def _int(name: str, default: int) -> int:
     return int(value) if value else default
 
 
+#: The queue of the result mails (jobs.deliver_result).
+MAIL_QUEUE = "mail"
+
+
 def settings(instance_path: str) -> dict[str, Any]:
     instance = Path(instance_path)
     database = os.environ.get("DATABASE_URL") or f"sqlite:///{instance / 'phonetool.sqlite3'}"
     jobs = _int("PHONETOOL_JOB_WORKERS", 2)
+    mail_threads = _int("PHONETOOL_MAIL_WORKERS", 1)
     max_upload_mb = _int("PHONETOOL_MAX_UPLOAD_MB", 200)
     threads = _int("PHONETOOL_WEB_THREADS", 16)
-    engine = _engine_options(database, threads + jobs)
+    engine = _engine_options(database, threads + jobs + mail_threads)
     return {
         "SECRET_KEY": os.environ.get("PHONETOOL_SECRET_KEY") or _instance_secret(instance),
         "SQLALCHEMY_DATABASE_URI": database,
@@ -39,6 +44,9 @@ def settings(instance_path: str) -> dict[str, Any]:
         # The Celery backend's broker (PHONETOOL_JOB_BACKEND=celery).
         "HANDOFF_CELERY_BROKER_URL": os.environ.get("REDIS_URL"),
         "HANDOFF_POOL_SIZE": jobs,
+        # On threads: the pipelines' threads, and the mails' own, so a result's mail never
+        # waits for a pipeline to end. On Celery, a worker started with --queues mail.
+        "HANDOFF_QUEUES": {"*": jobs, MAIL_QUEUE: mail_threads},
         # How long after its process died a running job is taken up again.
         "HANDOFF_LEASE_SECONDS": float(_int("PHONETOOL_JOB_LEASE_SECONDS", 60)),
         # How soon a process sees a cancel asked of another, among other chores.

@@ -21,6 +21,7 @@ from flask_babel import gettext as _
 from flask_handoff import HandoffError, Job, JobFailed, current_job
 
 from . import mail, oplog
+from .config import MAIL_QUEUE
 from .extensions import handoff
 from .i18n import in_language, job_language, supported_language
 from .models import Upload, db
@@ -131,7 +132,10 @@ def _afresh(write: Callable[..., Any], *args: Any) -> Any:
     return write(*args)
 
 
-@handoff.task(max_attempts=6)
+# Mail has a queue of its own, so a result's mail never waits behind other members'
+# pipelines: threads of its own (PHONETOOL_MAIL_WORKERS), or a Celery worker started
+# with --queues mail (scripts/scale).
+@handoff.task(max_attempts=6, queue=MAIL_QUEUE, priority=10)
 def deliver_result(upload_id: str) -> str:
     up = db.session.get(Upload, upload_id)
     if up is None or up.result_dir is None or up.receiver_email is None:

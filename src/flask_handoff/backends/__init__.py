@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..job import DEFAULT_QUEUE
+
 if TYPE_CHECKING:
     from ..extension import HandoffState
     from ..task import Task as HandoffTask
@@ -35,11 +37,15 @@ class Backend(Protocol):
         run_after: float | None,
         task: str | None = None,
         key: str | None = None,
+        *,
+        queue: str = DEFAULT_QUEUE,
+        priority: int = 0,
     ) -> None:
         """A job was committed to the store as queued: run it at ``run_after`` (epoch
         seconds, as in its row; ``None``: now, and the backend reads the row if it needs
         it). ``task``: its task's name, when the caller has it (saves a read). ``key``:
-        whose it is (the identity as stored), for a backend that shares fairly."""
+        whose it is (the identity as stored), for a backend that shares fairly.
+        ``queue`` and ``priority``: where it waits and its place there."""
 
     def cancelled(self, job_id: str, run_after: float) -> None:
         """A queued job was cancelled: drop what the backend holds for it, if anything

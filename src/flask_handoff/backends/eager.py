@@ -11,6 +11,7 @@ import contextvars
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from ..job import DEFAULT_QUEUE
 from ..runner import execute
 
 if TYPE_CHECKING:
@@ -41,6 +42,9 @@ class EagerBackend:
         run_after: float | None,
         task: str | None = None,
         key: str | None = None,
+        *,
+        queue: str = DEFAULT_QUEUE,
+        priority: int = 0,
     ) -> None:
         # Each pass runs one attempt; a failed attempt leaves the job queued with a backoff,
         # which an eager run does not wait for.

@@ -1,10 +1,13 @@
 """The default backend: a pool of threads in the web process, with the store as the truth.
 
 Dispatch is in memory (a queue of job ids, so a pending job costs a few hundred bytes and no
-open file); durability comes from the store. A ticker thread does the slow chores: renews
-this worker's leases, re-queues jobs whose worker died (at-least-once), picks up jobs that
-became due (retries, jobs submitted by other processes), and delivers cancellation and
-timeouts to running tasks.
+open file); durability comes from the store. ``HANDOFF_QUEUES`` splits the threads into
+lines: a queue named there has threads of its own, ``"*"`` takes every queue not named,
+and a queue this process has no line for waits in the store for a process that has.
+
+A ticker thread does the slow chores: renews this worker's leases, re-queues jobs whose
+worker died (at-least-once), picks up jobs that became due (retries, jobs submitted by
+other processes), and delivers cancellation and timeouts to running tasks.
 
 Timeouts in threads: Python cannot kill a thread. At the deadline the job is flagged, and
 its next ``current_job.progress()`` or ``check()`` raises ``JobTimeoutError``. If the task
@@ -25,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import outage
 from ..fair import FairQueue
+from ..job import DEFAULT_QUEUE
 from ..recovery import recover_expired
 from ..runner import ForcedTimeout, execute
 
@@ -36,11 +40,16 @@ if TYPE_CHECKING:
 log = logging.getLogger("flask_handoff")
 
 
-class _Running:
-    __slots__ = ("ctx", "forced", "thread_id")
+#: The line of every queue not named in ``HANDOFF_QUEUES``.
+EVERY_OTHER_QUEUE = "*"
 
-    def __init__(self, thread_id: int) -> None:
+
+class _Running:
+    __slots__ = ("ctx", "forced", "line", "thread_id")
+
+    def __init__(self, thread_id: int, line: str) -> None:
         self.thread_id = thread_id
+        self.line = line
         self.ctx: JobContext | None = None
         self.forced = False
 
@@ -51,11 +60,14 @@ class ThreadBackend:
 
     def __init__(self, state: HandoffState) -> None:
         self.state = state
-        self.size = state.pool_size
+        #: Threads per line: a queue's own, or EVERY_OTHER_QUEUE's.
+        self.sizes: dict[str, int] = dict(state.queues)
         self.worker_id = f"thread-{uuid.uuid4().hex[:12]}"
-        #: Jobs waiting for a thread, served fairly across submitters (fair.py).
-        self._queue = FairQueue()
-        self._pending: set[str] = set()
+        #: Per line, the jobs waiting for its threads: by priority, then fairly across
+        #: submitters (fair.py).
+        self._lines: dict[str, FairQueue] = {}
+        #: Job id -> its line, while it waits for a thread.
+        self._pending: dict[str, str] = {}
         self._running: dict[str, _Running] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -81,11 +93,15 @@ class ThreadBackend:
             if self._started or self._stop.is_set():
                 return
             self._started = True
+            self._lines = {line: FairQueue() for line in self.sizes}
         recover_expired(self.state)
-        for i in range(self.size):
-            t = threading.Thread(target=self._work, name=f"handoff-worker-{i}", daemon=True)
-            t.start()
-            self._threads.append(t)
+        for line, size in self.sizes.items():
+            for i in range(size):
+                t = threading.Thread(
+                    target=self._work, args=(line,), name=f"handoff-{line}-{i}", daemon=True
+                )
+                t.start()
+                self._threads.append(t)
         ticker = threading.Thread(target=self._tick_loop, name="handoff-ticker", daemon=True)
         ticker.start()
         self._threads.append(ticker)
@@ -97,12 +113,22 @@ class ThreadBackend:
         run_after: float | None,
         task: str | None = None,
         key: str | None = None,
+        *,
+        queue: str = DEFAULT_QUEUE,
+        priority: int = 0,
     ) -> None:
         later = run_after is not None and run_after > time.time()
-        if not self._started or self._stop.is_set() or later:
+        line = self.line_of(queue)
+        if not self._started or self._stop.is_set() or later or line is None:
             # Durable already: a worker process (or this one's ticker, once due) takes it.
             return
-        self._enqueue(job_id, key)
+        self._enqueue(job_id, key, line, priority)
+
+    def line_of(self, queue: str) -> str | None:
+        """The line whose threads run this queue's jobs here; None: none here."""
+        if queue in self.sizes:
+            return queue
+        return EVERY_OTHER_QUEUE if EVERY_OTHER_QUEUE in self.sizes else None
 
     def cancelled(self, job_id: str, run_after: float) -> None:
         pass  # the pool takes job ids from the store, which no longer offers this one
@@ -116,8 +142,9 @@ class ThreadBackend:
             return
         self._stop.set()
         self._wake.set()
-        for _ in range(self.size):
-            self._queue.stop_one()
+        for line, waiting in self._lines.items():
+            for _ in range(self.sizes[line]):
+                waiting.stop_one()
         deadline = time.monotonic() + timeout
         for t in self._threads:
             t.join(max(0.0, deadline - time.monotonic()))
@@ -138,28 +165,29 @@ class ThreadBackend:
 
     # -- workers --------------------------------------------------------------------------
 
-    def _enqueue(self, job_id: str, key: str | None) -> None:
+    def _enqueue(self, job_id: str, key: str | None, line: str, priority: int) -> None:
         with self._lock:
             if job_id in self._pending or job_id in self._running:
                 return
-            self._pending.add(job_id)
-        self._queue.put(job_id, key)
+            self._pending[job_id] = line
+        self._lines[line].put(job_id, key, priority)
 
-    def _work(self) -> None:
+    def _work(self, line: str) -> None:
+        waiting = self._lines[line]
         while True:
-            taken = self._queue.get()
+            taken = waiting.get()
             if taken is None or self._stop.is_set():
                 return
             job_id, key = taken
             try:
-                self._run_one(job_id)
+                self._run_one(job_id, line)
             finally:
-                self._queue.done(key)
+                waiting.done(key)
 
-    def _run_one(self, job_id: str) -> None:
+    def _run_one(self, job_id: str, line: str) -> None:
         with self._lock:
-            self._pending.discard(job_id)
-            self._running[job_id] = _Running(threading.get_ident())
+            self._pending.pop(job_id, None)
+            self._running[job_id] = _Running(threading.get_ident(), line)
         try:
             job = self.state.store.claim(job_id, self.worker_id, self.state.lease_seconds)
             if job is not None:
@@ -205,11 +233,21 @@ class ThreadBackend:
                 outage.report(log, "handoff ticker", exc)
 
     def _fill(self) -> None:
-        with self._lock:
-            free = self.size - len(self._running) - len(self._pending)
-        if free > 0:
-            for job_id, key in self.state.store.due(free):
-                self._enqueue(job_id, key)
+        """Take due jobs from the store (retries, jobs submitted by other processes) for
+        each line with threads to spare."""
+        named = [line for line in self.sizes if line != EVERY_OTHER_QUEUE]
+        for line, size in self.sizes.items():
+            with self._lock:
+                busy = sum(e.line == line for e in self._running.values())
+                busy += sum(waiting == line for waiting in self._pending.values())
+            if size - busy <= 0:
+                continue
+            if line == EVERY_OTHER_QUEUE:
+                due = self.state.store.due(size - busy, exclude_queues=named)
+            else:
+                due = self.state.store.due(size - busy, queues=[line])
+            for job_id, key, priority in due:
+                self._enqueue(job_id, key, line, priority)
 
     def _deliver_cancellations(self) -> None:
         with self._lock:

@@ -42,7 +42,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_process_init
 
 from ... import outage
-from ...job import JobState
+from ...job import DEFAULT_QUEUE, JobState
 from ...recovery import recover_expired
 from ...runner import execute
 from . import publisher
@@ -124,13 +124,21 @@ class CeleryBackend:
         run_after: float | None,
         task: str | None = None,
         key: str | None = None,
+        *,
+        queue: str = DEFAULT_QUEUE,
+        priority: int = 0,
     ) -> None:
         if task is None or run_after is None:  # a manual retry, which is rare: read the row
             job = self.state.store.get(job_id)
             if job is None or job.state != JobState.QUEUED:
                 return
             task, run_after = job.task, job.run_after
-        self._hand_over(publisher.line(job_id, task, run_after), (job_id, task, run_after))
+        outgoing = (job_id, task, run_after, queue, priority)
+        self._hand_over(publisher.line(outgoing), outgoing)
+
+    def celery_queue(self, queue: str) -> str:
+        """The Celery queue that Handoff's ``queue`` is sent to (``worker --queues``)."""
+        return publisher.celery_queue(self.celery, queue)
 
     def cancelled(self, job_id: str, run_after: float) -> None:
         """Revoke the message, through the publisher (a revoke is a broadcast over the
@@ -217,7 +225,7 @@ class CeleryBackend:
         job = self.state.store.get(job_id)
         if job is None or job.state != JobState.QUEUED:
             return True
-        return self._sender.send([(job_id, job.task, job.run_after)])
+        return self._sender.send([(job_id, job.task, job.run_after, job.queue, job.priority)])
 
     def _start_publisher(self) -> None:
         c = self.state.app.config

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ... import outage
+from ...job import DEFAULT_QUEUE
 
 log = logging.getLogger("flask_handoff")
 
@@ -42,8 +43,15 @@ BATCH = 200
 #: under SETTLE_SECONDS, so a sweep never sends them again.
 MARK_EVERY = 0.25
 
-#: A message to send: job id, task name, when it is due (epoch seconds).
-Outgoing = tuple[str, str, float]
+#: A message to send: job id, task name, when it is due (epoch seconds), its queue (as
+#: Handoff names it) and priority.
+Outgoing = tuple[str, str, float, str, int]
+
+
+def celery_queue(celery: Any, queue: str) -> str:
+    """The Celery queue of a Handoff queue: Handoff's default is the Celery app's, so
+    workers started without ``--queues`` take it; any other has its own name."""
+    return str(celery.conf.task_default_queue) if queue == DEFAULT_QUEUE else queue
 
 
 @dataclass(frozen=True)
@@ -101,13 +109,16 @@ class Sender:
         sent: list[str] = []
         try:
             with self.celery.producer_or_acquire() as producer:
-                for job_id, task, run_after in batch:
+                # The most urgent first: in a round, a high priority goes out before the
+                # rest, whose order stays (the sort is stable).
+                for job_id, task, run_after, queue, _ in sorted(batch, key=lambda o: -o[4]):
                     countdown = max(0.0, run_after - time.time())
                     self.celery.send_task(
                         task,
                         args=[job_id],
                         task_id=message_id(job_id, run_after),
                         countdown=countdown or None,
+                        queue=celery_queue(self.celery, queue),
                         retry=False,
                         producer=producer,
                     )
@@ -209,9 +220,10 @@ def start(settings: PublisherSettings) -> subprocess.Popen[bytes]:
     return process
 
 
-def line(job_id: str, task: str, due: float) -> bytes:
+def line(outgoing: Outgoing) -> bytes:
     """One job for the publisher: short enough that the pipe takes it whole or not at all."""
-    return f"{job_id}\t{task}\t{due!r}\n".encode()
+    job_id, task, due, queue, priority = outgoing
+    return f"{job_id}\t{task}\t{due!r}\t{queue}\t{priority}\n".encode()
 
 
 def revoke_line(revocation: Revocation) -> bytes:
@@ -246,7 +258,7 @@ def run(settings: PublisherSettings, fd: int) -> None:
             if fields[0] == "revoke":
                 revoked.append(fields[1])
             else:
-                batch.append((fields[0], fields[1], float(fields[2])))
+                batch.append((fields[0], fields[1], float(fields[2]), fields[3], int(fields[4])))
         try:
             sender.deliver(batch, revoked)
             sender.flush_marks(force=ended)
