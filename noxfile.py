@@ -23,6 +23,7 @@ LOWEST = [
     "blinker==1.6.2",
     "click==8.1.3",
     "cryptography==41.0.0",
+    "cronsim==2.6",
     "celery[redis]==5.3.0",
     "psycopg[binary]==3.1.12",
 ]

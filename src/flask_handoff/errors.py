@@ -49,6 +49,17 @@ class JobArgumentError(HandoffError):
     """An argument given to ``submit`` cannot be stored with the job."""
 
 
+class JobIdTakenError(JobArgumentError):
+    """``submit(job_id=...)`` named an id another job has."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(
+            f"job_id {job_id!r} is another job's: name each job once, or leave job_id out"
+            " for a fresh one."
+        )
+        self.job_id = job_id
+
+
 class JobContextError(HandoffError):
     """A task touched ``request`` or ``session``, which do not exist in a background job."""
 

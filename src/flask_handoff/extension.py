@@ -17,6 +17,7 @@ from .backends import Backend, make_backend
 from .current import current_state
 from .errors import ConfigurationError, NoSuchJobError
 from .job import DEFAULT_QUEUE, JobState, identity_key
+from .periodic import Schedule, Scheduler, schedule_from_config, seconds, timezone
 from .redispatch import dispatch_again
 from .secrets import SecretBox
 from .snapshot import Capture
@@ -26,8 +27,9 @@ from .task import Task
 from .watch import JobWatch
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
     from contextlib import AbstractContextManager
+    from datetime import timedelta
     from types import FrameType
 
     from flask import Flask
@@ -73,6 +75,8 @@ DEFAULTS: dict[str, Any] = {
     "HANDOFF_EVENTS_INTERVAL": 0.5,
     "HANDOFF_EVENTS_TIMEOUT": 600.0,
     "HANDOFF_EVENTS_MAX_STREAMS": 100,
+    "HANDOFF_SCHEDULE": {},
+    "HANDOFF_TIMEZONE": "UTC",
 }
 
 _POSITIVE = (
@@ -130,6 +134,16 @@ class HandoffState:
         #: Jobs this process is running, until their spool is removed and their final
         #: signal delivered: ``wait_for_job`` waits for those steps too.
         self.executing: set[str] = set()
+        #: Makes the due runs of periodic jobs; the backend's chore thread calls it.
+        self.scheduler = Scheduler(
+            self,
+            ext._schedules,
+            {
+                name: schedule_from_config(name, entry)
+                for name, entry in dict(c["HANDOFF_SCHEDULE"]).items()
+            },
+            timezone(c["HANDOFF_TIMEZONE"]),
+        )
         self.backend: Backend = make_backend(c["HANDOFF_BACKEND"], self)
         self._shut = False
 
@@ -171,6 +185,7 @@ class Handoff:
         self.tasks: dict[str, Task[Any, Any]] = {}
         self._identity_loader: Callable[[], Any] | None = None
         self._captures: dict[str, Callable[[], Any]] = {}
+        self._schedules: dict[str, Schedule] = {}
         if app is not None:
             self.init_app(app)
 
@@ -292,6 +307,43 @@ class Handoff:
             return t
 
         return register(fn) if fn is not None else register
+
+    def periodic(
+        self,
+        *,
+        cron: str | None = None,
+        every: timedelta | float | None = None,
+        name: str | None = None,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        **task_options: Any,
+    ) -> Callable[[Callable[..., Any]], Task[Any, Any]]:
+        """Run a task on a schedule, in every app of this extension: ``cron`` (five
+        fields, in ``HANDOFF_TIMEZONE``) or ``every`` (a ``timedelta`` or seconds).
+
+        >>> @handoff.periodic(cron="30 3 * * *")
+        ... def clean_up() -> None: ...
+
+        Each due run is one ordinary job (listed, retried, logged), made once however many
+        processes run; a run missed while none ran runs once at start. Decorates a plain
+        function (made a task with ``task_options``) or a ``Task``. An app's own schedules
+        go in ``HANDOFF_SCHEDULE``.
+        """
+
+        def register(f: Callable[..., Any]) -> Task[Any, Any]:
+            task = f if isinstance(f, Task) else self.task(**task_options)(f)
+            schedule = Schedule(
+                name=name or task.name,
+                task=task.name,
+                cron=cron,
+                every=seconds(every) if every is not None else None,
+                args=tuple(args),
+                kwargs=dict(kwargs or {}),
+            )
+            self._schedules[schedule.name] = schedule
+            return task
+
+        return register
 
     # -- jobs -----------------------------------------------------------------------------
 

@@ -61,3 +61,15 @@ jobs_table = Table(
     # Event streams read the jobs a job submitted (its mail, say) by their parent.
     Index("ix_handoff_jobs_parent_id", "parent_id"),
 )
+
+#: One row per periodic schedule: the last due time a job was made for (or, on its first
+#: sight, the due time it was first seen at). It tells a new schedule, which starts at
+#: its next due time, from one whose run was missed while no process ran, which runs
+#: once at start.
+schedules_table = Table(
+    "handoff_schedules",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("last_due", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)

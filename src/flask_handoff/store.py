@@ -8,6 +8,7 @@ job was handed to someone else — finds its final update matching no row and ch
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -19,16 +20,18 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    insert,
     or_,
     select,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 
-from .errors import ConfigurationError
+from .errors import ConfigurationError, JobIdTakenError
 from .job import CANCELLED, FAILED, FINAL_STATES, QUEUED, RUNNING, Job
 from .migrate import VERSION_TABLE, handoff_migrations
 from .prepared import JobStatements, Prepared, run
-from .schema import jobs_table, metadata
+from .schema import jobs_table, metadata, schedules_table
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
@@ -110,7 +113,12 @@ class JobStore:
     # -- writes ---------------------------------------------------------------------------
 
     def insert(self, values: dict[str, Any]) -> None:
-        run(self.engine, self._statements.insert, values)
+        try:
+            run(self.engine, self._statements.insert, values)
+        except self.engine.dialect.dbapi.IntegrityError:  # type: ignore[union-attr]
+            if self.get(values["id"]) is not None:
+                raise JobIdTakenError(values["id"]) from None
+            raise
 
     def claim(
         self, job_id: str, worker_id: str, lease_seconds: float, *, early: bool = False
@@ -444,6 +452,39 @@ class JobStore:
             stmt = stmt.where(c.queue.not_in(tuple(exclude_queues)))
         stmt = stmt.order_by(c.priority.desc(), c.run_after).limit(limit)
         return self._read(lambda conn: [(row[0], row[1], row[2]) for row in conn.execute(stmt)])
+
+    # -- periodic schedules -----------------------------------------------------------------
+
+    def schedule_last_due(self, name: str) -> float | None:
+        """The last due time schedule ``name`` was run (or first seen) for; None: never
+        seen."""
+        c = schedules_table.c
+        stmt = select(c.last_due).where(c.name == name)
+        return self._read(lambda conn: conn.execute(stmt).scalar())
+
+    def schedule_seen(self, name: str, due: float) -> None:
+        """Schedule ``name`` is done with ``due``: the row moves forward, never back."""
+        c = schedules_table.c
+        now = time.time()
+        moved = self._write(
+            lambda conn: (
+                conn.execute(
+                    update(schedules_table)
+                    .where(c.name == name, c.last_due < due)
+                    .values(last_due=due, updated_at=now)
+                ).rowcount
+            )
+        )
+        if moved:
+            return
+        # Not moved: the row is missing, and this makes it; or it is at this due time or
+        # later already (another process was first), and the insert fails, as it should.
+        with contextlib.suppress(IntegrityError):
+            self._write(
+                lambda conn: conn.execute(
+                    insert(schedules_table).values(name=name, last_due=due, updated_at=now)
+                )
+            )
 
     def cancel_requested(self, worker_id: str) -> set[str]:
         stmt = select(jobs_table.c.id).where(

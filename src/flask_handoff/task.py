@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 from . import snapshot as snapshots
 from .context import _cv_job
 from .current import current_state
-from .errors import JobArgumentError
+from .errors import JobArgumentError, JobIdTakenError
 from .job import DEFAULT_QUEUE, QUEUED, Job, identity_key
 from .signals import job_submitted
 
@@ -100,6 +100,7 @@ class Task(Generic[P, R]):
             self.queue if queue is None else queue,
             self.priority if priority is None else priority,
         )
+        caller_named_it = job_id is not None
         if job_id is None:
             job_id = uuid.uuid4().hex
         elif not _JOB_ID.fullmatch(job_id):
@@ -121,6 +122,8 @@ class Task(Generic[P, R]):
         sealed = _seal(state, secrets, replay_headers)
         files_json = None
         if files:
+            if caller_named_it and state.store.get(job_id) is not None:
+                raise JobIdTakenError(job_id)  # before its files go beside the other job's
             files_json = json.dumps(state.spool.save(job_id, files), ensure_ascii=False)
         now = time.time()
         run_after = now + (delay or 0)
@@ -162,6 +165,8 @@ class Task(Generic[P, R]):
         }
         try:
             state.store.insert(values)
+        except JobIdTakenError:
+            raise  # the spool holds the other job's files
         except BaseException:
             state.spool.remove(job_id)
             raise

@@ -126,6 +126,7 @@ def _clean_sample_state() -> None:
     sample.ATTEMPTS.clear()
     sample.TURNS.clear()
     sample.GATE.clear()
+    sample.BEATS.clear()
 
 
 def bearer(user: str) -> dict[str, str]:

@@ -4,6 +4,7 @@ reads the ``Authorization`` header to find the user."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import threading
 import time
@@ -185,6 +186,16 @@ def record_turn() -> None:
     TURNS.append(str(current_job.identity))
 
 
+#: The job ids of ``beat``'s runs in this process (tests of periodic jobs).
+BEATS: list[str] = []
+
+
+@handoff.task(max_attempts=1)
+def beat() -> str:
+    BEATS.append(current_job.id)
+    return current_job.id
+
+
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.config.update(
@@ -198,6 +209,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if "HANDOFF_TEST_DATABASE_URL" in os.environ:  # set for worker subprocesses
         app.config["HANDOFF_DATABASE_URL"] = os.environ["HANDOFF_TEST_DATABASE_URL"]
         app.config["HANDOFF_LEASE_SECONDS"] = float(os.environ.get("HANDOFF_TEST_LEASE", "60"))
+    if "HANDOFF_TEST_SCHEDULE" in os.environ:  # periodic jobs, in a worker subprocess
+        app.config["HANDOFF_SCHEDULE"] = json.loads(os.environ["HANDOFF_TEST_SCHEDULE"])
     if "HANDOFF_TEST_BROKER_URL" in os.environ:  # a Celery worker subprocess
         app.config["HANDOFF_BACKEND"] = "celery"
         app.config["HANDOFF_CELERY_BROKER_URL"] = os.environ["HANDOFF_TEST_BROKER_URL"]

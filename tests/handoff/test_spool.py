@@ -7,8 +7,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pytest
 from flask import Flask
 
+from flask_handoff import JobIdTakenError
 from flask_handoff.testing import wait_for_job
 
 from . import sample
@@ -96,3 +98,23 @@ def test_spooled_files_keep_a_safe_extension_of_any_name() -> None:
     assert _suffix("../../etc/passwd") == ""
     assert _suffix("notes.<script>") == ""
     assert _suffix(None) == ""
+
+
+def test_a_job_id_taken_by_another_job_is_refused_and_leaves_its_files_alone(
+    make_app: Any, tmp_path: Path
+) -> None:
+    app = make_app(HANDOFF_AUTOSTART=False)  # the first job stays queued with its file
+    first_file = tmp_path / "first.csv"
+    first_file.write_bytes(b"first")
+    second_file = tmp_path / "second.csv"
+    second_file.write_bytes(b"second")
+    with app.app_context():
+        first = sample.read_upload.submit(files={"upload": first_file}, job_id="order-17")
+        with pytest.raises(JobIdTakenError, match="'order-17' is another job's"):
+            sample.read_upload.submit(files={"upload": second_file}, job_id="order-17")
+        with pytest.raises(JobIdTakenError):
+            sample.process_order.submit(1, job_id="order-17")  # no files: the insert says
+    spooled = Path(first.files["upload"]["path"])
+
+    assert spooled.read_bytes() == b"first"
+    assert [p.name for p in spooled.parent.iterdir()] == [spooled.name]

@@ -95,6 +95,33 @@ def test_cleanup_removes_old_results_and_log_entries_only(
     assert os.path.isdir(app.config["PHONETOOL_RESULTS_DIR"])
 
 
+def test_cleanup_runs_daily_as_a_periodic_job_with_no_cron(
+    app: Flask, client: FlaskClient, member: MemberHandle
+) -> None:
+    job_id = upload(client, member).get_json()["job_id"]
+    wait_for_job(app, job_id)
+    with app.app_context():
+        old = db.session.get(Upload, job_id)
+        old.created_at = utcnow() - timedelta(days=40)
+        result_dir = Path(old.result_dir)
+        db.session.commit()
+    state = app.extensions["handoff"]
+    # The schedule has been seen (the app's own ticker saw it at start, or this does),
+    # and a day passes: its 03:15 comes, on a clock the test holds.
+    state.store.schedule_seen("cleanup", 0.0)
+    state.scheduler.tick(time.time() + 86_400)
+
+    with app.app_context():
+        runs = [j for j in state.ext.list_jobs() if j.task == "phonetool.retention.daily_cleanup"]
+    done = wait_for_job(app, runs[0].id, timeout=30)
+
+    assert app.config["HANDOFF_SCHEDULE"]["cleanup"]["cron"] == "15 3 * * *"
+    assert len(runs) == 1
+    assert done.state == "succeeded"
+    assert done.result["results"] == 1
+    assert not result_dir.exists()
+
+
 def test_a_job_id_with_a_nul_finds_no_log_entries(
     app: Flask, client: FlaskClient, member: MemberHandle
 ) -> None:

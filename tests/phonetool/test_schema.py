@@ -176,7 +176,7 @@ def test_the_schema_command_reports_both_histories(app: Flask) -> None:
     result: Any = app.test_cli_runner().invoke(args=["schema", "current"])
     head = phonetool_migrations.head()
     assert f"phonetool schema {head} (head {head})" in result.output
-    assert "job table handoff_0004 (head handoff_0004)" in result.output
+    assert "job table handoff_0005 (head handoff_0005)" in result.output
 
 
 STARTER = """

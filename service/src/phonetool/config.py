@@ -23,6 +23,11 @@ def _int(name: str, default: int) -> int:
 MAIL_QUEUE = "mail"
 
 
+def _cleanup_schedule(cron: str | None) -> dict[str, Any]:
+    cron = "15 3 * * *" if cron is None else cron.strip()
+    return {"cleanup": {"task": "phonetool.retention.daily_cleanup", "cron": cron}} if cron else {}
+
+
 def settings(instance_path: str) -> dict[str, Any]:
     instance = Path(instance_path)
     database = os.environ.get("DATABASE_URL") or f"sqlite:///{instance / 'phonetool.sqlite3'}"
@@ -47,6 +52,10 @@ def settings(instance_path: str) -> dict[str, Any]:
         # On threads: the pipelines' threads, and the mails' own, so a result's mail never
         # waits for a pipeline to end. On Celery, a worker started with --queues mail.
         "HANDOFF_QUEUES": {"*": jobs, MAIL_QUEUE: mail_threads},
+        # Retention runs daily as a periodic job, once whatever the number of processes;
+        # PHONETOOL_CLEANUP_CRON="" turns it off (then run `flask cleanup` from cron).
+        "HANDOFF_SCHEDULE": _cleanup_schedule(os.environ.get("PHONETOOL_CLEANUP_CRON")),
+        "HANDOFF_TIMEZONE": os.environ.get("PHONETOOL_TIMEZONE", "Asia/Shanghai"),
         # How long after its process died a running job is taken up again.
         "HANDOFF_LEASE_SECONDS": float(_int("PHONETOOL_JOB_LEASE_SECONDS", 60)),
         # How soon a process sees a cancel asked of another, among other chores.

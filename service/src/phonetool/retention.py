@@ -1,9 +1,8 @@
-"""``flask --app phonetool cleanup``: remove results, log entries and spent tokens past
-their age.
+"""Retention: results, log entries and spent tokens past their age are removed.
 
-Meant for cron, e.g. nightly::
-
-    15 3 * * *  cd /srv/phonetool && .venv/bin/flask --app phonetool cleanup
+It runs daily as a periodic job (``PHONETOOL_CLEANUP_CRON``, 03:15 by default, in
+``PHONETOOL_TIMEZONE``), once however many processes run, and on demand as
+``flask --app phonetool cleanup``.
 """
 
 from __future__ import annotations
@@ -34,6 +33,23 @@ def cleanup(result_days: int | None, log_days: int | None, token_days: int | Non
     """Delete result files and finished jobs older than --result-days, operation-log
     entries older than --log-days, and tokens and browser sessions revoked or expired more
     than --token-days ago. Upload records and their summaries stay."""
+    removed = remove_expired(result_days, log_days, token_days)
+    click.echo(
+        f"removed {removed['results']} result(s), {removed['jobs']} finished job(s),"
+        f" {removed['log_entries']} log entries, {removed['tokens']} spent token(s)"
+    )
+
+
+@handoff.task(max_attempts=3)
+def daily_cleanup() -> dict[str, int]:
+    """The periodic run (config.py's HANDOFF_SCHEDULE): the settings' ages."""
+    return remove_expired()
+
+
+def remove_expired(
+    result_days: int | None = None, log_days: int | None = None, token_days: int | None = None
+) -> dict[str, int]:
+    """What ``cleanup`` removes; each age defaults to its setting. Returns the counts."""
     c = current_app.config
     result_days = c["PHONETOOL_RESULT_DAYS"] if result_days is None else result_days
     log_days = c["PHONETOOL_LOG_DAYS"] if log_days is None else log_days
@@ -57,10 +73,7 @@ def cleanup(result_days: int | None, log_days: int | None, token_days: int | Non
     tokens = purge_spent_tokens(
         c["PHONETOOL_SPENT_TOKEN_DAYS"] if token_days is None else token_days
     )
-    click.echo(
-        f"removed {removed} result(s), {jobs} finished job(s), {entries} log entries,"
-        f" {tokens} spent token(s)"
-    )
+    return {"results": removed, "jobs": jobs, "log_entries": entries, "tokens": tokens}
 
 
 def purge_spent_tokens(days: int) -> int:

@@ -227,6 +227,7 @@ class ThreadBackend:
                     recover_expired(self.state)
                 self._deliver_cancellations()
                 self._enforce_timeouts()
+                self.state.scheduler.tick()
                 self._fill()
                 self.state.store.checkpoint()
             except Exception as exc:

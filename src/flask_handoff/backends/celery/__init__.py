@@ -284,6 +284,7 @@ class CeleryBackend:
             if now - last_recovery >= self.state.lease_seconds / 4:
                 last_recovery = now
                 self._safely(recover_expired, self.state)
+            self._safely(self.state.scheduler.tick)
             publisher_process = self._publisher
             if publisher_process is not None and publisher_process.poll() is not None:
                 log.warning("handoff publisher process ended; starting another")
