@@ -26,6 +26,7 @@ LOWEST = [
     "cronsim==2.6",
     "celery[redis]==5.3.0",
     "psycopg[binary]==3.1.12",
+    "prometheus_client==0.17.1",
 ]
 #: What the tests use beside the library, at the lock's versions.
 TEST_TOOLS = [

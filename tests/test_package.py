@@ -98,7 +98,7 @@ def test_the_wheel_and_sdist_pass_twine_and_hold_the_package(dist: Path) -> None
         for line in metadata.splitlines()
         if line.startswith("Requires-Dist")
     ]
-    assert len(requirements) == 10  # eight, and one for each extra
+    assert len(requirements) == 11  # eight, and one for each extra
     assert not [r for r in requirements if "==" in r]  # ranges, not pins
 
 

@@ -135,8 +135,19 @@ def purge(older_than: float) -> None:
 @click.option("--loglevel", "-l", default="INFO", show_default=True, help="Celery: log level.")
 @click.option("--pool", "-P", default=None, help="Celery: prefork (default), threads or solo.")
 @click.option("--name", "-n", default=None, help="Celery: the node name, e.g. worker1@%h.")
+@click.option(
+    "--metrics-port",
+    type=int,
+    default=None,
+    help="Serve this worker's Prometheus metrics on 127.0.0.1:PORT (the metrics extra).",
+)
 def worker(
-    concurrency: int | None, queues: str | None, loglevel: str, pool: str | None, name: str | None
+    concurrency: int | None,
+    queues: str | None,
+    loglevel: str,
+    pool: str | None,
+    name: str | None,
+    metrics_port: int | None,
 ) -> None:
     """Run jobs in this process until SIGTERM or Ctrl-C (no web server).
 
@@ -144,6 +155,10 @@ def worker(
     (``celery worker`` with Handoff's settings); otherwise the thread pool.
     """
     state = current_state()
+    if metrics_port is not None:
+        from .metrics import serve_metrics
+
+        serve_metrics(state.app, metrics_port)
     named = [q.strip() for q in queues.split(",") if q.strip()] if queues else []
     if state.backend.name == "celery":
         options = {"concurrency": concurrency, "pool": pool, "hostname": name}

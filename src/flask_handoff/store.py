@@ -453,6 +453,22 @@ class JobStore:
         stmt = stmt.order_by(c.priority.desc(), c.run_after).limit(limit)
         return self._read(lambda conn: [(row[0], row[1], row[2]) for row in conn.execute(stmt)])
 
+    def count_by_task_and_state(self) -> list[tuple[str, str, int]]:
+        """How many jobs each task has in each state (metrics)."""
+        c = jobs_table.c
+        stmt = select(c.task, c.state, func.count()).group_by(c.task, c.state)
+        return self._read(lambda conn: [(r[0], r[1], int(r[2])) for r in conn.execute(stmt)])
+
+    def oldest_due_by_queue(self, now: float) -> dict[str, float]:
+        """Per queue, when its longest-waiting due job became due (metrics)."""
+        c = jobs_table.c
+        stmt = (
+            select(c.queue, func.min(c.run_after))
+            .where(c.state == QUEUED, c.run_after <= now)
+            .group_by(c.queue)
+        )
+        return self._read(lambda conn: {r[0]: float(r[1]) for r in conn.execute(stmt)})
+
     # -- periodic schedules -----------------------------------------------------------------
 
     def schedule_last_due(self, name: str) -> float | None:

@@ -80,3 +80,28 @@ def test_every_handoff_setting_is_read_from_the_environment(
     assert app.config["HANDOFF_CELERY"] == {"broker_pool_limit": 4}
     assert app.config["HANDOFF_REQUEST_ID_HEADER"] == "X-Trace"
     assert "HANDOFF_NOT_A_SETTING" not in app.config
+
+
+def test_metrics_are_served_only_with_their_own_token(make_app: AppFactory) -> None:
+    from flask_handoff.testing import wait_for_job
+
+    plain = make_app().test_client().get("/metrics")
+    app = make_app(PHONETOOL_METRICS_TOKEN="scrape-me")
+    client = app.test_client()
+    member = add_member(app, "metrics@example.com")
+    wait_for_job(app, upload(client, member).get_json()["job_id"], timeout=60)
+
+    refused = client.get("/metrics", headers={"Authorization": "Bearer guess"})
+    member_token = client.get("/metrics", headers=member.headers)
+    scraped = client.get("/metrics", headers={"Authorization": "Bearer scrape-me"})
+    text = scraped.get_data(as_text=True)
+
+    assert plain.status_code == 404  # no token set: no such page
+    assert (refused.status_code, member_token.status_code) == (401, 401)
+    assert refused.headers["WWW-Authenticate"] == "Bearer"
+    assert scraped.status_code == 200
+    assert 'handoff_jobs{state="succeeded",task="phonetool.jobs.process_upload"} 1.0' in text
+    assert (
+        'handoff_jobs_ended_total{state="succeeded",task="phonetool.jobs.process_upload"}' in text
+    )
+    assert 'handoff_up{part="workers"} 1.0' in text

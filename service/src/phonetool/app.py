@@ -30,6 +30,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         job_log,
         jobs_api,
         logs,
+        metrics,
         openapi,
         oplog_api,
         retention,
@@ -56,6 +57,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     job_log.connect_signals(app)
     handoff.init_app(app)
     streams.init_app(app)
+    metrics.init_app(app)
     app.register_blueprint(uploads.bp)
     app.register_blueprint(jobs_api.bp)
     app.register_blueprint(oplog_api.bp)

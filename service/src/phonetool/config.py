@@ -83,6 +83,8 @@ def settings(instance_path: str) -> dict[str, Any]:
         "PHONETOOL_MIN_FREE_MB": _int(
             "PHONETOOL_MIN_FREE_MB", _int("PHONETOOL_MAX_UPLOAD_MB", 200)
         ),
+        # Prometheus scrapes /metrics with this token; unset, there is no /metrics.
+        "PHONETOOL_METRICS_TOKEN": os.environ.get("PHONETOOL_METRICS_TOKEN") or None,
         "PHONETOOL_ATTACH_LIMIT_MB": _int("PHONETOOL_ATTACH_LIMIT_MB", 10),
         "PHONETOOL_BASE_URL": os.environ.get("PHONETOOL_BASE_URL", "http://127.0.0.1:5000"),
         "PHONETOOL_RESULT_DAYS": _int("PHONETOOL_RESULT_DAYS", 30),
