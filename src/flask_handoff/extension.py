@@ -47,6 +47,7 @@ DEFAULTS: dict[str, Any] = {
     "HANDOFF_CELERY_BROKER_URL": None,
     "HANDOFF_CELERY": {},
     "HANDOFF_CELERY_RESEND_AFTER": 600.0,
+    "HANDOFF_CELERY_IN_FLIGHT_PER_KEY": None,
     "HANDOFF_POOL_SIZE": 4,
     "HANDOFF_QUEUES": None,
     "HANDOFF_MAX_ATTEMPTS": 3,
@@ -468,6 +469,12 @@ def _validate(c: Any) -> None:
             ok = False
         if not ok:
             raise ConfigurationError(f"{key} must be a positive number, not {c[key]!r}.")
+    cap = c["HANDOFF_CELERY_IN_FLIGHT_PER_KEY"]
+    if cap is not None and not (type(cap) is int and cap > 0):
+        raise ConfigurationError(
+            "HANDOFF_CELERY_IN_FLIGHT_PER_KEY must be a positive whole number (jobs of one"
+            f" identity with the broker or running at once), or None, not {cap!r}."
+        )
     queues = c["HANDOFF_QUEUES"]
     if queues is not None and (
         not isinstance(queues, dict)

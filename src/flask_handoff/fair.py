@@ -13,7 +13,13 @@ from __future__ import annotations
 import heapq
 import itertools
 import threading
-from collections import Counter
+from collections import Counter, deque
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+T = TypeVar("T")
 
 #: The key of a job whose submitter is not known to the caller.
 UNKNOWN = ""
@@ -71,3 +77,26 @@ class FairQueue:
                 del self._running[key]
                 if key not in self._lines:  # nothing of theirs here: forget them
                     self._last_served.pop(key, None)
+
+
+def release_order(
+    waiting: Iterable[tuple[str, T]], in_flight: Mapping[str, int], cap: int
+) -> list[T]:
+    """What to hand the broker now, and in which order, from ``waiting`` (key and item,
+    the most urgent first): round-robin across keys, each key's items in order, none past
+    ``cap`` in flight per key. The Celery publisher's fair share: the job row is the
+    outbox, so what is not released yet waits there, and a key's next job is released as
+    one of its own ends."""
+    lines: dict[str, deque[T]] = {}
+    for key, item in waiting:
+        lines.setdefault(key or UNKNOWN, deque()).append(item)
+    taken = Counter({key: in_flight.get(key, 0) for key in lines})
+    released: list[T] = []
+    while True:
+        before = len(released)
+        for key, line in lines.items():
+            if line and taken[key] < cap:
+                released.append(line.popleft())
+                taken[key] += 1
+        if len(released) == before:
+            return released

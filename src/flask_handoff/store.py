@@ -76,6 +76,12 @@ def make_engine(url: str, options: dict[str, Any] | None = None) -> Engine:
 T = TypeVar("T")
 
 
+def fair_key(queue: str, identity: str | None) -> str:
+    """Whose share a job counts in under fair release: its identity's, in its queue (a
+    member's uploads in flight do not hold back the same member's mail)."""
+    return f"{queue}\t{identity or ''}"
+
+
 class JobStore:
     """All reads and writes of ``handoff_jobs``."""
 
@@ -377,8 +383,19 @@ class JobStore:
                 published_at=time.time(),
             )
 
+    def mark_unpublished(self, job_ids: Sequence[str]) -> None:
+        """The broker did not take these after all: the table's outbox has them again."""
+        if job_ids:
+            self._update(
+                and_(jobs_table.c.id.in_(tuple(job_ids)), jobs_table.c.state == QUEUED),
+                published_at=None,
+            )
+
     def unpublished(
-        self, settled_before: float, lost_before: float | None = None, limit: int = 500
+        self,
+        settled_before: float | None,
+        lost_before: float | None = None,
+        limit: int = 500,
     ) -> list[tuple[str, str, float, str, int]]:
         """Queued jobs whose message is not with the broker, as (id, task, run_after,
         queue, priority), the most urgent first: the
@@ -391,9 +408,14 @@ class JobStore:
         again is harmless: a second delivery finds the job claimed.
         """
         c = jobs_table.c
-        never = and_(c.published_at.is_(None), c.updated_at < settled_before)
+        found = []
+        if settled_before is not None:  # None: a fair publisher releases those itself
+            found.append(and_(c.published_at.is_(None), c.updated_at < settled_before))
         if lost_before is not None:
-            never = or_(never, and_(c.published_at < lost_before, c.run_after < lost_before))
+            found.append(and_(c.published_at < lost_before, c.run_after < lost_before))
+        if not found:
+            return []
+        never = or_(*found)
         stmt = (
             select(c.id, c.task, c.run_after, c.queue, c.priority)
             .where(c.state == QUEUED, never)
@@ -401,6 +423,49 @@ class JobStore:
             .limit(limit)
         )
         return self._read(lambda conn: [tuple(row) for row in conn.execute(stmt)])
+
+    def held(self, now: float, limit: int = 1000) -> list[tuple[str, tuple[Any, ...]]]:
+        """Due queued jobs not yet handed to the broker, the most urgent first, each as
+        (key, (id, task, run_after, queue, priority)): what a fair publisher chooses from.
+        The key is the queue and the identity (``fair_key``)."""
+        c = jobs_table.c
+        stmt = (
+            select(c.queue, c.identity, c.id, c.task, c.run_after, c.priority)
+            .where(c.state == QUEUED, c.published_at.is_(None), c.run_after <= now)
+            .order_by(c.priority.desc(), c.run_after)
+            .limit(limit)
+        )
+        return self._read(
+            lambda conn: [
+                (fair_key(queue, identity), (job_id, task, run_after, queue, priority))
+                for queue, identity, job_id, task, run_after, priority in conn.execute(stmt)
+            ]
+        )
+
+    def in_flight_by_key(self) -> dict[str, int]:
+        """Per queue and identity (``fair_key``), the jobs with the broker or running: what
+        a fair publisher caps."""
+        c = jobs_table.c
+        stmt = (
+            select(c.queue, c.identity, func.count())
+            .where(or_(c.state == RUNNING, and_(c.state == QUEUED, c.published_at.is_not(None))))
+            .group_by(c.queue, c.identity)
+        )
+        return self._read(lambda conn: {fair_key(q, i): int(n) for q, i, n in conn.execute(stmt)})
+
+    def take_for_publishing(self, job_ids: Sequence[str]) -> set[str]:
+        """Mark these queued, unpublished jobs published; the ones this call marked (not
+        another publisher's) are returned, for this one to send."""
+        if not job_ids:
+            return set()
+        c = jobs_table.c
+        stmt = (
+            update(jobs_table)
+            .where(c.id.in_(tuple(job_ids)), c.state == QUEUED, c.published_at.is_(None))
+            .values(published_at=time.time())
+            .returning(c.id)
+        )
+        return self._write(lambda conn: set(conn.execute(stmt).scalars()))
 
     def count(
         self,

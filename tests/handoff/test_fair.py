@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from flask_handoff.fair import FairQueue
+from flask_handoff.fair import FairQueue, release_order
 from flask_handoff.testing import wait_for_job
 
 from . import sample
@@ -77,3 +77,31 @@ def test_three_users_hundred_queued_jobs_each_interleave(make_app: Any) -> None:
     # Alice submitted all hers first, yet bob and carol are served from the start.
     assert turns[:6] == ["alice", "bob", "carol"] * 2
     assert all(turns[i : i + 3].count("alice") == 1 for i in range(0, 300, 3))
+
+
+def test_the_release_order_is_round_robin_within_each_keys_cap() -> None:
+    waiting = [("a", f"a{i}") for i in range(3)] + [("b", "b0"), ("b", "b1"), ("c", "c0")]
+
+    assert release_order(waiting, {}, cap=1) == ["a0", "b0", "c0"]
+    assert release_order(waiting, {}, cap=2) == ["a0", "b0", "c0", "a1", "b1"]
+    assert release_order(waiting, {"a": 1, "c": 5}, cap=2) == ["a0", "b0", "b1"]
+
+
+@pytest.mark.runs_on(database="postgresql", backend="celery")
+def test_on_celery_three_users_hundred_queued_jobs_each_interleave(make_app: Any) -> None:
+    app = make_app(HANDOFF_CELERY_IN_FLIGHT_PER_KEY=1)
+    ids = []
+    with app.app_context():
+        for user in ("alice", "bob", "carol"):
+            # Due together, a few seconds from now: all 300 wait in the table first.
+            ids += [sample.record_turn.submit(identity=user, delay=3).id for _ in range(100)]
+    for job_id in ids:
+        wait_for_job(app, job_id, timeout=120)
+
+    turns = sample.TURNS
+    assert len(turns) == 300
+    # In the broker's order alice's hundred would all come first; released fairly, the
+    # three take turns from the start.
+    for start in range(0, 90, 30):
+        window = turns[start : start + 30]
+        assert min(window.count(user) for user in ("alice", "bob", "carol")) >= 8, window

@@ -65,6 +65,10 @@ def settings(instance_path: str) -> dict[str, Any]:
         # (Redis restarted without persistence loses messages); a second message for a
         # job that merely waits for a worker is dropped by the claim.
         "HANDOFF_CELERY_RESEND_AFTER": 60.0,
+        # On Celery: one member's jobs with the broker or running at once, per queue; the
+        # rest wait in the table and are released round-robin across members, so another
+        # member's upload waits for one running job at most (scripts/scale runs 4 threads).
+        "HANDOFF_CELERY_IN_FLIGHT_PER_KEY": _int("PHONETOOL_IN_FLIGHT_PER_MEMBER", 4),
         "MAX_CONTENT_LENGTH": max_upload_mb * 1024 * 1024,
         "PHONETOOL_RESULTS_DIR": os.environ.get("PHONETOOL_RESULTS_DIR")
         or str(instance / "results"),

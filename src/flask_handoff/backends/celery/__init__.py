@@ -100,6 +100,9 @@ class CeleryBackend:
         self.celery = _celery_app(state)
         #: A due job still queued this long after its message was sent is sent again.
         self.resend_after = float(state.app.config["HANDOFF_CELERY_RESEND_AFTER"])
+        #: Fair release across identities (publisher.Sender.release); None: off.
+        cap = state.app.config["HANDOFF_CELERY_IN_FLIGHT_PER_KEY"]
+        self.in_flight_per_key = int(cap) if cap else None
         self._registered: set[str] = set()
         for task in list(state.ext.tasks.values()):
             self.register(task)
@@ -235,6 +238,7 @@ class CeleryBackend:
             celery=celery_config(self.state),
             poll_interval=self.state.poll_interval,
             resend_after=self.resend_after,
+            in_flight_per_key=self.in_flight_per_key,
         )
         if self._publisher is not None:  # one that ended: let its pipe go
             with contextlib.suppress(OSError):
@@ -355,7 +359,11 @@ class CeleryBackend:
         self._publisher = None
         self._pipe_fd = None
         self._sender = publisher.Sender(
-            self.state.store, self.celery, self.resend_after, self.state.poll_interval
+            self.state.store,
+            self.celery,
+            self.resend_after,
+            self.state.poll_interval,
+            in_flight_per_key=self.in_flight_per_key,
         )
 
     def _in_worker_process(self, **_: Any) -> None:

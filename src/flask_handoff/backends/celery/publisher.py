@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ... import outage
+from ...fair import release_order
 from ...job import DEFAULT_QUEUE
 
 log = logging.getLogger("flask_handoff")
@@ -79,6 +80,7 @@ class PublisherSettings:
     celery: dict[str, Any]
     poll_interval: float
     resend_after: float
+    in_flight_per_key: int | None = None
 
 
 class Sender:
@@ -93,19 +95,25 @@ class Sender:
         poll_interval: float,
         *,
         defer_marks: bool = False,
+        in_flight_per_key: int | None = None,
     ) -> None:
         self.store = store
         self.celery = celery
         self.resend_after = resend_after
         self.poll_interval = poll_interval
+        #: Fair release (``HANDOFF_CELERY_IN_FLIGHT_PER_KEY``): at most this many jobs of
+        #: one identity with the broker or running; the rest wait in the table, released
+        #: round-robin across identities. None: every job is sent when submitted.
+        self.in_flight_per_key = in_flight_per_key
         self._next_sweep = time.monotonic()
         self.broker_down = False
         self._defer = defer_marks
         self._unmarked: list[str] = []
         self._marked_at = time.monotonic()
 
-    def send(self, batch: list[Outgoing]) -> bool:
-        """True if all were sent; what was not stays unpublished for the sweep."""
+    def send(self, batch: list[Outgoing], *, mark: bool = True) -> bool:
+        """True if all were sent; what was not stays unpublished for the sweep.
+        ``mark``: mark what was sent published (not when the caller marked it first)."""
         sent: list[str] = []
         try:
             with self.celery.producer_or_acquire() as producer:
@@ -131,8 +139,9 @@ class Sender:
             if self.broker_down:
                 log.warning("broker reachable again; sending the jobs that waited")
             self.broker_down = False
-        self._unmarked += sent
-        self.flush_marks(force=not self._defer)
+        if mark:
+            self._unmarked += sent
+            self.flush_marks(force=not self._defer)
         return not self.broker_down
 
     def revoke(self, message_ids: list[str]) -> None:
@@ -161,11 +170,33 @@ class Sender:
     def deliver(self, batch: list[Outgoing], revoked: list[str]) -> None:
         """One round's messages: sent through one producer per ``BATCH``, then the
         revocations. Both publishing loops (the publisher process's, and a thread's where
-        none runs) hand over what they gathered here."""
-        for start_at in range(0, len(batch), BATCH):
-            self.send(batch[start_at : start_at + BATCH])
+        none runs) hand over what they gathered here. Under fair release a batch only says
+        that jobs came: what goes out is chosen from the table (``release``)."""
+        if self.in_flight_per_key is not None:
+            if batch:
+                self.release()
+        else:
+            for start_at in range(0, len(batch), BATCH):
+                self.send(batch[start_at : start_at + BATCH])
         if revoked:
             self.revoke(revoked)
+
+    def release(self) -> None:
+        """Fair release: send the due jobs waiting in the table that each identity's cap
+        allows, round-robin across identities (``fair.release_order``). Each is marked
+        published before it is sent, so two publishers never both send it; what the broker
+        does not take is marked unpublished again."""
+        assert self.in_flight_per_key is not None
+        held = self.store.held(time.time())
+        if not held:
+            return
+        order = release_order(held, self.store.in_flight_by_key(), self.in_flight_per_key)
+        mine = self.store.take_for_publishing([job[0] for job in order])
+        batch = [job for job in order if job[0] in mine]
+        for start_at in range(0, len(batch), BATCH):
+            part = batch[start_at : start_at + BATCH]
+            if not self.send(part, mark=False):
+                self.store.mark_unpublished([job[0] for job in part])
 
     def sweep_if_due(self) -> None:
         """Sweep once per poll interval; five times less often while the broker is down.
@@ -183,7 +214,12 @@ class Sender:
         waiting longer than ``resend_after`` since they were sent (a lost message)."""
         self.flush_marks(force=True)  # what this process sent is not "never sent"
         now = time.time()
-        batch = self.store.unpublished(now - SETTLE_SECONDS, now - self.resend_after)
+        fair = self.in_flight_per_key is not None
+        if fair:
+            self.release()  # what waits in the table is sent by the release, fairly
+        batch = self.store.unpublished(
+            None if fair else now - SETTLE_SECONDS, now - self.resend_after
+        )
         if batch:
             sent = self.send(batch)
             self.flush_marks(force=True)
@@ -240,7 +276,14 @@ def run(settings: PublisherSettings, fd: int) -> None:
     celery = Celery("flask_handoff.backends.celery.publisher", set_as_current=False)
     celery.config_from_object(settings.celery)
     store = JobStore(make_engine(settings.database_url, settings.engine_options))
-    sender = Sender(store, celery, settings.resend_after, settings.poll_interval, defer_marks=True)
+    sender = Sender(
+        store,
+        celery,
+        settings.resend_after,
+        settings.poll_interval,
+        defer_marks=True,
+        in_flight_per_key=settings.in_flight_per_key,
+    )
     pending = b""
     while True:
         wait = sender.seconds_to_sweep()
