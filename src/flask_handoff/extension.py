@@ -50,6 +50,7 @@ DEFAULTS: dict[str, Any] = {
     "HANDOFF_CELERY_IN_FLIGHT_PER_KEY": None,
     "HANDOFF_POOL_SIZE": 4,
     "HANDOFF_QUEUES": None,
+    "HANDOFF_MAX_RUNNING_PER_KEY": None,
     "HANDOFF_MAX_ATTEMPTS": 3,
     "HANDOFF_DEFAULT_TIMEOUT": None,
     "HANDOFF_RETRY_BACKOFF": 2.0,
@@ -102,6 +103,9 @@ class HandoffState:
         self.ext = ext
         self.app = app
         self.pool_size = int(c["HANDOFF_POOL_SIZE"])
+        #: Jobs of one identity running at once from one line of the pool; None: no cap.
+        cap = c["HANDOFF_MAX_RUNNING_PER_KEY"]
+        self.max_running_per_key: int | None = int(cap) if cap else None
         #: Threads per queue on the thread backend; "*": every queue not named.
         self.queues: dict[str, int] = dict(c["HANDOFF_QUEUES"] or {"*": self.pool_size})
         self.max_attempts = int(c["HANDOFF_MAX_ATTEMPTS"])
@@ -469,12 +473,16 @@ def _validate(c: Any) -> None:
             ok = False
         if not ok:
             raise ConfigurationError(f"{key} must be a positive number, not {c[key]!r}.")
-    cap = c["HANDOFF_CELERY_IN_FLIGHT_PER_KEY"]
-    if cap is not None and not (type(cap) is int and cap > 0):
-        raise ConfigurationError(
-            "HANDOFF_CELERY_IN_FLIGHT_PER_KEY must be a positive whole number (jobs of one"
-            f" identity with the broker or running at once), or None, not {cap!r}."
-        )
+    for key, what in (
+        ("HANDOFF_CELERY_IN_FLIGHT_PER_KEY", "with the broker or running"),
+        ("HANDOFF_MAX_RUNNING_PER_KEY", "running in one line of the thread pool"),
+    ):
+        cap = c[key]
+        if cap is not None and not (type(cap) is int and cap > 0):
+            raise ConfigurationError(
+                f"{key} must be a positive whole number (jobs of one identity {what} at"
+                f" once), or None, not {cap!r}."
+            )
     queues = c["HANDOFF_QUEUES"]
     if queues is not None and (
         not isinstance(queues, dict)

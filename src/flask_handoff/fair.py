@@ -26,7 +26,11 @@ UNKNOWN = ""
 
 
 class FairQueue:
-    def __init__(self) -> None:
+    """``cap``: at most this many jobs of one key running from this line at once; the
+    key's next waits, and a thread takes another key's job meanwhile, or waits."""
+
+    def __init__(self, cap: int | None = None) -> None:
+        self.cap = cap
         self._changed = threading.Condition()
         #: Per key, a heap of (-priority, arrival, job id): its most urgent, then oldest.
         self._lines: dict[str, list[tuple[int, int, str]]] = {}
@@ -51,14 +55,14 @@ class FairQueue:
     def get(self) -> tuple[str, str] | None:
         """The next job id and its key, counted as running until ``done(key)``; blocks."""
         with self._changed:
-            while not self._lines and not self._stops:
+            while not (ready := self._ready()) and not self._stops:
                 self._changed.wait()
             if self._stops:
                 self._stops -= 1
                 return None
-            urgent = min(line[0][0] for line in self._lines.values())
+            urgent = min(self._lines[k][0][0] for k in ready)
             key = min(
-                (k for k, line in self._lines.items() if line[0][0] == urgent),
+                (k for k in ready if self._lines[k][0][0] == urgent),
                 key=lambda k: (self._running[k], self._last_served.get(k, -1)),
             )
             line = self._lines[key]
@@ -70,8 +74,16 @@ class FairQueue:
             self._running[key] += 1
             return job_id, key
 
+    def _ready(self) -> list[str]:
+        """The keys with a job waiting that may start one now."""
+        if self.cap is None:
+            return list(self._lines)
+        return [k for k in self._lines if self._running[k] < self.cap]
+
     def done(self, key: str) -> None:
         with self._changed:
+            if self.cap is not None and key in self._lines:
+                self._changed.notify()  # that key's next may start now
             self._running[key] -= 1
             if self._running[key] <= 0:
                 del self._running[key]

@@ -105,3 +105,40 @@ def test_on_celery_three_users_hundred_queued_jobs_each_interleave(make_app: Any
     for start in range(0, 90, 30):
         window = turns[start : start + 30]
         assert min(window.count(user) for user in ("alice", "bob", "carol")) >= 8, window
+
+
+def test_a_capped_key_waits_while_another_keys_job_is_taken() -> None:
+    line = FairQueue(cap=1)
+    line.put("a0", "a")
+    line.put("a1", "a")
+    line.put("b0", "b")
+    first, second = line.get(), line.get()
+    third: list[Any] = []
+    waiter = threading.Thread(target=lambda: third.append(line.get()))
+    waiter.start()
+    time.sleep(0.1)
+    waited = list(third)  # a and b are at their cap: nothing may start
+    line.done("a")
+    waiter.join(5)
+
+    assert (first, second) == (("a0", "a"), ("b0", "b"))
+    assert waited == []
+    assert third == [("a1", "a")]
+
+
+def test_with_a_cap_one_user_runs_one_job_and_leaves_the_rest_of_the_pool(
+    make_app: Any,
+) -> None:
+    app = make_app(HANDOFF_POOL_SIZE=3, HANDOFF_MAX_RUNNING_PER_KEY=1)
+    with app.app_context():
+        held = sample.hold.submit(identity="alice").id
+        behind = sample.hold.submit(identity="alice").id
+        other = sample.record_turn.submit(identity="bob").id
+    wait_for_job(app, other, timeout=30)  # bob runs beside alice's one running job
+    with app.app_context():
+        waiting = sample.handoff.get_job(behind).state
+    sample.GATE.set()
+
+    assert waiting == "queued"  # alice's second: a free thread, but her cap is reached
+    assert wait_for_job(app, held, timeout=30).state == "succeeded"
+    assert wait_for_job(app, behind, timeout=30).state == "succeeded"

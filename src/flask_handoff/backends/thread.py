@@ -93,7 +93,7 @@ class ThreadBackend:
             if self._started or self._stop.is_set():
                 return
             self._started = True
-            self._lines = {line: FairQueue() for line in self.sizes}
+            self._lines = {line: FairQueue(self.state.max_running_per_key) for line in self.sizes}
         recover_expired(self.state)
         for line, size in self.sizes.items():
             for i in range(size):
