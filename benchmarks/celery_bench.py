@@ -80,10 +80,60 @@ def _fresh(database_url: str | None) -> str:
     return database_url
 
 
+def bare_celery(redis_url: str, jobs: int, processes: int) -> float:
+    """Seconds for ``jobs`` no-op tasks sent with ``delay()`` until the last has run, on a
+    bare Celery worker of ``processes`` processes (benchmarks/bare_celery.py)."""
+    import redis
+
+    _flush(redis_url)
+    env = {**os.environ, "BARE_CELERY_BROKER_URL": redis_url, "PYTHONPATH": str(ROOT)}
+    argv = [str(BIN / "celery"), "--app", "benchmarks.bare_celery", "worker"]
+    worker = subprocess.Popen(
+        [*argv, "--loglevel=WARNING", f"--concurrency={processes}"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    os.environ["BARE_CELERY_BROKER_URL"] = redis_url
+    from benchmarks import bare_celery
+
+    counter = redis.Redis.from_url(redis_url)
+    try:
+        time.sleep(4)  # the worker is up
+        started = time.perf_counter()
+        for i in range(jobs):
+            bare_celery.noop.delay(i)
+        while int(counter.get(bare_celery.COUNTER) or 0) < jobs:
+            time.sleep(0.01)
+        return time.perf_counter() - started
+    finally:
+        _stop(worker)
+
+
 def short_jobs(redis_url: str, jobs: int, database_url: str | None) -> dict[str, Any]:
+    """Two rounds, each method once a round, side by side: Flask-Handoff on threads and on
+    Celery, and bare Celery with the same broker and settings; the faster round counts."""
+    results: dict[str, Any] = {}
+    for _ in range(2):
+        for label, seconds in _short_jobs_round(redis_url, jobs, database_url).items():
+            if label not in results or seconds < results[label]["seconds"]:
+                results[label] = {
+                    "seconds": round(seconds, 2),
+                    "jobs_per_second": round(jobs / seconds),
+                }
+    for processes, name in ((1, "Celery, 1 process"), (2, "Celery, 2")):
+        bare = results[f"bare Celery, {processes}"]["jobs_per_second"]
+        results[name]["of_bare"] = round(results[name]["jobs_per_second"] / bare, 2)
+    return results
+
+
+def _short_jobs_round(redis_url: str, jobs: int, database_url: str | None) -> dict[str, float]:
     from tests.handoff import sample
 
-    results: dict[str, Any] = {}
+    results: dict[str, float] = {}
+    for processes in (1, 2):
+        results[f"bare Celery, {processes}"] = bare_celery(redis_url, jobs, processes)
     for label, processes in (("threads (2)", 0), ("Celery, 1 process", 1), ("Celery, 2", 2)):
         database = _fresh(database_url)
         config: dict[str, Any] = {"HANDOFF_DATABASE_URL": database, "HANDOFF_POOL_SIZE": 2}
@@ -112,7 +162,7 @@ def short_jobs(redis_url: str, jobs: int, database_url: str | None) -> dict[str,
             sample.handoff.shutdown(app, timeout=5)
             if proc is not None:
                 _stop(proc)
-        results[label] = {"seconds": round(seconds, 2), "jobs_per_second": round(jobs / seconds)}
+        results[label] = seconds
     return results
 
 
@@ -245,13 +295,16 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"### {report['jobs']:,} short jobs submitted at once, until the last has run",
         "",
-        f"The job table on {report['short_jobs_database']}; submitting is counted in.",
+        f"The job table on {report['short_jobs_database']}; submitting is counted in. Bare"
+        " Celery: the same Redis, `acks_late`, a prefetch of 1, no results"
+        " (`benchmarks/bare_celery.py`). Two rounds side by side, the faster of each counts.",
         "",
-        "| runs on | seconds | jobs per second |",
-        "| --- | ---: | ---: |",
+        "| runs on | seconds | jobs per second | ÷ bare Celery, same processes |",
+        "| --- | ---: | ---: | ---: |",
     ]
     for label, row in report["short_jobs"].items():
-        lines.append(f"| {label} | {row['seconds']} | {row['jobs_per_second']:,} |")
+        ratio = f"{row['of_bare']:.2f}" if "of_bare" in row else ""
+        lines.append(f"| {label} | {row['seconds']} | {row['jobs_per_second']:,} | {ratio} |")
     up = report["uploads"]
     lines += [
         "",
