@@ -91,20 +91,28 @@ def test_the_release_order_is_round_robin_within_each_keys_cap() -> None:
 def test_on_celery_three_users_hundred_queued_jobs_each_interleave(make_app: Any) -> None:
     app = make_app(HANDOFF_CELERY_IN_FLIGHT_PER_KEY=1)
     ids = []
+    # All 300 due at one moment, after the last is stored: a delay counted from each
+    # submit would make alice's hundred due first on a machine slow to store them.
+    due = time.time() + 8
     with app.app_context():
         for user in ("alice", "bob", "carol"):
-            # Due together, a few seconds from now: all 300 wait in the table first.
-            ids += [sample.record_turn.submit(identity=user, delay=3).id for _ in range(100)]
+            ids += [
+                sample.record_turn.submit(identity=user, delay=due - time.time()).id
+                for _ in range(100)
+            ]
+    assert time.time() < due, "storing 300 jobs took longer than the delay meant to hold them"
     for job_id in ids:
         wait_for_job(app, job_id, timeout=120)
 
     turns = sample.TURNS
     assert len(turns) == 300
     # In the broker's order alice's hundred would all come first; released fairly, the
-    # three take turns from the start.
-    for start in range(0, 90, 30):
-        window = turns[start : start + 30]
-        assert min(window.count(user) for user in ("alice", "bob", "carol")) >= 8, window
+    # three take turns from the start. A turn is a round of releases, not a strict order:
+    # a job that ran but whose row still says running at a release waits for the next
+    # round, and a worker thread may run a later round's job before an earlier one's.
+    assert {"alice", "bob", "carol"} <= set(turns[:6]), turns[:6]
+    first_third = turns[:90]
+    assert min(first_third.count(user) for user in ("alice", "bob", "carol")) >= 20, turns
 
 
 def test_a_capped_key_waits_while_another_keys_job_is_taken() -> None:
