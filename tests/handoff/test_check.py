@@ -505,3 +505,87 @@ def _run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         env=_env(),
     )
+
+
+def test_a_local_name_or_parameter_named_like_a_proxy_is_not_the_proxy(project: Path) -> None:
+    write(
+        project,
+        {
+            "shop/__init__.py": "",
+            "shop/sync.py": """
+                import threading
+
+                import requests
+                from flask import g, session
+
+                from .db import db
+
+                def check_version():
+                    session = requests.Session()
+                    session.post("https://example.org/version")
+
+                def purge():
+                    session = db.session
+                    session.execute("DELETE FROM tokens")
+
+                def cleanup(session, g=None):
+                    session.execute("VACUUM")
+                    return g.get("x") if g else None
+
+                def looped():
+                    for session in ("a", "b"):
+                        print(session.upper())
+
+                def run():
+                    check_version()
+                    purge()
+                    cleanup(db.session)
+                    looped()
+                    return session["user"]  # the module's: the real proxy
+
+                threading.Thread(target=run).start()
+            """,
+            "shop/db.py": "db = None\n",
+        },
+    )
+
+    assert paths(project) == [("shop/sync.py:24 run", "shop/sync.py:29 session")]
+
+
+def test_imports_inside_a_function_guard_and_leak(project: Path) -> None:
+    write(
+        project,
+        {
+            "shop/__init__.py": "",
+            "shop/audit.py": """
+                import threading
+
+                def actor():
+                    from flask import has_request_context, request
+
+                    if has_request_context():
+                        return request.remote_addr
+                    return None
+
+                def link():
+                    from flask import url_for
+
+                    return url_for("orders.list")
+
+                def user():
+                    import flask
+
+                    return flask.session["user"]
+
+                def job():
+                    return actor(), link(), user()
+
+                threading.Thread(target=job).start()
+            """,
+        },
+    )
+
+    assert sorted(paths(project)) == [
+        ("shop/audit.py:20 job", "shop/audit.py:10 link", "shop/audit.py:13 url_for()"),
+        ("shop/audit.py:20 job", "shop/audit.py:15 user", "shop/audit.py:18 session"),
+    ]

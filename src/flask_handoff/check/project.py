@@ -51,6 +51,11 @@ class Function:
     nested: dict[str, Function] = field(default_factory=dict)
     #: Local names bound to an object of a known class (``x = Builder()``).
     locals: dict[str, Instance] = field(default_factory=dict)
+    #: Every name the function binds (parameters, assignments, loop and ``with``
+    #: targets, ...): such a name is the function's own and hides the module's.
+    bound: frozenset[str] = frozenset()
+    #: Names its own ``import`` statements bind.
+    imports: dict[str, Import] = field(default_factory=dict)
 
     @property
     def line(self) -> int:
@@ -76,7 +81,7 @@ class Module:
     tree: ast.Module
     ignored: set[int]  # lines marked ``# handoff: ignore``
     is_package: bool = False
-    imports: dict[str, ModuleRef | External | tuple[str, str]] = field(default_factory=dict)
+    imports: dict[str, Import] = field(default_factory=dict)
     functions: dict[str, Function] = field(default_factory=dict)
     classes: dict[str, ClassInfo] = field(default_factory=dict)
     instances: dict[str, Instance] = field(default_factory=dict)
@@ -89,6 +94,8 @@ class Module:
 
 
 Target = Function | ClassInfo | Instance | ModuleRef | External | None
+#: What an import binds: a project module, an outside name, or (module, name) of the project.
+Import = ModuleRef | External | tuple[str, str]
 
 
 class Project:
@@ -119,6 +126,7 @@ class Project:
             self.functions[fn_id] = Function(
                 fn_id, parent.module, qualname, node, parent.cls, parent
             )
+            scope_of(self, self.functions[fn_id])
         return self.functions[fn_id]
 
     def module_code(self, module: Module) -> Function:
@@ -163,6 +171,10 @@ class Project:
                 return fn.nested[name]
             if name in fn.locals:
                 return fn.locals[name]
+            if name in fn.imports:
+                return self._imported(module, fn.imports[name])
+            if name in fn.bound:
+                return None  # a parameter or local variable: not the module's name
             fn = fn.parent
         return self.member(module, name)
 
@@ -175,12 +187,17 @@ class Project:
         if name in module.instances:
             return module.instances[name]
         imported = module.imports.get(name)
-        if isinstance(imported, (ModuleRef, External)):
-            return self._project_module(imported) if isinstance(imported, ModuleRef) else imported
-        if isinstance(imported, tuple):
-            source, symbol = imported
-            return self.attribute(ModuleRef(source), symbol, seen | {module.name})
-        return None
+        return None if imported is None else self._imported(module, imported, seen)
+
+    def _imported(
+        self, module: Module, imported: Import, seen: frozenset[str] = frozenset()
+    ) -> Target:
+        if isinstance(imported, ModuleRef):
+            return self._project_module(imported)
+        if isinstance(imported, External):
+            return imported
+        source, symbol = imported
+        return self.attribute(ModuleRef(source), symbol, seen | {module.name})
 
     def attribute(self, base: Target, name: str, seen: frozenset[str] = frozenset()) -> Target:
         """``base.name``."""
@@ -283,14 +300,17 @@ def _decorated(node: ast.FunctionDef | ast.AsyncFunctionDef, name: str) -> bool:
 # -- collecting a module's definitions ---------------------------------------------------
 
 
-def _collect_statement(project: Project, module: Module, stmt: ast.stmt) -> None:
+def import_bindings(
+    project: Project, module: Module, stmt: ast.stmt
+) -> Iterator[tuple[str, Import]]:
+    """The names an ``import`` or ``from ... import`` statement binds, and to what."""
     if isinstance(stmt, ast.Import):
         for alias in stmt.names:
             if alias.asname:
-                module.imports[alias.asname] = _module_or_external(project, alias.name)
+                yield alias.asname, _module_or_external(project, alias.name)
             else:
                 top = alias.name.split(".")[0]
-                module.imports[top] = _module_or_external(project, top)
+                yield top, _module_or_external(project, top)
     elif isinstance(stmt, ast.ImportFrom):
         source = _absolute(module, stmt.module, stmt.level)
         for alias in stmt.names:
@@ -298,9 +318,14 @@ def _collect_statement(project: Project, module: Module, stmt: ast.stmt) -> None
                 continue
             local = alias.asname or alias.name
             if stmt.level == 0 and not _in_project(project, source):
-                module.imports[local] = External(f"{source}.{alias.name}")
+                yield local, External(f"{source}.{alias.name}")
             else:
-                module.imports[local] = (source, alias.name)
+                yield local, (source, alias.name)
+
+
+def _collect_statement(project: Project, module: Module, stmt: ast.stmt) -> None:
+    if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+        module.imports.update(import_bindings(project, module, stmt))
     elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
         module.functions[stmt.name] = _function(project, module, stmt, stmt.name)
     elif isinstance(stmt, ast.ClassDef):
@@ -327,12 +352,57 @@ def _function(
 ) -> Function:
     fn = Function(f"{module.name}:{qualname}", module, qualname, node, cls, parent)
     project.functions[fn.id] = fn
+    scope_of(project, fn)
     if not isinstance(node, (ast.Lambda, ast.Module)):
         for inner in own_definitions(node):
             fn.nested[inner.name] = _function(
                 project, module, inner, f"{qualname}.{inner.name}", cls, fn
             )
     return fn
+
+
+def scope_of(project: Project, fn: Function) -> None:
+    """The names ``fn`` binds itself, as Python's compiler decides a function's locals:
+    any binding anywhere in its body makes the name local throughout (``global`` and
+    ``nonlocal`` excepted). Imports in the body are kept apart: they bind known things."""
+    node = fn.node
+    if isinstance(node, ast.Module):
+        return
+    args = node.args
+    bound = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]}
+    bound |= {a.arg for a in (args.vararg, args.kwarg) if a is not None}
+    if isinstance(node, ast.Lambda):
+        fn.bound = frozenset(bound)
+        return
+    declared: set[str] = set()
+    for stmt in statements(node.body):
+        if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            fn.imports.update(import_bindings(project, fn.module, stmt))
+        elif isinstance(stmt, (ast.Global, ast.Nonlocal)):
+            declared.update(stmt.names)
+        elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(stmt.name)
+        else:
+            bound.update(_stored_names(stmt))
+    fn.bound = frozenset(bound - declared - set(fn.imports))
+
+
+def _stored_names(stmt: ast.stmt) -> Iterator[str]:
+    """Names a statement assigns (its targets, ``with ... as``, ``except ... as``, walrus
+    targets in its own expressions), not those of the statements inside it."""
+    targets: list[ast.AST] = []
+    if isinstance(stmt, ast.Assign):
+        targets = list(stmt.targets)
+    elif isinstance(stmt, (ast.AnnAssign, ast.AugAssign, ast.For, ast.AsyncFor)):
+        targets = [stmt.target]
+    elif isinstance(stmt, (ast.With, ast.AsyncWith)):
+        targets = [item.optional_vars for item in stmt.items if item.optional_vars is not None]
+    elif isinstance(stmt, ast.Try | ast.TryStar):
+        yield from (h.name for h in stmt.handlers if h.name)
+    for target in targets:
+        for node in ast.walk(target):
+            if isinstance(node, ast.Name):
+                yield node.id
 
 
 def own_definitions(node: ast.AST) -> Iterator[ast.FunctionDef | ast.AsyncFunctionDef]:
