@@ -589,3 +589,34 @@ def test_imports_inside_a_function_guard_and_leak(project: Path) -> None:
         ("shop/audit.py:20 job", "shop/audit.py:10 link", "shop/audit.py:13 url_for()"),
         ("shop/audit.py:20 job", "shop/audit.py:15 user", "shop/audit.py:18 session"),
     ]
+
+
+def test_reads_that_work_where_the_job_runs_are_not_reported(project: Path) -> None:
+    write(
+        project,
+        {
+            "shop/__init__.py": "",
+            "shop/tasks.py": """
+                from celery import shared_task
+                from flask import abort, current_app, g, request, url_for
+
+                @shared_task
+                def export(order_id):
+                    if order_id is None:
+                        abort(400)  # raises anywhere; the task's wrapper makes it an error
+                    with current_app.app_context():
+                        g.order = order_id  # the task's own g
+                        print(g.order)
+                    with current_app.test_request_context("/orders"):
+                        print(request.path, url_for("orders.list"))
+                    if hasattr(g, "user"):
+                        print(g.user)
+                    if "tenant" in g:
+                        print(g.tenant)
+                    print(getattr(g, "locale", "en"), g.get("theme"))
+                    return g.order  # outside the with: this g has nothing
+            """,
+        },
+    )
+
+    assert paths(project) == [("shop/tasks.py:5 export", "shop/tasks.py:18 g.order")]

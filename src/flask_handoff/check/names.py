@@ -24,7 +24,6 @@ CALLS = {
     "flask.helpers.url_for": "url_for",
     "flask.make_response": "make_response",
     "flask.helpers.make_response": "make_response",
-    "flask.abort": "abort",
     "flask.flash": "flash",
     "flask_login.login_user": "login_user",
     "flask_login.logout_user": "logout_user",
@@ -35,6 +34,13 @@ CALLS = {
 #: ``request`` attributes that read the body: gone once the response is sent, even where
 #: the request context was copied or replayed.
 BODY = {"form", "files", "data", "json", "get_json", "get_data", "stream", "values", "input_stream"}
+
+#: ``g`` reads that give a default where nothing was set (a job's own, empty ``g``).
+G_TOLERANT = {"get", "setdefault", "pop"}
+
+#: Methods whose ``with`` pushes a context: the code in it has its own request, or its
+#: own application context (and ``g``).
+PUSHES = {"test_request_context": "request", "request_context": "request", "app_context": "app"}
 
 #: A test of these is a guard: the code under it runs only in a request.
 GUARDS = {"flask.has_request_context", "flask.ctx.has_request_context"}

@@ -399,10 +399,15 @@ def _stored_names(stmt: ast.stmt) -> Iterator[str]:
         targets = [item.optional_vars for item in stmt.items if item.optional_vars is not None]
     elif isinstance(stmt, ast.Try | ast.TryStar):
         yield from (h.name for h in stmt.handlers if h.name)
-    for target in targets:
-        for node in ast.walk(target):
-            if isinstance(node, ast.Name):
-                yield node.id
+    while targets:
+        target = targets.pop()
+        if isinstance(target, ast.Name):
+            yield target.id
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            targets += target.elts
+        elif isinstance(target, ast.Starred):
+            targets.append(target.value)
+        # `g.user = ...` and `d[k] = ...` bind no name: they change an object
 
 
 def own_definitions(node: ast.AST) -> Iterator[ast.FunctionDef | ast.AsyncFunctionDef]:

@@ -64,6 +64,7 @@ class Walker(ast.NodeVisitor):
         self.extra_sinks = extra_sinks
         self.facts = Facts()
         self.guarded = 0
+        self.own_app_context = 0  # inside `with app.app_context():`: its `g` is its own
 
     def walk(self) -> Facts:
         node = self.fn.node
@@ -101,14 +102,27 @@ class Walker(ast.NodeVisitor):
         if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
             return True if any(self._guard(v) for v in test.values) else None
         if isinstance(test, ast.Call):
+            if _is_builtin_call(test, "hasattr") and self._is_proxy(test.args[0], "g"):
+                return True  # `hasattr(g, "user")`: a job's own `g` has nothing set
             called = self.resolve(test.func)
             return True if isinstance(called, External) and called.path in names.GUARDS else None
+        if (
+            isinstance(test, ast.Compare)
+            and len(test.ops) == 1
+            and isinstance(test.ops[0], ast.In)
+            and self._is_proxy(test.comparators[0], "g")
+        ):
+            return True  # `"user" in g`
         resolved = self.resolve(test)
         if isinstance(resolved, External) and names.PROXIES.get(resolved.path) in (
             names.GUARD_PROXIES
         ):
             return True
         return None
+
+    def _is_proxy(self, node: ast.expr, proxy: str) -> bool:
+        resolved = self.resolve(node)
+        return isinstance(resolved, External) and names.PROXIES.get(resolved.path) == proxy
 
     def _guarded(self, nodes: list[ast.stmt] | ast.expr) -> None:
         self.guarded += 1
@@ -187,16 +201,27 @@ class Walker(ast.NodeVisitor):
         base = self.resolve(node.value)
         if isinstance(base, External) and base.path in names.PROXIES:
             proxy = names.PROXIES[base.path]
+            if proxy == "g" and node.attr in names.G_TOLERANT:
+                return  # `g.get("user")`: a job's own `g` gives the default
             body = proxy == "request" and node.attr in names.BODY
             self._sink(node, f"{proxy}.{node.attr}", proxy=proxy, body=body)
             return
         self.generic_visit(node)
 
     def _sink(self, node: ast.AST, text: str, *, proxy: str = "", body: bool = False) -> None:
+        if proxy == "g" and self.own_app_context:
+            return
         if not self._skipped(node):
             self.facts.sinks.append(Sink(text, node.lineno, body, proxy))  # type: ignore[attr-defined]
 
     def visit_Call(self, node: ast.Call) -> None:
+        if (
+            _is_builtin_call(node, "getattr")
+            and len(node.args) == 3
+            and self._is_proxy(node.args[0], "g")
+        ):
+            self.visit(node.args[2])  # `getattr(g, "user", None)`: the default, in a job
+            return
         called = self.resolve(node.func)
         if not self._skipped(node):
             self._call(node, called)
@@ -281,11 +306,20 @@ class Walker(ast.NodeVisitor):
                     self._bind(target.id, node.value)
 
     def visit_With(self, node: ast.With) -> None:
+        pushes = set()
         for item in node.items:
             self.visit(item.context_expr)
             if isinstance(item.optional_vars, ast.Name) and isinstance(item.context_expr, ast.Call):
                 self._bind(item.optional_vars.id, item.context_expr)
-        self.block(node.body)
+            pushes.add(_pushed_context(item.context_expr))
+        if "request" in pushes:  # the code makes the request it reads
+            self._guarded(node.body)
+        elif "app" in pushes:
+            self.own_app_context += 1
+            self.block(node.body)
+            self.own_app_context -= 1
+        else:
+            self.block(node.body)
 
     def _bind(self, name: str, call: ast.Call) -> None:
         made = instance_of(self.resolve(call.func))
@@ -308,6 +342,18 @@ class Walker(ast.NodeVisitor):
 
     def resolve(self, node: ast.expr) -> Target:
         return self.project.expression(self.module, node, self.fn)
+
+
+def _is_builtin_call(node: ast.Call, name: str) -> bool:
+    return isinstance(node.func, ast.Name) and node.func.id == name and bool(node.args)
+
+
+def _pushed_context(expr: ast.expr) -> str:
+    """ "request" for ``x.test_request_context(...)`` / ``x.request_context(...)``, "app"
+    for ``x.app_context()``: the context a ``with`` pushes, whatever ``x`` is."""
+    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute):
+        return names.PUSHES.get(expr.func.attr, "")
+    return ""
 
 
 def _leaves(body: list[ast.stmt]) -> bool:
