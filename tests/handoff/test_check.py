@@ -620,3 +620,118 @@ def test_reads_that_work_where_the_job_runs_are_not_reported(project: Path) -> N
     )
 
     assert paths(project) == [("shop/tasks.py:5 export", "shop/tasks.py:18 g.order")]
+
+
+def test_entry_points_made_out_of_sight_and_by_project_decorators(project: Path) -> None:
+    write(
+        project,
+        {
+            "shop/__init__.py": "",
+            "shop/factory.py": """
+                from celery import Celery
+
+                def make_celery(app):
+                    return Celery(app.import_name)
+            """,
+            "shop/worker.py": """
+                import threading
+                from functools import partial, wraps
+
+                from rq.decorators import job as rq_job
+
+                class RecordingJob(rq_job):
+                    pass
+
+                job = partial(RecordingJob, connection=None)
+
+                def in_background(f):
+                    @wraps(f)
+                    def start(*args):
+                        threading.Thread(target=f, args=args).start()
+                    return start
+            """,
+            "shop/tasks.py": """
+                import gevent
+                from flask import current_app, request, session
+
+                from .factory import make_celery
+                from .worker import in_background, job
+
+                celery = make_celery(current_app)
+
+                @celery.task
+                def mail():
+                    return request.args
+
+                @current_app.extensions["celery"].task(bind=True)
+                def bill(self):
+                    return request.path
+
+                @job("queries")
+                def query():
+                    return session["user"]
+
+                @in_background
+                def audit():
+                    return request.remote_addr
+
+                def poll():
+                    return request.host
+
+                def view(socketio):
+                    socketio.start_background_task(poll)
+                    gevent.spawn(poll)
+            """,
+        },
+    )
+    result = check([project / "shop"], CheckConfig(root=project))
+
+    assert {(f.kind.label, f.path[0].name, f.site.name) for f in result.findings} == {
+        ("task", "mail", "request.args"),
+        ("task", "bill", "request.path"),
+        ("RQ job", "query", "session"),
+        ("thread target", "audit", "request.remote_addr"),
+        ("thread target", "poll", "request.host"),
+        ("greenlet", "poll", "request.host"),
+    }
+
+
+def test_reading_a_project_local_proxy_runs_its_getter(project: Path) -> None:
+    write(
+        project,
+        {
+            "shop/__init__.py": "",
+            "shop/org.py": """
+                from flask import g, request
+                from werkzeug.local import LocalProxy
+
+                def _get_current_org():
+                    return request.view_args.get("org_slug", g.get("org_slug"))
+
+                current_org = LocalProxy(_get_current_org)
+                current_locale = LocalProxy(lambda: request.accept_languages.best)
+            """,
+            "shop/tasks.py": """
+                from celery import shared_task
+
+                from .org import current_locale, current_org
+
+                @shared_task
+                def refresh():
+                    return current_org.id, current_locale
+            """,
+        },
+    )
+
+    assert sorted(paths(project)) == [
+        (
+            "shop/tasks.py:6 refresh",
+            "shop/org.py:4 _get_current_org",
+            "shop/org.py:5 request.view_args",
+        ),
+        (
+            "shop/tasks.py:6 refresh",
+            "shop/org.py:8 <lambda:8>",
+            "shop/org.py:8 request.accept_languages",
+        ),
+    ]

@@ -120,6 +120,7 @@ class Analysis:
         self.extra_sinks = set(config.sinks)
         self.configured = config.entry_points
         self._facts: dict[str, Facts] = {}
+        self._wrappers: dict[str, names.Kind | None] = {}
 
     def facts(self, fn: Function) -> Facts:
         if fn.id not in self._facts:
@@ -176,16 +177,60 @@ class Analysis:
             return None
         for decorator in node.decorator_list:
             called = decorator.func if isinstance(decorator, ast.Call) else decorator
-            scope = fn.parent
-            resolved = self.project.expression(fn.module, called, scope)
-            if isinstance(resolved, Function) and resolved.id in names.DEFINED_HERE:
-                resolved = External(names.DEFINED_HERE[resolved.id])
-            if isinstance(resolved, External) and resolved.path in names.TASK_DECORATORS:
-                kind = names.TASK_DECORATORS[resolved.path]
-                if kind is names.HANDOFF and _keyword_true(decorator, "request_context"):
-                    kind = names.HANDOFF_REPLAY
+            kind = self._decorator_kind(fn.module, called, fn.parent)
+            if kind is names.HANDOFF and _keyword_true(decorator, "request_context"):
+                kind = names.HANDOFF_REPLAY
+            if kind is not None:
                 return kind
         return None
+
+    def _decorator_kind(
+        self, module: Module, called: ast.expr, scope: Function | None, depth: int = 0
+    ) -> names.Kind | None:
+        """The kind of task ``@called`` makes: a known decorator, a class derived from one
+        (rq's ``job``), ``x.task`` of an app made out of sight, or a project decorator
+        whose body applies one of these or starts a thread (followed two levels deep)."""
+        resolved = self.project.expression(module, called, scope)
+        if isinstance(resolved, Function) and resolved.id in names.DEFINED_HERE:
+            resolved = External(names.DEFINED_HERE[resolved.id])
+        if isinstance(resolved, External):
+            if resolved.path in names.TASK_DECORATORS:
+                return names.TASK_DECORATORS[resolved.path]
+            if resolved.path.endswith("().task") and resolved.path.startswith("celery"):
+                return names.CELERY
+        if (
+            isinstance(called, ast.Attribute)
+            and called.attr in names.TASK_METHODS
+            and (resolved is None or isinstance(resolved, External))
+        ):
+            return names.TASK
+        if isinstance(resolved, ClassInfo):
+            for klass in self.project.mro(resolved):
+                for base in self.project.bases(klass):
+                    if isinstance(base, External) and base.path in names.TASK_DECORATORS:
+                        return names.TASK_DECORATORS[base.path]
+        if isinstance(resolved, Function) and depth < 2:
+            return self._wrapper_kind(resolved, depth)
+        return None
+
+    def _wrapper_kind(self, decorator: Function, depth: int) -> names.Kind | None:
+        """A project decorator that makes a task or starts a thread around the function."""
+        if decorator.id in self._wrappers:
+            return self._wrappers[decorator.id]
+        self._wrappers[decorator.id] = None  # a decorator that uses itself
+        kind: names.Kind | None = None
+        for node in ast.walk(decorator.node):
+            if isinstance(node, ast.Call):
+                kind = self._decorator_kind(decorator.module, node.func, decorator, depth + 1)
+                if kind is None:
+                    started = self.project.expression(decorator.module, node.func, decorator)
+                    if isinstance(started, External) and started.path in names.STARTERS:
+                        kind = names.STARTERS[started.path][0]
+                if kind is not None and not kind.copied:
+                    break
+                kind = None
+        self._wrappers[decorator.id] = kind
+        return kind
 
     def _thread_class(self, cls: ClassInfo) -> names.Kind | None:
         for klass in self.project.mro(cls):

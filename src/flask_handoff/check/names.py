@@ -48,6 +48,9 @@ GUARD_PROXIES = {"request", "session"}  # `if request:` is False outside a reque
 
 COPY_CONTEXT = {"flask.copy_current_request_context", "flask.ctx.copy_current_request_context"}
 PARTIAL = {"functools.partial"}
+#: werkzeug's ``LocalProxy``: a project's ``current_org = LocalProxy(getter)`` calls the
+#: getter on every read.
+LOCAL_PROXY = {"werkzeug.local.LocalProxy", "werkzeug.LocalProxy"}
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,9 @@ HANDOFF_REPLAY = Kind("Handoff task, request replayed", "in a Handoff job", copi
 COPIED = Kind("copy_current_request_context", "after the response", copied=True)
 FLASK_EXECUTOR = Kind("Flask-Executor task", "after the response", copied=True)
 CONFIGURED = Kind("entry point in the configuration", "outside the request")
+TASK = Kind("task", "in a worker")  # ``@x.task`` of an app the checker cannot see made
+GREENLET = Kind("greenlet", "in a greenlet")
+DECORATED = Kind("project decorator", "outside the request")
 
 #: Calls that start a function elsewhere: (kind, where the function is: a keyword, or the
 #: position of the argument).
@@ -97,6 +103,18 @@ STARTERS: dict[str, tuple[Kind, str, int]] = {
     "asyncio.get_event_loop().run_in_executor": (ASYNCIO, "func", 1),
     "flask.copy_current_request_context": (COPIED, "f", 0),
     "flask.ctx.copy_current_request_context": (COPIED, "f", 0),
+    "_thread.start_new_thread": (THREAD, "function", 0),
+    "flask_socketio.SocketIO().start_background_task": (THREAD, "target", 0),
+    "gevent.spawn": (GREENLET, "run", 0),
+    "gevent.spawn_later": (GREENLET, "run", 1),
+    "eventlet.spawn": (GREENLET, "func", 0),
+    "eventlet.spawn_n": (GREENLET, "func", 0),
+}
+
+#: Methods that start their argument elsewhere whatever object they are called on (a
+#: Socket.IO server made by a factory, an executor kept in ``app.extensions``).
+METHOD_STARTERS: dict[str, tuple[Kind, str, int]] = {
+    "start_background_task": (THREAD, "target", 0),
 }
 
 #: Base classes whose ``run`` runs in a thread or process of its own.
@@ -110,7 +128,15 @@ TASK_DECORATORS = {
     "flask_handoff.Handoff().task": HANDOFF,
     "flask.copy_current_request_context": COPIED,
     "flask.ctx.copy_current_request_context": COPIED,
+    "rq.decorators.job": RQ,
+    "rq.job": RQ,
+    "flask_rq2.RQ().job": RQ,
+    "dramatiq.actor": TASK,
 }
+
+#: ``@x.task`` / ``@x.task(...)`` on an object the checker cannot tell (a Celery app made
+#: by a factory, ``app.extensions["celery"]``): a worker's task all the same.
+TASK_METHODS = {"task"}
 
 #: The same, where the checker reads Flask-Handoff's own source (this repository).
 DEFINED_HERE = {"flask_handoff.extension:Handoff.task": "flask_handoff.Handoff().task"}

@@ -12,6 +12,8 @@ import ast
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from . import names
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
@@ -37,6 +39,14 @@ class Instance:
 
 @dataclass(frozen=True)
 class ModuleRef:
+    name: str
+
+
+@dataclass(frozen=True)
+class ProxyRef:
+    """A module-level ``LocalProxy(getter)`` of the project: reading it calls the getter."""
+
+    module: str
     name: str
 
 
@@ -86,14 +96,18 @@ class Module:
     classes: dict[str, ClassInfo] = field(default_factory=dict)
     instances: dict[str, Instance] = field(default_factory=dict)
     #: ``name = Something(...)`` at module level, until every module is known.
-    made: dict[str, ast.expr] = field(default_factory=dict)
+    made: dict[str, ast.Call] = field(default_factory=dict)
+    #: ``name = functools.partial(f, ...)`` at module level: ``name`` stands for ``f``.
+    partials: dict[str, ast.expr] = field(default_factory=dict)
+    #: ``name = LocalProxy(getter)`` at module level: reading ``name`` calls the getter.
+    proxies: dict[str, ast.expr] = field(default_factory=dict)
 
     @property
     def package(self) -> str:
         return self.name if self.is_package else self.name.rpartition(".")[0]
 
 
-Target = Function | ClassInfo | Instance | ModuleRef | External | None
+Target = Function | ClassInfo | Instance | ModuleRef | ProxyRef | External | None
 #: What an import binds: a project module, an outside name, or (module, name) of the project.
 Import = ModuleRef | External | tuple[str, str]
 
@@ -120,7 +134,9 @@ class Project:
 
     def lambda_function(self, parent: Function, node: ast.Lambda) -> Function:
         """A lambda handed to a starter, as a function of its own."""
-        qualname = f"{parent.qualname}.<lambda:{node.lineno}>"
+        qualname = f"<lambda:{node.lineno}>"
+        if parent.qualname != "<module>":
+            qualname = f"{parent.qualname}.{qualname}"
         fn_id = f"{parent.module.name}:{qualname}"
         if fn_id not in self.functions:
             self.functions[fn_id] = Function(
@@ -140,8 +156,16 @@ class Project:
         """Once every module is in: give module-level objects and ``self.x = ...``
         attributes their class."""
         for module in self.modules.values():
-            for name, func in module.made.items():
-                made = instance_of(self.expression(module, func, None))
+            for name, call in module.made.items():
+                maker = self.expression(module, call.func, None)
+                if isinstance(maker, External) and call.args:
+                    if maker.path in names.PARTIAL:
+                        module.partials[name] = call.args[0]
+                        continue
+                    if maker.path in names.LOCAL_PROXY:
+                        module.proxies[name] = call.args[0]
+                        continue
+                made = instance_of(maker)
                 if isinstance(made, Instance):
                     module.instances[name] = made
         for cls in self.classes.values():
@@ -186,6 +210,10 @@ class Project:
             return module.classes[name]
         if name in module.instances:
             return module.instances[name]
+        if name in module.partials:
+            return self.expression(module, module.partials[name], None)
+        if name in module.proxies:
+            return ProxyRef(module.name, name)
         imported = module.imports.get(name)
         return None if imported is None else self._imported(module, imported, seen)
 
@@ -280,6 +308,15 @@ class Project:
             return None
         return method.cls if _decorated(node, "classmethod") else Instance(method.cls.id)
 
+    def getter(self, proxy: ProxyRef) -> Function | None:
+        """The function a project's ``LocalProxy`` calls when it is read."""
+        module = self.modules[proxy.module]
+        node = module.proxies[proxy.name]
+        if isinstance(node, ast.Lambda):
+            return self.lambda_function(self.module_code(module), node)
+        found = self.expression(module, node, None)
+        return found if isinstance(found, Function) else None
+
     def _project_module(self, ref: ModuleRef) -> Target:
         return ref if ref.name in self.modules or ref.name in self.packages else None
 
@@ -335,7 +372,7 @@ def _collect_statement(project: Project, module: Module, stmt: ast.stmt) -> None
             targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
             for target in targets:
                 if isinstance(target, ast.Name):
-                    module.made[target.id] = stmt.value.func
+                    module.made[target.id] = stmt.value
     elif isinstance(stmt, (ast.If, ast.Try)):
         # Definitions under `if TYPE_CHECKING:` or `try: import x except ImportError:`.
         for inner in stmt.body:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from . import names
-from .project import ClassInfo, External, Function, Instance, instance_of
+from .project import ClassInfo, External, Function, Instance, ProxyRef, instance_of
 
 if TYPE_CHECKING:
     from .project import Project, Target
@@ -191,6 +191,10 @@ class Walker(ast.NodeVisitor):
             resolved = self.resolve(node)
             if isinstance(resolved, External) and resolved.path in names.PROXIES:
                 self._sink(node, names.PROXIES[resolved.path], proxy=names.PROXIES[resolved.path])
+            elif isinstance(resolved, ProxyRef):  # the project's own LocalProxy: its getter runs
+                getter = self.project.getter(resolved)
+                if getter is not None and not self._skipped(node):
+                    self.facts.calls.append(Call(getter, node.lineno))
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
         whole = self.resolve(node)  # `flask.request` itself
@@ -243,6 +247,12 @@ class Walker(ast.NodeVisitor):
                 self.facts.sinks.append(Sink(f"{called.path}()", node.lineno))
             elif called.path in names.STARTERS:
                 self._spawn(node, *names.STARTERS[called.path])
+        elif (
+            called is None
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in names.METHOD_STARTERS
+        ):
+            self._spawn(node, *names.METHOD_STARTERS[node.func.attr])
         if isinstance(node.func, ast.Attribute) and node.func.attr in names.SENDERS:
             self._sent(node)
 
