@@ -198,11 +198,13 @@ def _celery_worker(state: Any, loglevel: str, options: dict[str, Any], queues: l
 @click.option(
     "--format", "output_format", type=click.Choice(["text", "json", "sarif"]), default="text"
 )
-def check_command(paths: tuple[str, ...], output_format: str) -> None:
+@click.option("--select", default="", help="Only these rules (codes or prefixes: HO1).")
+@click.option("--ignore", default="", help="Not these rules.")
+def check_command(paths: tuple[str, ...], output_format: str, select: str, ignore: str) -> None:
     """Find request-context leaks in background code (reads the source; runs nothing).
 
     Exit status 1 when something is found, 0 when clean, 2 on a usage error.
     """
-    from .check.cli import run
+    from .check.cli import codes, run
 
-    raise SystemExit(run(list(paths), output_format))
+    raise SystemExit(run(list(paths), output_format, codes(select), codes(ignore)))

@@ -451,7 +451,7 @@ def test_exit_status_text_and_sarif_output(project: Path) -> None:
         "shop/views/export.py:5 build_export (thread target)\n"
         "  -> shop/reports/builder.py:4 ReportBuilder.run\n"
     )
-    assert "  -> shop/accounts.py:6 request.cookies   (no request context in a thread)\n" in (
+    assert "  -> shop/accounts.py:6 request.cookies   HO100 (no request context in a thread)\n" in (
         text.stdout
     )
     assert f"fix: {LEAK_FIX}" in text.stdout
@@ -678,9 +678,12 @@ def test_entry_points_made_out_of_sight_and_by_project_decorators(project: Path)
                 def poll():
                     return request.host
 
+                def watch():
+                    return request.url
+
                 def view(socketio):
                     socketio.start_background_task(poll)
-                    gevent.spawn(poll)
+                    gevent.spawn(watch)
             """,
         },
     )
@@ -692,7 +695,7 @@ def test_entry_points_made_out_of_sight_and_by_project_decorators(project: Path)
         ("RQ job", "query", "session"),
         ("thread target", "audit", "request.remote_addr"),
         ("thread target", "poll", "request.host"),
-        ("greenlet", "poll", "request.host"),
+        ("greenlet", "watch", "request.url"),
     }
 
 
@@ -735,3 +738,159 @@ def test_reading_a_project_local_proxy_runs_its_getter(project: Path) -> None:
             "shop/org.py:8 request.accept_languages",
         ),
     ]
+
+
+RULES = {
+    "shop/__init__.py": "",
+    "shop/views.py": """
+        import threading
+
+        from flask import (
+            Response, copy_current_request_context, g, make_response, request, url_for
+        )
+
+        def link():
+            return url_for("orders.list")
+
+        def rows():
+            yield request.args["sep"].join(["a", "b"])
+
+        def export():
+            return Response(rows(), mimetype="text/csv")
+
+        def log_close():
+            print(request.path)
+
+        def download():
+            response = make_response("done")
+            response.call_on_close(log_close)
+            return response
+
+        def upload():
+            @copy_current_request_context
+            def save():
+                return g.user
+
+            threading.Thread(target=save).start()
+            threading.Thread(target=link).start()
+    """,
+}
+
+
+def test_each_rule_has_its_code(project: Path) -> None:
+    write(project, RULES)
+    result = check([project / "shop"], CheckConfig(root=project))
+
+    assert sorted((f.code, f.how, f.site.name, f.reason) for f in result.findings) == [
+        ("HO101", "thread target", "url_for()", "(no request context in a thread)"),
+        ("HO300", "call_on_close", "request.path", "(no request context after the response)"),
+        (
+            "HO300",
+            "streamed response body",
+            "request.args",
+            "(no request context after the response)",
+        ),
+        ("HO301", "copy_current_request_context", "g.user", "(a new, empty g after the response)"),
+    ]
+
+
+def test_a_streamed_body_wrapped_in_stream_with_context_is_not_reported(project: Path) -> None:
+    write(
+        project,
+        {
+            "shop/views.py": """
+                from flask import Response, request, stream_with_context
+
+                def rows():
+                    yield request.args["sep"]
+
+                def export():
+                    return Response(stream_with_context(rows()))
+            """
+        },
+    )
+
+    assert paths(project) == []
+
+
+def test_rules_are_chosen_by_code_in_comments_configuration_and_options(project: Path) -> None:
+    rules = dict(RULES)
+    rules["shop/views.py"] = rules["shop/views.py"].replace(
+        'return url_for("orders.list")', 'return url_for("orders.list")  # handoff: ignore[HO101]'
+    )
+    write(project, rules)
+    silenced = check([project / "shop"], CheckConfig(root=project))
+    chosen = check([project / "shop"], CheckConfig(root=project, select=["HO3"], ignore=["HO301"]))
+    wrong_code = dict(RULES)
+    wrong_code["shop/views.py"] = rules["shop/views.py"].replace("ignore[HO101]", "ignore[HO300]")
+    write(project, wrong_code)
+    not_silenced = check([project / "shop"], CheckConfig(root=project))
+
+    assert "HO101" not in {f.code for f in silenced.findings}
+    assert len(silenced.findings) == 3
+    assert {f.code for f in chosen.findings} == {"HO300"}
+    assert "HO101" in {f.code for f in not_silenced.findings}
+    option = _run(project, "shop", "--select", "HO101")
+    assert option.returncode == 1
+    assert option.stdout.count("HO101 (") == 1 and "HO300" not in option.stdout
+    assert _run(project, "shop", "--ignore", "HO100,HO3").returncode == 1  # HO101 left
+    unknown = _run(project, "shop", "--select", "HO999")
+    assert unknown.returncode == 2 and "unknown rule code(s) ['HO999']" in unknown.stderr
+
+
+def test_a_site_reached_two_ways_is_reported_once_by_the_shorter(project: Path) -> None:
+    write(
+        project,
+        {
+            "shop/__init__.py": "",
+            "shop/jobs.py": """
+                import threading
+
+                from celery import shared_task
+                from flask import g, request
+
+                def user():
+                    return g.current_user.id
+
+                def audit():
+                    return user()
+
+                @shared_task
+                def nightly():
+                    return audit()
+
+                def view():
+                    threading.Thread(target=user).start()
+                    threading.Thread(target=audit).start()
+                    threading.Thread(target=lambda: (request.path, request.path)).start()
+            """,
+        },
+    )
+
+    assert sorted(paths(project)) == [
+        ("shop/jobs.py:19 view.<lambda:19>", "shop/jobs.py:19 request.path"),
+        ("shop/jobs.py:6 user", "shop/jobs.py:7 g.current_user"),
+    ]
+
+
+def test_a_proxy_handed_over_names_the_code_that_hands_it(project: Path) -> None:
+    write(
+        project,
+        {
+            "shop/views.py": """
+                import threading
+
+                from flask import request
+
+                def log(req):
+                    print(req)
+
+                def view():
+                    threading.Thread(target=log, args=(request,)).start()
+            """
+        },
+    )
+    text = _run(project, "shop").stdout
+
+    assert text.startswith("shop/views.py:8 view (hands a proxy to a thread target)\n")
+    assert text.endswith("1 request-context leak found in 1 file.\n")

@@ -10,13 +10,22 @@ from __future__ import annotations
 import ast
 import fnmatch
 import os
+import re
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import names
 from .config import SKIPPED_DIRS, CheckConfig, CheckConfigError
-from .messages import ContextLeak, Finding, ProxyHandedOver, Step
+from .messages import (
+    ContextLeak,
+    Finding,
+    GlobalsInCopiedContext,
+    ProxyHandedOver,
+    ReadAfterResponse,
+    Step,
+    UrlForOutsideRequest,
+)
 from .project import ClassInfo, External, Function, Module, Project
 from .walker import IGNORE_MARK, Facts, Sink, Walker
 
@@ -100,11 +109,21 @@ def read_project(files: list[Path]) -> tuple[Project, list[str]]:
     return project, problems
 
 
-def ignored_lines(source: str) -> set[int]:
+IGNORE_COMMENT = re.compile(r"#\s*handoff:\s*ignore(?:\[([A-Za-z0-9,\s]*)\])?\s*$")
+
+
+def ignored_lines(source: str) -> dict[int, frozenset[str]]:
+    """``# handoff: ignore`` (every rule) or ``# handoff: ignore[HO101, HO300]``, at the
+    end of a line."""
     if IGNORE_MARK not in source:
-        return set()
-    lines = source.splitlines()
-    return {i for i, line in enumerate(lines, 1) if line.rstrip().endswith(IGNORE_MARK)}
+        return {}
+    marked: dict[int, frozenset[str]] = {}
+    for number, line in enumerate(source.splitlines(), 1):
+        found = IGNORE_COMMENT.search(line)
+        if found:
+            codes = found.group(1) or ""
+            marked[number] = frozenset(c.strip().upper() for c in codes.split(",") if c.strip())
+    return marked
 
 
 def _display(path: Path, cwd: Path) -> str:
@@ -117,6 +136,7 @@ def _display(path: Path, cwd: Path) -> str:
 class Analysis:
     def __init__(self, project: Project, config: CheckConfig) -> None:
         self.project = project
+        self.config = config
         self.extra_sinks = set(config.sinks)
         self.configured = config.entry_points
         self._facts: dict[str, Facts] = {}
@@ -128,9 +148,21 @@ class Analysis:
         return self._facts[fn.id]
 
     def findings(self) -> list[Finding]:
-        found = self.leaks(self.entries()) + self.handed_over()
-        unique = {(type(f), f.kind.where, f.path[0], f.site): f for f in found}
-        return sorted(unique.values(), key=lambda f: (len(f.path), f.entry.file, f.entry.line))
+        """One finding per rule and site, by its shortest path; the rules chosen by
+        ``select`` / ``ignore`` and not silenced on the site's line."""
+        found = [f for f in self.leaks(self.entries()) + self.handed_over() if self.wanted(f)]
+        found.sort(key=lambda f: (len(f.path), -len(f.site.name), f.entry.file, f.entry.line))
+        unique: dict[tuple[str, str, int], Finding] = {}
+        for finding in found:
+            unique.setdefault((finding.code, finding.site.file, finding.site.line), finding)
+        return list(unique.values())
+
+    def wanted(self, finding: Finding) -> bool:
+        if not self.config.chooses(finding.code):
+            return False
+        module = self.project.by_display.get(finding.site.file)
+        silenced = module.ignored.get(finding.site.line) if module else None
+        return silenced is None or (bool(silenced) and finding.code not in silenced)
 
     def all_facts(self) -> list[tuple[Function, Facts]]:
         """Every function read, lambdas handed to starters included (reading a function
@@ -272,7 +304,9 @@ class Analysis:
                 for entry in entries_of.get(fn_id, ()):
                     path = self._path(entry.function, toward)
                     found += [
-                        ContextLeak(entry.kind, (*path, self._sink_step(holder, sink)), sink.body)
+                        finding_class(sink, entry.kind)(
+                            entry.kind, (*path, self._sink_step(holder, sink)), sink.body
+                        )
                         for sink in sinks
                         if _matters(sink, entry.kind)
                     ]
@@ -307,8 +341,22 @@ class Analysis:
 
 
 def _matters(sink: Sink, kind: names.Kind) -> bool:
-    """Where the request context was copied or replayed, only its body is gone."""
-    return sink.body if kind.copied else True
+    """Where the request context was copied or replayed, only its body is gone (and,
+    under ``copy_current_request_context``, ``g``)."""
+    if not kind.copied:
+        return True
+    return sink.body or (kind is names.COPIED and sink.proxy == "g")
+
+
+def finding_class(sink: Sink, kind: names.Kind) -> type[ContextLeak]:
+    """The rule a read breaks, by what it reads and where it runs."""
+    if kind is names.COPIED and sink.proxy == "g":
+        return GlobalsInCopiedContext
+    if kind.after_response:
+        return ReadAfterResponse
+    if sink.text == "url_for()":
+        return UrlForOutsideRequest
+    return ContextLeak
 
 
 def _keyword_true(decorator: ast.expr, name: str) -> bool:

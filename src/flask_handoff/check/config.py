@@ -39,9 +39,18 @@ class CheckConfig:
     exclude: list[str] = field(default_factory=list)
     sinks: list[str] = field(default_factory=list)
     entry_points: list[str] = field(default_factory=list)
+    #: Rule codes or their prefixes (``HO1``), as ruff takes them: ``select`` empty
+    #: means every rule; ``ignore`` wins over ``select``.
+    select: list[str] = field(default_factory=list)
+    ignore: list[str] = field(default_factory=list)
+
+    def chooses(self, code: str) -> bool:
+        if self.select and not any(code.startswith(s.upper()) for s in self.select):
+            return False
+        return not any(code.startswith(i.upper()) for i in self.ignore)
 
 
-KEYS = {"include", "exclude", "sinks", "entry-points"}
+KEYS = {"include", "exclude", "sinks", "entry-points", "select", "ignore"}
 
 
 def load(start: Path) -> CheckConfig:
@@ -76,4 +85,6 @@ def parse(pyproject: Path) -> CheckConfig:
         exclude=table.get("exclude", []),
         sinks=table.get("sinks", []),
         entry_points=table.get("entry-points", []),
+        select=table.get("select", []),
+        ignore=table.get("ignore", []),
     )

@@ -40,6 +40,11 @@ class Finding:
         raise NotImplementedError
 
     @property
+    def how(self) -> str:
+        """How the first place on the path leaves the request."""
+        return self.kind.label
+
+    @property
     def message(self) -> str:
         return f"{self.site.name} {self.reason}"
 
@@ -61,6 +66,46 @@ class ContextLeak(Finding):
 
 
 @dataclass(frozen=True)
+class UrlForOutsideRequest(ContextLeak):
+    """``url_for`` reached from background code: without a request it builds URLs only
+    from ``SERVER_NAME``, and raises where that is not set."""
+
+    code = "HO101"
+    title = "url-for-outside-request"
+    fix = (
+        "set SERVER_NAME (and PREFERRED_URL_SCHEME) so url_for works in jobs, then ignore"
+        " HO101; or build the URL at submit and pass it in"
+    )
+
+
+@dataclass(frozen=True)
+class ReadAfterResponse(ContextLeak):
+    """Code that runs after the response was sent (a streamed body's generator,
+    ``call_on_close``) reads the request, which is gone by then."""
+
+    code = "HO300"
+    title = "request-read-after-response"
+    fix = (
+        "wrap the generator in stream_with_context(...), or read what it needs before"
+        " returning the response and pass it in"
+    )
+
+
+@dataclass(frozen=True)
+class GlobalsInCopiedContext(ContextLeak):
+    """``g`` in a function wrapped in ``copy_current_request_context``: the copy pushes a
+    new application context, so ``g`` there is a new, empty one (Flask 2.2 and later)."""
+
+    code = "HO301"
+    title = "g-in-copied-context"
+    fix = "pass the values from g in as arguments; g does not travel with the request context"
+
+    @property
+    def reason(self) -> str:
+        return f"(a new, empty g {self.kind.where})"
+
+
+@dataclass(frozen=True)
 class ProxyHandedOver(Finding):
     """A request proxy passed as an argument: its reads in the background fail the same
     way, since the proxy points at whatever request is current there (none)."""
@@ -73,5 +118,17 @@ class ProxyHandedOver(Finding):
     def reason(self) -> str:
         return f"(a proxy to the request, read {self.kind.where}, where there is none)"
 
+    @property
+    def how(self) -> str:
+        """The path starts in the code that hands the proxy over, not in the target."""
+        return f"hands a proxy to a {self.kind.label}"
 
-KINDS: tuple[type[Finding], ...] = (ContextLeak, ProxyHandedOver)
+
+KINDS: tuple[type[Finding], ...] = (
+    ContextLeak,
+    UrlForOutsideRequest,
+    ProxyHandedOver,
+    ReadAfterResponse,
+    GlobalsInCopiedContext,
+)
+CODES = {kind.code: kind for kind in KINDS}

@@ -60,6 +60,7 @@ class Kind:
     label: str  # shown after the entry function
     where: str  # "in a thread": what the reason says
     copied: bool = False  # the request context travels along, its body does not
+    after_response: bool = False  # runs in the request's thread, once it is over
 
 
 THREAD = Kind("thread target", "in a thread")
@@ -74,6 +75,8 @@ HANDOFF_REPLAY = Kind("Handoff task, request replayed", "in a Handoff job", copi
 COPIED = Kind("copy_current_request_context", "after the response", copied=True)
 FLASK_EXECUTOR = Kind("Flask-Executor task", "after the response", copied=True)
 CONFIGURED = Kind("entry point in the configuration", "outside the request")
+STREAMED = Kind("streamed response body", "after the response", after_response=True)
+CLOSED = Kind("call_on_close", "after the response", after_response=True)
 TASK = Kind("task", "in a worker")  # ``@x.task`` of an app the checker cannot see made
 GREENLET = Kind("greenlet", "in a greenlet")
 DECORATED = Kind("project decorator", "outside the request")
@@ -112,10 +115,22 @@ STARTERS: dict[str, tuple[Kind, str, int]] = {
 }
 
 #: Methods that start their argument elsewhere whatever object they are called on (a
-#: Socket.IO server made by a factory, an executor kept in ``app.extensions``).
+#: Socket.IO server made by a factory, a response's ``call_on_close``).
 METHOD_STARTERS: dict[str, tuple[Kind, str, int]] = {
     "start_background_task": (THREAD, "target", 0),
+    "call_on_close": (CLOSED, "func", 0),
 }
+
+#: Response classes: a generator given as their body runs after the view returned, with
+#: no request unless it is wrapped in ``stream_with_context``.
+RESPONSES = {
+    "flask.Response",
+    "flask.wrappers.Response",
+    "werkzeug.Response",
+    "werkzeug.wrappers.Response",
+    "werkzeug.wrappers.response.Response",
+}
+RESPONSE_METHODS = {"response_class"}  # ``app.response_class(gen())``
 
 #: Base classes whose ``run`` runs in a thread or process of its own.
 THREAD_CLASSES = {"threading.Thread": THREAD_RUN, "multiprocessing.Process": PROCESS}

@@ -89,7 +89,9 @@ class Module:
     path: Path
     display: str  # the path as findings show it
     tree: ast.Module
-    ignored: set[int]  # lines marked ``# handoff: ignore``
+    #: Lines marked ``# handoff: ignore`` (no codes: every rule) or
+    #: ``# handoff: ignore[HO101]`` (those rules).
+    ignored: dict[int, frozenset[str]]
     is_package: bool = False
     imports: dict[str, Import] = field(default_factory=dict)
     functions: dict[str, Function] = field(default_factory=dict)
@@ -120,6 +122,7 @@ class Project:
         #: are the project's, any other is from outside.
         self.roots = roots
         self.modules: dict[str, Module] = {}
+        self.by_display: dict[str, Module] = {}  # by the path findings show
         self.functions: dict[str, Function] = {}
         self.classes: dict[str, ClassInfo] = {}
         #: Every dotted prefix of a module's name (``a`` and ``a.b`` for ``a.b.c``).
@@ -127,6 +130,7 @@ class Project:
 
     def add(self, module: Module) -> None:
         self.modules[module.name] = module
+        self.by_display[module.display] = module
         parts = module.name.split(".")
         self.packages.update(".".join(parts[:i]) for i in range(1, len(parts)))
         for stmt in module.tree.body:

@@ -20,18 +20,18 @@ def text(result: Result) -> str:
     out: list[str] = []
     for finding in result.findings:
         entry, *middle, site = finding.path
-        out.append(f"{entry.file}:{entry.line} {entry.name} ({finding.kind.label})")
+        out.append(f"{entry.file}:{entry.line} {entry.name} ({finding.how})")
         out += [f"  -> {step.file}:{step.line} {step.name}" for step in middle]
-        out.append(f"  -> {site.file}:{site.line} {site.name}   {finding.reason}")
+        out.append(f"  -> {site.file}:{site.line} {site.name}   {finding.code} {finding.reason}")
         out.append(f"fix: {finding.fix}")
         out.append("")
     out += [f"warning: {problem}" for problem in result.problems]
     count = len(result.findings)
+    files = f"{result.files} file{'s' if result.files != 1 else ''}"
     out.append(
-        f"{count} request-context leak{'s' if count != 1 else ''} found"
-        f" in {result.files} file{'s' if result.files != 1 else ''}."
+        f"{count} request-context leak{'s' if count != 1 else ''} found in {files}."
         if count
-        else f"No request-context leaks in {result.files} files."
+        else f"No request-context leaks in {files}."
     )
     return "\n".join(out) + "\n"
 
@@ -42,7 +42,7 @@ def as_json(result: Result) -> str:
             "code": f.code,
             "kind": f.title,
             "entry": {"file": f.entry.file, "line": f.entry.line, "name": f.entry.name},
-            "how": f.kind.label,
+            "how": f.how,
             "path": [{"file": s.file, "line": s.line, "name": s.name} for s in f.path],
             "message": f.message,
             "fix": f.fix,
@@ -104,7 +104,7 @@ def _sarif_result(finding: Finding, rules: list[dict[str, Any]]) -> dict[str, An
         "level": "error",
         "message": {
             "text": f"{finding.message}, reached from {finding.entry.name}"
-            f" ({finding.kind.label}). Fix: {finding.fix}."
+            f" ({finding.how}). Fix: {finding.fix}."
         },
         "locations": [location(finding.site)],
         "relatedLocations": [

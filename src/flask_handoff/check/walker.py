@@ -184,7 +184,8 @@ class Walker(ast.NodeVisitor):
     def _skipped(self, node: ast.AST) -> bool:
         if self.guarded:
             return True
-        return getattr(node, "lineno", 0) in self.module.ignored
+        # Marked for every rule: nothing on the line counts, calls included.
+        return self.module.ignored.get(getattr(node, "lineno", 0)) == frozenset()
 
     def visit_Name(self, node: ast.Name) -> None:
         if isinstance(node.ctx, ast.Load):
@@ -205,8 +206,12 @@ class Walker(ast.NodeVisitor):
         base = self.resolve(node.value)
         if isinstance(base, External) and base.path in names.PROXIES:
             proxy = names.PROXIES[base.path]
-            if proxy == "g" and node.attr in names.G_TOLERANT:
-                return  # `g.get("user")`: a job's own `g` gives the default
+            if proxy == "g" and (
+                node.attr in names.G_TOLERANT or not isinstance(node.ctx, ast.Load)
+            ):
+                # `g.get("user")` gives the default in a job's own `g`; `g.user = ...`
+                # sets it there (read back later in the job, it is the job's own value)
+                return
             body = proxy == "request" and node.attr in names.BODY
             self._sink(node, f"{proxy}.{node.attr}", proxy=proxy, body=body)
             return
@@ -247,12 +252,16 @@ class Walker(ast.NodeVisitor):
                 self.facts.sinks.append(Sink(f"{called.path}()", node.lineno))
             elif called.path in names.STARTERS:
                 self._spawn(node, *names.STARTERS[called.path])
-        elif (
-            called is None
-            and isinstance(node.func, ast.Attribute)
-            and node.func.attr in names.METHOD_STARTERS
-        ):
-            self._spawn(node, *names.METHOD_STARTERS[node.func.attr])
+            elif called.path in names.RESPONSES:
+                self._streamed(node)
+        if isinstance(node.func, ast.Attribute) and not isinstance(called, Function | ClassInfo):
+            method = node.func.attr
+            if method in names.METHOD_STARTERS and not (
+                isinstance(called, External) and called.path in names.STARTERS
+            ):
+                self._spawn(node, *names.METHOD_STARTERS[method])
+            elif method in names.RESPONSE_METHODS:
+                self._streamed(node)
         if isinstance(node.func, ast.Attribute) and node.func.attr in names.SENDERS:
             self._sent(node)
 
@@ -266,6 +275,18 @@ class Walker(ast.NodeVisitor):
         others = [a for i, a in enumerate(node.args) if a is not target_node]
         others += [k.value for k in node.keywords if k.value is not target_node]
         self.facts.spawns.append(Spawn(kind, target, node.lineno, self._handed(others)))
+
+    def _streamed(self, node: ast.Call) -> None:
+        """``Response(generate())``: the project generator runs once the view returned,
+        outside the request, unless it is wrapped in ``stream_with_context``."""
+        body = next((k.value for k in node.keywords if k.arg == "response"), None)
+        if body is None and node.args:
+            body = node.args[0]
+        if not isinstance(body, ast.Call):
+            return
+        made_by = self.resolve(body.func)
+        if isinstance(made_by, Function) and _is_generator(made_by.node):
+            self.facts.spawns.append(Spawn(names.STREAMED, made_by, node.lineno))
 
     def _sent(self, node: ast.Call) -> None:
         """``task.delay(request)``: a proxy sent with a task fails in its worker."""
@@ -352,6 +373,22 @@ class Walker(ast.NodeVisitor):
 
     def resolve(self, node: ast.expr) -> Target:
         return self.project.expression(self.module, node, self.fn)
+
+
+def _is_generator(node: ast.AST) -> bool:
+    """A function whose own body yields (not a function or lambda defined in it)."""
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return False
+    todo: list[ast.AST] = list(node.body)
+    while todo:
+        current = todo.pop()
+        if isinstance(current, (ast.Yield, ast.YieldFrom)):
+            return True
+        if not isinstance(
+            current, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+        ):
+            todo.extend(ast.iter_child_nodes(current))
+    return False
 
 
 def _is_builtin_call(node: ast.Call, name: str) -> bool:
