@@ -894,3 +894,79 @@ def test_a_proxy_handed_over_names_the_code_that_hands_it(project: Path) -> None
 
     assert text.startswith("shop/views.py:8 view (hands a proxy to a thread target)\n")
     assert text.endswith("1 request-context leak found in 1 file.\n")
+
+
+def test_a_library_callback_runs_in_the_background_code_that_uses_the_library(
+    project: Path,
+) -> None:
+    write(
+        project,
+        {
+            "shop/__init__.py": "",
+            "shop/db.py": """
+                import logging
+                import random
+
+                from flask import has_request_context, request
+                from flask_sqlalchemy import SignallingSession
+
+                class RoutingSession(SignallingSession):
+                    def get_bind(self, mapper=None, clause=None):
+                        if "/reports/" not in request.path:  # any query runs this
+                            return self.followers[0]
+                        return random.choice(self.followers)
+
+                class RequestFilter(logging.Filter):
+                    def filter(self, record):
+                        record.ip = request.remote_addr if has_request_context() else "-"
+                        return True
+            """,
+            "shop/tasks.py": """
+                from celery import shared_task
+
+                @shared_task
+                def refresh():
+                    return 1
+            """,
+        },
+    )
+
+    assert paths(project) == [
+        (
+            "shop/tasks.py:4 refresh",
+            "shop/db.py:8 RoutingSession.get_bind (called by the library)",
+            "shop/db.py:9 request.path",
+        )
+    ]
+
+
+def test_g_read_by_a_helper_called_in_the_jobs_own_app_context_is_its_own(
+    project: Path,
+) -> None:
+    write(
+        project,
+        {
+            "shop/__init__.py": "",
+            "shop/jobs.py": """
+                import threading
+
+                from flask import current_app, g, request
+
+                def tenant():
+                    return g.tenant, request.host
+
+                def work(app):
+                    with app.app_context():
+                        g.tenant = "acme"
+                        tenant()
+
+                def view():
+                    app = current_app._get_current_object()
+                    threading.Thread(target=work, args=(app,)).start()
+            """,
+        },
+    )
+
+    assert paths(project) == [
+        ("shop/jobs.py:8 work", "shop/jobs.py:5 tenant", "shop/jobs.py:6 request.host")
+    ]

@@ -27,7 +27,7 @@ from .messages import (
     UrlForOutsideRequest,
 )
 from .project import ClassInfo, External, Function, Module, Project
-from .walker import IGNORE_MARK, Facts, Sink, Walker
+from .walker import IGNORE_MARK, IN_APP_CONTEXT, LIBRARY, Facts, Sink, Walker
 
 
 @dataclass
@@ -279,46 +279,82 @@ class Analysis:
         Searched backwards, once from each function holding such reads, through its
         callers: a search forwards from each entry would walk the same helpers again for
         every entry that reaches them (time growing with the square of the project).
+        A call made inside the caller's own ``with app.app_context():`` does not carry a
+        read of ``g`` back (that ``g`` is the caller's own).
         """
-        callers: dict[str, list[Function]] = defaultdict(list)
+        callers: dict[str, list[tuple[Function, str]]] = defaultdict(list)
         holders: list[tuple[Function, list[Sink]]] = []
         for fn, facts in self.all_facts():
             for call in facts.calls:
-                callers[call.target.id].append(fn)
+                callers[call.target.id].append((fn, call.how))
             if facts.sinks:
                 holders.append((fn, facts.sinks))
+        for callback in self.library_callbacks():  # the library calls it from anywhere
+            callers[callback.id] += [(entry.function, LIBRARY) for entry in entries]
         entries_of: dict[str, list[Entry]] = defaultdict(list)
         for entry in entries:
             entries_of[entry.function.id].append(entry)
         found: list[Finding] = []
-        for holder, sinks in holders:
-            toward: dict[str, Function | None] = {holder.id: None}  # the next step
-            queue = deque([holder])
-            while queue:
-                fn = queue.popleft()
-                for caller in callers[fn.id]:
-                    if caller.id not in toward:
-                        toward[caller.id] = fn
-                        queue.append(caller)
-            for fn_id in toward:
-                for entry in entries_of.get(fn_id, ()):
-                    path = self._path(entry.function, toward)
-                    found += [
-                        finding_class(sink, entry.kind)(
-                            entry.kind, (*path, self._sink_step(holder, sink)), sink.body
-                        )
-                        for sink in sinks
-                        if _matters(sink, entry.kind)
-                    ]
+        for holder, all_sinks in holders:
+            own_g = [s for s in all_sinks if s.proxy == "g"]
+            rest = [s for s in all_sinks if s.proxy != "g"]
+            for sinks, cut in ((rest, ""), (own_g, IN_APP_CONTEXT)):
+                if sinks:
+                    found += self._reached(holder, sinks, callers, entries_of, cut)
         return found
 
-    def _path(self, start: Function, toward: dict[str, Function | None]) -> list[Step]:
-        steps: list[Step] = []
-        current: Function | None = start
-        while current is not None:
-            steps.append(Step(current.module.display, current.line, _shown(current)))
-            current = toward[current.id]
+    def _reached(
+        self,
+        holder: Function,
+        sinks: list[Sink],
+        callers: dict[str, list[tuple[Function, str]]],
+        entries_of: dict[str, list[Entry]],
+        cut: str,
+    ) -> list[Finding]:
+        toward: dict[str, tuple[Function, str] | None] = {holder.id: None}  # the next step
+        queue = deque([holder])
+        while queue:
+            fn = queue.popleft()
+            for caller, how in callers[fn.id]:
+                if caller.id not in toward and (not cut or how != cut):
+                    toward[caller.id] = (fn, how)
+                    queue.append(caller)
+        found: list[Finding] = []
+        for fn_id in toward:
+            for entry in entries_of.get(fn_id, ()):
+                path = self._path(entry.function, toward)
+                found += [
+                    finding_class(sink, entry.kind)(
+                        entry.kind, (*path, self._sink_step(holder, sink)), sink.body
+                    )
+                    for sink in sinks
+                    if _matters(sink, entry.kind)
+                ]
+        return found
+
+    def _path(self, start: Function, toward: dict[str, tuple[Function, str] | None]) -> list[Step]:
+        steps = [Step(start.module.display, start.line, _shown(start))]
+        step = toward[start.id]
+        while step is not None:
+            fn, how = step
+            note = EDGE_NOTES.get(how, "")
+            steps.append(Step(fn.module.display, fn.line, _shown(fn) + note))
+            step = toward[fn.id]
         return steps
+
+    def library_callbacks(self) -> list[Function]:
+        """Methods of project classes that a library calls on its own (a SQLAlchemy
+        ``Session`` subclass's ``get_bind`` on every query, a logging filter on every
+        record): they run wherever the library is used, background code included."""
+        found: list[Function] = []
+        for cls in self.project.classes.values():
+            methods: set[str] = set()
+            for klass in self.project.mro(cls):
+                for base in self.project.bases(klass):
+                    if isinstance(base, External):
+                        methods.update(names.CALLBACKS.get(base.path, ()))
+            found += [cls.methods[m] for m in sorted(methods) if m in cls.methods]
+        return found
 
     @staticmethod
     def _sink_step(fn: Function, sink: Sink) -> Step:
@@ -338,6 +374,10 @@ class Analysis:
                     )
                     found.append(ProxyHandedOver(spawn.kind, path))
         return found
+
+
+#: How a step on a path was reached, where it is not a plain call.
+EDGE_NOTES = {LIBRARY: " (called by the library)", "name": " (by method name)"}
 
 
 def _matters(sink: Sink, kind: names.Kind) -> bool:

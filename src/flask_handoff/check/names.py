@@ -156,5 +156,26 @@ TASK_METHODS = {"task"}
 #: The same, where the checker reads Flask-Handoff's own source (this repository).
 DEFINED_HERE = {"flask_handoff.extension:Handoff.task": "flask_handoff.Handoff().task"}
 
+#: Methods of library base classes that the library itself calls, wherever it is used:
+#: a project's override runs in background code too (a query in a task runs
+#: ``get_bind``; a log line in a thread runs the logging filter).
+_SESSIONS = (
+    "sqlalchemy.orm.Session",
+    "sqlalchemy.orm.session.Session",
+    "flask_sqlalchemy.SignallingSession",
+    "flask_sqlalchemy.session.Session",
+)
+CALLBACKS: dict[str, tuple[str, ...]] = {
+    **{session: ("get_bind",) for session in _SESSIONS},
+    "logging.Filter": ("filter",),
+    "logging.Formatter": ("format",),
+    "logging.Handler": ("emit",),
+    "logging.StreamHandler": ("emit",),
+    **{
+        task: ("__call__", "before_start", "on_success", "on_failure", "after_return")
+        for task in ("celery.Task", "celery.app.task.Task", "celery.Celery().Task")
+    },
+}
+
 #: Methods that send a task to its worker: their arguments travel with it.
 SENDERS = {"delay", "apply_async", "submit", "s", "si", "signature"}

@@ -26,10 +26,18 @@ IGNORE_MARK = "# handoff: ignore"
 CATCHES_OUTSIDE_REQUEST = {"RuntimeError"}
 
 
+#: How a call was made, where it matters: inside the caller's own app context (its
+#: ``g`` is the caller's), by a library (a callback), by method name only (possible).
+IN_APP_CONTEXT = "app"
+LIBRARY = "library"
+BY_NAME = "name"
+
+
 @dataclass(frozen=True)
 class Call:
     target: Function
     line: int
+    how: str = ""
 
 
 @dataclass(frozen=True)
@@ -237,14 +245,15 @@ class Walker(ast.NodeVisitor):
         self.generic_visit(node)
 
     def _call(self, node: ast.Call, called: Target) -> None:
+        how = IN_APP_CONTEXT if self.own_app_context else ""
         if isinstance(called, Function):
             if called.id in self.extra_sinks:
                 self.facts.sinks.append(Sink(f"{called.qualname}()", node.lineno))
-            self.facts.calls.append(Call(called, node.lineno))
+            self.facts.calls.append(Call(called, node.lineno, how))
         elif isinstance(called, ClassInfo):
             init = self.project.method(called, "__init__")
             if init is not None:
-                self.facts.calls.append(Call(init, node.lineno))
+                self.facts.calls.append(Call(init, node.lineno, how))
         elif isinstance(called, External):
             if called.path in names.CALLS:
                 self.facts.sinks.append(Sink(f"{names.CALLS[called.path]}()", node.lineno))
