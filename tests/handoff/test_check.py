@@ -953,7 +953,8 @@ def test_g_read_by_a_helper_called_in_the_jobs_own_app_context_is_its_own(
                 from flask import current_app, g, request
 
                 def tenant():
-                    return g.tenant, request.host
+                    name = g.tenant
+                    return name, request.host
 
                 def work(app):
                     with app.app_context():
@@ -968,5 +969,5 @@ def test_g_read_by_a_helper_called_in_the_jobs_own_app_context_is_its_own(
     )
 
     assert paths(project) == [
-        ("shop/jobs.py:8 work", "shop/jobs.py:5 tenant", "shop/jobs.py:6 request.host")
+        ("shop/jobs.py:9 work", "shop/jobs.py:5 tenant", "shop/jobs.py:7 request.host")
     ]
