@@ -971,3 +971,37 @@ def test_g_read_by_a_helper_called_in_the_jobs_own_app_context_is_its_own(
     assert paths(project) == [
         ("shop/jobs.py:9 work", "shop/jobs.py:5 tenant", "shop/jobs.py:7 request.host")
     ]
+
+
+def test_a_streamed_body_reading_the_app_is_reported_and_a_thread_reading_it_is_not(
+    project: Path,
+) -> None:
+    write(
+        project,
+        {
+            "shop/__init__.py": "",
+            "shop/stale.py": """
+                import threading
+
+                from flask import Response, current_app
+
+                def process_issues(repository):
+                    for issue in current_app.github.issues(repository):
+                        yield issue.title
+
+                def warm():
+                    return current_app.config["CACHE"]  # the app context: not this rule
+
+                def close_stale():
+                    threading.Thread(target=warm).start()
+                    return Response(process_issues("astropy"), mimetype="text/plain")
+            """,
+        },
+    )
+    [finding] = check([project / "shop"], CheckConfig(root=project)).findings
+
+    assert (finding.code, finding.site.name, finding.reason) == (
+        "HO300",
+        "current_app.github",
+        "(no application context after the response)",
+    )

@@ -296,8 +296,8 @@ class Analysis:
             entries_of[entry.function.id].append(entry)
         found: list[Finding] = []
         for holder, all_sinks in holders:
-            own_g = [s for s in all_sinks if s.proxy == "g"]
-            rest = [s for s in all_sinks if s.proxy != "g"]
+            own_g = [s for s in all_sinks if s.proxy in names.APP_CONTEXT_PROXIES]
+            rest = [s for s in all_sinks if s.proxy not in names.APP_CONTEXT_PROXIES]
             for sinks, cut in ((rest, ""), (own_g, IN_APP_CONTEXT)):
                 if sinks:
                     found += self._reached(holder, sinks, callers, entries_of, cut)
@@ -383,6 +383,8 @@ EDGE_NOTES = {LIBRARY: " (called by the library)", "name": " (by method name)"}
 def _matters(sink: Sink, kind: names.Kind) -> bool:
     """Where the request context was copied or replayed, only its body is gone (and,
     under ``copy_current_request_context``, ``g``)."""
+    if sink.proxy == "current_app":
+        return kind.after_response
     if not kind.copied:
         return True
     return sink.body or (kind is names.COPIED and sink.proxy == "g")

@@ -81,14 +81,20 @@ class UrlForOutsideRequest(ContextLeak):
 @dataclass(frozen=True)
 class ReadAfterResponse(ContextLeak):
     """Code that runs after the response was sent (a streamed body's generator,
-    ``call_on_close``) reads the request, which is gone by then."""
+    ``call_on_close``) reads the request or the app context, both gone by then."""
 
     code = "HO300"
-    title = "request-read-after-response"
+    title = "context-read-after-response"
     fix = (
         "wrap the generator in stream_with_context(...), or read what it needs before"
         " returning the response and pass it in"
     )
+
+    @property
+    def reason(self) -> str:
+        if self.site.name.startswith("current_app"):
+            return f"(no application context {self.kind.where})"
+        return super().reason
 
 
 @dataclass(frozen=True)

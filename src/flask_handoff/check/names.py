@@ -18,6 +18,15 @@ PROXIES = {
     "flask_login.utils.current_user": "current_user",
 }
 
+#: ``current_app``: a worker's task and a thread that pushes one have an application
+#: context; code that runs after the response (a streamed body, ``call_on_close``) has
+#: none, unless it is wrapped in ``stream_with_context``.
+APP_PROXIES = {"flask.current_app": "current_app", "flask.globals.current_app": "current_app"}
+#: Everything a read of which is checked (``current_app`` only after the response).
+READ_PROXIES = {**PROXIES, **APP_PROXIES}
+#: Proxies that a ``with app.app_context():`` gives the code in it.
+APP_CONTEXT_PROXIES = {"g", "current_app"}
+
 #: Functions that need the request.
 CALLS = {
     "flask.url_for": "url_for",

@@ -198,8 +198,9 @@ class Walker(ast.NodeVisitor):
     def visit_Name(self, node: ast.Name) -> None:
         if isinstance(node.ctx, ast.Load):
             resolved = self.resolve(node)
-            if isinstance(resolved, External) and resolved.path in names.PROXIES:
-                self._sink(node, names.PROXIES[resolved.path], proxy=names.PROXIES[resolved.path])
+            if isinstance(resolved, External) and resolved.path in names.READ_PROXIES:
+                proxy = names.READ_PROXIES[resolved.path]
+                self._sink(node, proxy, proxy=proxy)
             elif isinstance(resolved, ProxyRef):  # the project's own LocalProxy: its getter runs
                 getter = self.project.getter(resolved)
                 if getter is not None and not self._skipped(node):
@@ -207,13 +208,13 @@ class Walker(ast.NodeVisitor):
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
         whole = self.resolve(node)  # `flask.request` itself
-        if isinstance(whole, External) and whole.path in names.PROXIES:
-            proxy = names.PROXIES[whole.path]
+        if isinstance(whole, External) and whole.path in names.READ_PROXIES:
+            proxy = names.READ_PROXIES[whole.path]
             self._sink(node, proxy, proxy=proxy)
             return
         base = self.resolve(node.value)
-        if isinstance(base, External) and base.path in names.PROXIES:
-            proxy = names.PROXIES[base.path]
+        if isinstance(base, External) and base.path in names.READ_PROXIES:
+            proxy = names.READ_PROXIES[base.path]
             if proxy == "g" and (
                 node.attr in names.G_TOLERANT or not isinstance(node.ctx, ast.Load)
             ):
@@ -226,7 +227,7 @@ class Walker(ast.NodeVisitor):
         self.generic_visit(node)
 
     def _sink(self, node: ast.AST, text: str, *, proxy: str = "", body: bool = False) -> None:
-        if proxy == "g" and self.own_app_context:
+        if proxy in names.APP_CONTEXT_PROXIES and self.own_app_context:
             return
         if not self._skipped(node):
             self.facts.sinks.append(Sink(text, node.lineno, body, proxy))  # type: ignore[attr-defined]
