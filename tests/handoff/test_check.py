@@ -166,16 +166,13 @@ SAFE = {
         def silenced():
             return request.path  # handoff: ignore
 
-        HANDLERS = {"audit": view_only_user}
-
         def background(kind, name):
             guarded_user()
             early_return_user()
             truthy_user()
             tolerant_user()
             silenced()
-            HANDLERS[kind]()  # dynamic: not resolved, not guessed
-            getattr(threading, name)()
+            getattr(threading, name)()  # dynamic: not resolved, not guessed
 
         def index():
             threading.Thread(target=background, args=("audit", "x")).start()
@@ -1005,3 +1002,80 @@ def test_a_streamed_body_reading_the_app_is_reported_and_a_thread_reading_it_is_
         "current_app.github",
         "(no application context after the response)",
     )
+
+
+def test_dispatch_tables_super_and_methods_of_objects_of_unknown_class(project: Path) -> None:
+    write(
+        project,
+        {
+            "shop/__init__.py": "",
+            "shop/org.py": """
+                from flask import request, session
+
+                def current_org():
+                    return request.view_args["org"]
+
+                def dropdown_values(query_id):
+                    return [current_org(), query_id]
+
+                def by_session():
+                    return session["org"]
+
+                EXPORTERS = {"csv": by_session}
+            """,
+            "shop/query.py": """
+                from .org import EXPORTERS, dropdown_values
+
+                class Base:
+                    def prepare(self):
+                        return EXPORTERS["csv"]()
+
+                class ParameterizedQuery(Base):
+                    def __init__(self, query_id):
+                        self.query_id = query_id
+
+                    def apply(self, value):
+                        validators = {
+                            "text": lambda v: isinstance(v, str),
+                            "query": lambda v: v in dropdown_values(self.query_id),
+                        }
+                        validate = validators.get("query", lambda v: False)
+                        return validate(value)
+
+                    def prepare(self):
+                        return super().prepare()
+            """,
+            "shop/tasks.py": """
+                from celery import shared_task
+
+                @shared_task
+                def refresh_queries(queries):
+                    for query in queries:
+                        query.parameterized.apply(1)  # a model's property: class unknown
+
+                @shared_task
+                def export(query):
+                    query.prepare()
+            """,
+        },
+    )
+    found = {
+        (f.path[0].name, *(s.name for s in f.path[1:])) for f in check([project / "shop"]).findings
+    }
+
+    assert found == {
+        (
+            "refresh_queries",
+            "ParameterizedQuery.apply (by method name)",
+            "ParameterizedQuery.apply.<lambda:14>",
+            "dropdown_values",
+            "current_org",
+            "request.view_args",
+        ),
+        (
+            "export",
+            "Base.prepare (by method name)",
+            "by_session",
+            "session",
+        ),
+    }

@@ -186,5 +186,62 @@ CALLBACKS: dict[str, tuple[str, ...]] = {
     },
 }
 
+#: A method called on an object of unknown class is followed to the project's methods of
+#: that name when at most this many classes define it (more: too unsure to report).
+BY_NAME_LIMIT = 2
+#: Names too common on outside objects (containers, strings, database sessions and
+#: queries, HTTP clients, files) to follow by name, unless called on ``self.<attribute>``.
+COMMON_METHODS = {
+    *dir(dict),
+    *dir(list),
+    *dir(set),
+    *dir(str),
+    *dir(bytes),
+    "add",
+    "all",
+    "close",
+    "commit",
+    "count",
+    "delete",
+    "execute",
+    "filter",
+    "filter_by",
+    "first",
+    "flush",
+    "get",
+    "join",
+    "limit",
+    "merge",
+    "offset",
+    "one",
+    "one_or_none",
+    "open",
+    "order_by",
+    "post",
+    "put",
+    "patch",
+    "query",
+    "read",
+    "refresh",
+    "rollback",
+    "run",
+    "save",
+    "scalar",
+    "scalars",
+    "send",
+    "set",
+    "start",
+    "stop",
+    "write",
+    "render",
+    "info",
+    "debug",
+    "warning",
+    "error",
+    "exception",
+    "critical",
+    "log",
+}
+
 #: Methods that send a task to its worker: their arguments travel with it.
 SENDERS = {"delay", "apply_async", "submit", "s", "si", "signature"}

@@ -101,6 +101,8 @@ class Module:
     made: dict[str, ast.Call] = field(default_factory=dict)
     #: ``name = functools.partial(f, ...)`` at module level: ``name`` stands for ``f``.
     partials: dict[str, ast.expr] = field(default_factory=dict)
+    #: ``name = {"key": function, ...}`` at module level: a dispatch table.
+    tables: dict[str, list[ast.expr]] = field(default_factory=dict)
     #: ``name = LocalProxy(getter)`` at module level: reading ``name`` calls the getter.
     proxies: dict[str, ast.expr] = field(default_factory=dict)
 
@@ -123,6 +125,7 @@ class Project:
         self.roots = roots
         self.modules: dict[str, Module] = {}
         self.by_display: dict[str, Module] = {}  # by the path findings show
+        self._by_name: dict[str, list[Function]] | None = None
         self.functions: dict[str, Function] = {}
         self.classes: dict[str, ClassInfo] = {}
         #: Every dotted prefix of a module's name (``a`` and ``a.b`` for ``a.b.c``).
@@ -288,6 +291,8 @@ class Project:
                 special = self._self_or_cls(node.value.id, scope)
                 if special is not None:
                     return self.attribute(special, node.attr)
+            if _is_super(node.value) and scope is not None:
+                return self._super_method(scope, node.attr)
             return self.attribute(self.expression(module, node.value, scope), node.attr)
         if isinstance(node, ast.Call):
             called = self.expression(module, node.func, scope)
@@ -312,6 +317,39 @@ class Project:
             return None
         return method.cls if _decorated(node, "classmethod") else Instance(method.cls.id)
 
+    def _super_method(self, scope: Function, name: str) -> Function | None:
+        """``super().name``: the method of the first base class after the caller's own."""
+        method = scope
+        while method.parent is not None:
+            method = method.parent
+        if method.cls is None:
+            return None
+        for klass in self.mro(method.cls)[1:]:
+            if name in klass.methods:
+                return klass.methods[name]
+        return None
+
+    def methods_named(self, name: str) -> list[Function]:
+        """Every project class's method of this name (for calls on objects of unknown
+        class: by method name, as class hierarchy analysis resolves them)."""
+        if self._by_name is None:
+            self._by_name = {}
+            for cls in self.classes.values():
+                for method_name, method in cls.methods.items():
+                    self._by_name.setdefault(method_name, []).append(method)
+        return self._by_name.get(name, [])
+
+    def table(self, module: Module, name: str) -> tuple[Module, list[ast.expr]] | None:
+        """A module-level dispatch table, defined here or imported, and its module."""
+        if name in module.tables:
+            return module, module.tables[name]
+        imported = module.imports.get(name)
+        if isinstance(imported, tuple) and imported[0] in self.modules:
+            source = self.modules[imported[0]]
+            if imported[1] in source.tables:
+                return source, source.tables[imported[1]]
+        return None
+
     def getter(self, proxy: ProxyRef) -> Function | None:
         """The function a project's ``LocalProxy`` calls when it is read."""
         module = self.modules[proxy.module]
@@ -323,6 +361,12 @@ class Project:
 
     def _project_module(self, ref: ModuleRef) -> Target:
         return ref if ref.name in self.modules or ref.name in self.packages else None
+
+
+def _is_super(node: ast.expr) -> bool:
+    return (
+        isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "super"
+    )
 
 
 def instance_of(called: Target) -> Target:
@@ -372,6 +416,11 @@ def _collect_statement(project: Project, module: Module, stmt: ast.stmt) -> None
     elif isinstance(stmt, ast.ClassDef):
         module.classes[stmt.name] = _class(project, module, stmt)
     elif isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None:
+        if isinstance(stmt.value, ast.Dict):
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            for target in targets:
+                if isinstance(target, ast.Name):
+                    module.tables[target.id] = [v for v in stmt.value.values if v is not None]
         if isinstance(stmt.value, ast.Call):
             targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
             for target in targets:

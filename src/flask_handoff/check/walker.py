@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from . import names
-from .project import ClassInfo, External, Function, Instance, ProxyRef, instance_of
+from .project import ClassInfo, External, Function, Instance, Module, ProxyRef, instance_of
 
 if TYPE_CHECKING:
     from .project import Project, Target
@@ -38,6 +38,15 @@ class Call:
     target: Function
     line: int
     how: str = ""
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A value of a dispatch table, and where its names are looked up."""
+
+    module: Module
+    scope: Function | None
+    value: ast.expr
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,12 @@ class Walker(ast.NodeVisitor):
         self.facts = Facts()
         self.guarded = 0
         self.own_app_context = 0  # inside `with app.app_context():`: its `g` is its own
+        #: Local dispatch tables (``handlers = {"a": f}``) and names picked from one
+        #: (``handler = handlers.get(kind)``): the functions they may hold.
+        self.tables: dict[str, list[Choice]] = {}
+        self.picks: dict[str, list[Choice]] = {}
+        #: Local names that hold a guard's answer (``in_request = has_request_context()``).
+        self.guard_names: dict[str, bool] = {}
 
     def walk(self) -> Facts:
         node = self.fn.node
@@ -109,6 +124,8 @@ class Walker(ast.NodeVisitor):
             return None if inner is None else not inner
         if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
             return True if any(self._guard(v) for v in test.values) else None
+        if isinstance(test, ast.Name) and test.id in self.guard_names:
+            return self.guard_names[test.id]
         if isinstance(test, ast.Call):
             if _is_builtin_call(test, "hasattr") and self._is_proxy(test.args[0], "g"):
                 return True  # `hasattr(g, "user")`: a job's own `g` has nothing set
@@ -247,6 +264,11 @@ class Walker(ast.NodeVisitor):
 
     def _call(self, node: ast.Call, called: Target) -> None:
         how = IN_APP_CONTEXT if self.own_app_context else ""
+        if isinstance(node.func, ast.Attribute) and node.func.attr in names.SENDERS:
+            self._sent(node)
+        if called is None:
+            self._call_unresolved(node, how)
+            return
         if isinstance(called, Function):
             if called.id in self.extra_sinks:
                 self.facts.sinks.append(Sink(f"{called.qualname}()", node.lineno))
@@ -264,16 +286,85 @@ class Walker(ast.NodeVisitor):
                 self._spawn(node, *names.STARTERS[called.path])
             elif called.path in names.RESPONSES:
                 self._streamed(node)
-        if isinstance(node.func, ast.Attribute) and not isinstance(called, Function | ClassInfo):
+        if isinstance(node.func, ast.Attribute) and isinstance(called, External | Instance):
             method = node.func.attr
-            if method in names.METHOD_STARTERS and not (
-                isinstance(called, External) and called.path in names.STARTERS
+            if method in names.METHOD_STARTERS and (
+                isinstance(called, Instance) or called.path not in names.STARTERS
             ):
                 self._spawn(node, *names.METHOD_STARTERS[method])
             elif method in names.RESPONSE_METHODS:
                 self._streamed(node)
-        if isinstance(node.func, ast.Attribute) and node.func.attr in names.SENDERS:
-            self._sent(node)
+
+    def _call_unresolved(self, node: ast.Call, how: str) -> None:
+        """A call the names do not resolve: a pick from a dispatch table (every function
+        it holds), a method of an object of unknown class (the project's methods of that
+        name, if few define it), or a method that starts its argument elsewhere."""
+        picked = self._picked(node.func)
+        if picked is not None:
+            for choice in picked:
+                target = self._chosen(choice)
+                if target is not None:
+                    self.facts.calls.append(Call(target, node.lineno, how))
+            return
+        if not isinstance(node.func, ast.Attribute):
+            return
+        method = node.func.attr
+        if method in names.METHOD_STARTERS:
+            self._spawn(node, *names.METHOD_STARTERS[method])
+            return
+        if method in names.RESPONSE_METHODS:
+            self._streamed(node)
+            return
+        if method.startswith("__") or (
+            method in names.COMMON_METHODS and not _on_own_attribute(node.func)
+        ):
+            return
+        candidates = self.project.methods_named(method)
+        if 0 < len(candidates) <= names.BY_NAME_LIMIT:
+            self.facts.calls += [Call(c, node.lineno, BY_NAME) for c in candidates]
+
+    def _chosen(self, choice: Choice) -> Function | None:
+        """The function a table's value is (a function of the project, or a lambda)."""
+        if choice.module is self.module and choice.scope is self.fn:
+            target = self.target_function(choice.value)
+            return target if isinstance(target, Function) else None
+        if isinstance(choice.value, ast.Lambda):
+            return self.project.lambda_function(
+                self.project.module_code(choice.module), choice.value
+            )
+        found = self.project.expression(choice.module, choice.value, choice.scope)
+        return found if isinstance(found, Function) else None
+
+    def _picked(self, node: ast.expr) -> list[Choice] | None:
+        """The functions ``node`` may be when it is taken from a dispatch table:
+        ``table[key]``, ``table.get(key, default)``, or a name bound to one of these."""
+        if isinstance(node, ast.Name):
+            return self.picks.get(node.id)
+        if isinstance(node, ast.Subscript):
+            return self._table(node.value)
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "get"
+        ):
+            values = self._table(node.func.value)
+            if values is not None and len(node.args) > 1:
+                values = [*values, Choice(self.module, self.fn, node.args[1])]
+            return values
+        return None
+
+    def _table(self, node: ast.expr) -> list[Choice] | None:
+        if not isinstance(node, ast.Name):
+            return None
+        if node.id in self.tables:
+            return self.tables[node.id]
+        if node.id in self.fn.bound:
+            return None
+        found = self.project.table(self.module, node.id)
+        if found is None:
+            return None
+        module, values = found
+        return [Choice(module, None, value) for value in values]
 
     def _spawn(self, node: ast.Call, kind: names.Kind, keyword: str, position: int) -> None:
         target_node = next((k.value for k in node.keywords if k.arg == keyword), None)
@@ -341,10 +432,26 @@ class Walker(ast.NodeVisitor):
 
     def visit_Assign(self, node: ast.Assign) -> None:
         self.generic_visit(node)
-        if isinstance(node.value, ast.Call):
-            for target in node.targets:
-                if isinstance(target, ast.Name):
-                    self._bind(target.id, node.value)
+        for target in node.targets:
+            if not isinstance(target, ast.Name):
+                continue
+            self.tables.pop(target.id, None)
+            self.picks.pop(target.id, None)
+            self.guard_names.pop(target.id, None)
+            guard = self._guard(node.value)
+            if guard is not None and len(node.targets) == 1:
+                self.guard_names[target.id] = guard
+                continue
+            if isinstance(node.value, ast.Dict):
+                self.tables[target.id] = [
+                    Choice(self.module, self.fn, v) for v in node.value.values if v is not None
+                ]
+                continue
+            picked = self._picked(node.value)
+            if picked is not None:
+                self.picks[target.id] = picked
+            elif isinstance(node.value, ast.Call):
+                self._bind(target.id, node.value)
 
     def visit_With(self, node: ast.With) -> None:
         pushes = set()
@@ -383,6 +490,17 @@ class Walker(ast.NodeVisitor):
 
     def resolve(self, node: ast.expr) -> Target:
         return self.project.expression(self.module, node, self.fn)
+
+
+def _on_own_attribute(func: ast.Attribute) -> bool:
+    """``self.store.add()``: a method of an object the instance keeps, likely the
+    project's own, so even a common method name is followed."""
+    receiver = func.value
+    return (
+        isinstance(receiver, ast.Attribute)
+        and isinstance(receiver.value, ast.Name)
+        and receiver.value.id == "self"
+    )
 
 
 def _is_generator(node: ast.AST) -> bool:
