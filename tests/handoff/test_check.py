@@ -1079,3 +1079,119 @@ def test_dispatch_tables_super_and_methods_of_objects_of_unknown_class(project: 
             "session",
         ),
     }
+
+
+def test_patterns_of_safe_code_seen_in_real_projects(project: Path) -> None:
+    write(
+        project,
+        {
+            "shop/__init__.py": "",
+            "shop/events.py": """
+                from flask import Response, current_app, stream_with_context
+
+                def subscribe():
+                    @stream_with_context
+                    def gen():
+                        for event in current_app.events.subscribe():
+                            yield str(event)
+
+                    return Response(gen(), mimetype="text/event-stream")
+            """,
+            "shop/alerts.py": """
+                from flask import flash, g
+
+                def set_status(alert, status):
+                    alert.history.append((status, g.login))  # set by the task below
+
+                def apply(op, uuids, emit_flash=True):
+                    message = f"{op}: {len(uuids)} done"
+                    if message and emit_flash:
+                        flash(message)
+                    return message
+            """,
+            "shop/mail.py": """
+                from flask_login import current_user
+
+                def language(user=None):
+                    return getattr(user or current_user, "language", None) or "en"
+            """,
+            "shop/signals.py": """
+                from blinker import signal
+
+                class Dataset:
+                    on_added = signal("added")
+
+                    def add(self, resource):
+                        self.on_added.send(self, resource=resource)
+
+                class Mail:
+                    def send(self):
+                        from flask import request
+
+                        return request.host
+            """,
+            "shop/tasks.py": """
+                import threading
+
+                from celery import shared_task
+                from flask import g
+
+                from .alerts import apply, set_status
+                from .mail import language
+                from .signals import Dataset
+
+                @shared_task
+                def action(alert, login):
+                    g.login = login  # the task's own g: read back below, it is this value
+                    set_status(alert, "ack")
+                    return language()
+
+                def run(uuids):
+                    return apply("mute", uuids, emit_flash=False)
+
+                def view(uuids):
+                    threading.Thread(target=run, args=(uuids,)).start()
+                    threading.Thread(target=Dataset().add, args=(1,)).start()
+            """,
+        },
+    )
+
+    assert paths(project) == []
+
+
+def test_a_flag_that_is_true_or_a_store_elsewhere_still_leaks(project: Path) -> None:
+    write(
+        project,
+        {
+            "shop/__init__.py": "",
+            "shop/alerts.py": """
+                from flask import flash, g
+
+                def set_status(alert):
+                    alert.history.append(g.login)
+
+                def apply(op, emit_flash=True):
+                    if emit_flash:
+                        flash(op)
+            """,
+            "shop/tasks.py": """
+                from celery import shared_task
+                from flask import g
+
+                from .alerts import apply, set_status
+
+                def login():
+                    g.login = "x"  # on another path: this task's g is not set
+
+                @shared_task
+                def action(alert):
+                    set_status(alert)
+                    apply("mute", emit_flash=True)
+            """,
+        },
+    )
+
+    assert sorted(paths(project)) == [
+        ("shop/tasks.py:10 action", "shop/alerts.py:3 set_status", "shop/alerts.py:4 g.login"),
+        ("shop/tasks.py:10 action", "shop/alerts.py:6 apply", "shop/alerts.py:8 flash()"),
+    ]

@@ -282,55 +282,76 @@ class Analysis:
         A call made inside the caller's own ``with app.app_context():`` does not carry a
         read of ``g`` back (that ``g`` is the caller's own).
         """
-        callers: dict[str, list[tuple[Function, str]]] = defaultdict(list)
+        callers: dict[str, list[tuple[Function, str, frozenset[str]]]] = defaultdict(list)
         holders: list[tuple[Function, list[Sink]]] = []
         for fn, facts in self.all_facts():
             for call in facts.calls:
-                callers[call.target.id].append((fn, call.how))
+                callers[call.target.id].append((fn, call.how, call.falsy))
             if facts.sinks:
                 holders.append((fn, facts.sinks))
         for callback in self.library_callbacks():  # the library calls it from anywhere
-            callers[callback.id] += [(entry.function, LIBRARY) for entry in entries]
+            callers[callback.id] += [(e.function, LIBRARY, frozenset()) for e in entries]
         entries_of: dict[str, list[Entry]] = defaultdict(list)
         for entry in entries:
             entries_of[entry.function.id].append(entry)
         found: list[Finding] = []
         for holder, all_sinks in holders:
-            own_g = [s for s in all_sinks if s.proxy in names.APP_CONTEXT_PROXIES]
-            rest = [s for s in all_sinks if s.proxy not in names.APP_CONTEXT_PROXIES]
-            for sinks, cut in ((rest, ""), (own_g, IN_APP_CONTEXT)):
-                if sinks:
-                    found += self._reached(holder, sinks, callers, entries_of, cut)
+            groups: dict[tuple[bool, tuple[str, ...]], list[Sink]] = defaultdict(list)
+            for sink in all_sinks:
+                groups[(sink.proxy in names.APP_CONTEXT_PROXIES, sink.when)].append(sink)
+            for (app_bound, when), sinks in groups.items():
+                cut = IN_APP_CONTEXT if app_bound else ""
+                found += self._reached(holder, sinks, callers, entries_of, cut, set(when))
         return found
 
     def _reached(
         self,
         holder: Function,
         sinks: list[Sink],
-        callers: dict[str, list[tuple[Function, str]]],
+        callers: dict[str, list[tuple[Function, str, frozenset[str]]]],
         entries_of: dict[str, list[Entry]],
         cut: str,
+        when: set[str],
     ) -> list[Finding]:
+        """The entries that reach ``sinks`` in ``holder``: not through a call made the
+        ``cut`` way, nor through a direct call that gives a parameter in ``when`` (what
+        the reads need true) a false value."""
         toward: dict[str, tuple[Function, str] | None] = {holder.id: None}  # the next step
         queue = deque([holder])
         while queue:
             fn = queue.popleft()
-            for caller, how in callers[fn.id]:
-                if caller.id not in toward and (not cut or how != cut):
-                    toward[caller.id] = (fn, how)
-                    queue.append(caller)
+            for caller, how, falsy in callers[fn.id]:
+                if caller.id in toward or (cut and how == cut):
+                    continue
+                if fn is holder and when & falsy:
+                    continue
+                toward[caller.id] = (fn, how)
+                queue.append(caller)
         found: list[Finding] = []
         for fn_id in toward:
             for entry in entries_of.get(fn_id, ()):
                 path = self._path(entry.function, toward)
+                stored = self._g_stored(entry.function, toward)
                 found += [
                     finding_class(sink, entry.kind)(
                         entry.kind, (*path, self._sink_step(holder, sink)), sink.body
                     )
                     for sink in sinks
-                    if _matters(sink, entry.kind)
+                    if _matters(sink, entry.kind) and _g_attribute(sink) not in stored
                 ]
         return found
+
+    def _g_stored(
+        self, start: Function, toward: dict[str, tuple[Function, str] | None]
+    ) -> set[str | None]:
+        """What the functions on a path set on ``g`` (``g.login = login`` in a task):
+        read back further down, it is the job's own value."""
+        stored: set[str | None] = set(self.facts(start).g_stores)
+        step = toward[start.id]
+        while step is not None:
+            stored |= self.facts(step[0]).g_stores
+            step = toward[step[0].id]
+        return stored
 
     def _path(self, start: Function, toward: dict[str, tuple[Function, str] | None]) -> list[Step]:
         steps = [Step(start.module.display, start.line, _shown(start))]
@@ -388,6 +409,13 @@ def _matters(sink: Sink, kind: names.Kind) -> bool:
     if not kind.copied:
         return True
     return sink.body or (kind is names.COPIED and sink.proxy == "g")
+
+
+def _g_attribute(sink: Sink) -> str | None:
+    """``user`` for a read of ``g.user``; None for any other read."""
+    if sink.proxy != "g" or not sink.text.startswith("g."):
+        return None
+    return sink.text[2:].split(".")[0]
 
 
 def finding_class(sink: Sink, kind: names.Kind) -> type[ContextLeak]:

@@ -55,6 +55,7 @@ PUSHES = {"test_request_context": "request", "request_context": "request", "app_
 GUARDS = {"flask.has_request_context", "flask.ctx.has_request_context"}
 GUARD_PROXIES = {"request", "session"}  # `if request:` is False outside a request
 
+STREAM_WITH_CONTEXT = {"flask.stream_with_context", "flask.helpers.stream_with_context"}
 COPY_CONTEXT = {"flask.copy_current_request_context", "flask.ctx.copy_current_request_context"}
 PARTIAL = {"functools.partial"}
 #: werkzeug's ``LocalProxy``: a project's ``current_org = LocalProxy(getter)`` calls the

@@ -81,6 +81,9 @@ class ClassInfo:
     methods: dict[str, Function] = field(default_factory=dict)
     #: Attributes set to an object of a known class (``self.pool = ThreadPoolExecutor()``).
     attributes: dict[str, Instance] = field(default_factory=dict)
+    #: Attributes set to what a method was handed (``self.store = store``,
+    #: ``self.store = kwargs["store"]``): collaborators, likely of the project.
+    injected: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -179,17 +182,22 @@ class Project:
             for method in cls.methods.values():
                 assert not isinstance(method.node, ast.Lambda | ast.Module)
                 for node in statements(method.node.body):
-                    if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
-                        for target in node.targets:
-                            if (
-                                isinstance(target, ast.Attribute)
-                                and isinstance(target.value, ast.Name)
-                                and target.value.id == "self"
-                            ):
-                                func = node.value.func
-                                made = instance_of(self.expression(cls.module, func, method))
-                                if isinstance(made, Instance):
-                                    cls.attributes[target.attr] = made
+                    if not isinstance(node, ast.Assign):
+                        continue
+                    for target in node.targets:
+                        if not (
+                            isinstance(target, ast.Attribute)
+                            and isinstance(target.value, ast.Name)
+                            and target.value.id == "self"
+                        ):
+                            continue
+                        if _handed_in(node.value, method):
+                            cls.injected.add(target.attr)
+                        elif isinstance(node.value, ast.Call):
+                            func = node.value.func
+                            made = instance_of(self.expression(cls.module, func, method))
+                            if isinstance(made, Instance):
+                                cls.attributes[target.attr] = made
 
     # -- resolution -----------------------------------------------------------------------
 
@@ -288,7 +296,7 @@ class Project:
             return self.lookup(module, node.id, scope)
         if isinstance(node, ast.Attribute):
             if isinstance(node.value, ast.Name) and scope is not None:
-                special = self._self_or_cls(node.value.id, scope)
+                special = self.self_or_cls(node.value.id, scope)
                 if special is not None:
                     return self.attribute(special, node.attr)
             if _is_super(node.value) and scope is not None:
@@ -299,7 +307,7 @@ class Project:
             return instance_of(called)
         return None
 
-    def _self_or_cls(self, name: str, scope: Function) -> Target:
+    def self_or_cls(self, name: str, scope: Function) -> Target:
         """``self`` (an instance) or ``cls`` (the class): the first parameter of the
         method the code is in, nested functions included."""
         method = scope
@@ -361,6 +369,26 @@ class Project:
 
     def _project_module(self, ref: ModuleRef) -> Target:
         return ref if ref.name in self.modules or ref.name in self.packages else None
+
+
+def _handed_in(value: ast.expr, method: Function) -> bool:
+    """``value`` is a parameter of ``method``, or an item of one (``kwargs["x"]``,
+    ``kwargs.get("x")``)."""
+    if isinstance(value, ast.Subscript):
+        value = value.value
+    elif (
+        isinstance(value, ast.Call)
+        and isinstance(value.func, ast.Attribute)
+        and value.func.attr == "get"
+    ):
+        value = value.func.value
+    node = method.node
+    if not isinstance(value, ast.Name) or isinstance(node, ast.Module):
+        return False
+    args = node.args
+    params = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]}
+    params |= {a.arg for a in (args.vararg, args.kwarg) if a is not None}
+    return value.id in params - {"self"}
 
 
 def _is_super(node: ast.expr) -> bool:

@@ -38,6 +38,7 @@ class Call:
     target: Function
     line: int
     how: str = ""
+    falsy: frozenset[str] = frozenset()  # parameters it is given False, None, 0 or ""
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,9 @@ class Sink:
     line: int
     body: bool = False  # reads the request's body
     proxy: str = ""  # "request": a proxy read; "": a call
+    #: Parameters of the function that must be true for the read to run
+    #: (``if flash_it: flash(...)``): a caller passing ``False`` does not reach it.
+    when: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,7 @@ class Facts:
     calls: list[Call] = field(default_factory=list)
     sinks: list[Sink] = field(default_factory=list)
     spawns: list[Spawn] = field(default_factory=list)
+    g_stores: set[str] = field(default_factory=set)  # ``g.user = ...``: set here
 
 
 class Walker(ast.NodeVisitor):
@@ -88,6 +93,8 @@ class Walker(ast.NodeVisitor):
         self.picks: dict[str, list[Choice]] = {}
         #: Local names that hold a guard's answer (``in_request = has_request_context()``).
         self.guard_names: dict[str, bool] = {}
+        #: The parameters the code being read runs under (``if flash_it:``).
+        self.conditions: list[str] = []
 
     def walk(self) -> Facts:
         node = self.fn.node
@@ -145,6 +152,26 @@ class Walker(ast.NodeVisitor):
             return True
         return None
 
+    def _tolerant_target(self, node: ast.expr) -> bool:
+        """``g``, ``current_user``, or ``x or current_user``: what a ``getattr`` with a
+        default reads safely outside a request."""
+        parts = node.values if isinstance(node, ast.BoolOp) else [node]
+        return any(self._is_proxy(p, "g") or self._is_proxy(p, "current_user") for p in parts)
+
+    def _parameter_tested(self, test: ast.expr) -> str:
+        """The parameter ``if flag:`` or ``if flag and ...:`` needs true, if any."""
+        is_and = isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And)
+        parts = test.values if isinstance(test, ast.BoolOp) and is_and else [test]
+        node = self.fn.node
+        if isinstance(node, ast.Module):
+            return ""
+        args = node.args
+        params = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]}
+        for part in parts:
+            if isinstance(part, ast.Name) and part.id in params:
+                return part.id
+        return ""
+
     def _is_proxy(self, node: ast.expr, proxy: str) -> bool:
         resolved = self.resolve(node)
         return isinstance(resolved, External) and names.PROXIES.get(resolved.path) == proxy
@@ -161,7 +188,12 @@ class Walker(ast.NodeVisitor):
         guard = self._guard(node.test)
         if guard is None:
             self.visit(node.test)
+            parameter = self._parameter_tested(node.test)
+            if parameter:
+                self.conditions.append(parameter)
             self.block(node.body)
+            if parameter:
+                self.conditions.pop()
             self.block(node.orelse)
         elif guard:
             self._guarded(node.body)
@@ -232,6 +264,8 @@ class Walker(ast.NodeVisitor):
         base = self.resolve(node.value)
         if isinstance(base, External) and base.path in names.READ_PROXIES:
             proxy = names.READ_PROXIES[base.path]
+            if proxy == "g" and isinstance(node.ctx, ast.Store) and not self.own_app_context:
+                self.facts.g_stores.add(node.attr)  # not the `g` of a `with` of its own
             if proxy == "g" and (
                 node.attr in names.G_TOLERANT or not isinstance(node.ctx, ast.Load)
             ):
@@ -247,15 +281,18 @@ class Walker(ast.NodeVisitor):
         if proxy in names.APP_CONTEXT_PROXIES and self.own_app_context:
             return
         if not self._skipped(node):
-            self.facts.sinks.append(Sink(text, node.lineno, body, proxy))  # type: ignore[attr-defined]
+            line = node.lineno  # type: ignore[attr-defined]
+            self.facts.sinks.append(Sink(text, line, body, proxy, tuple(self.conditions)))
 
     def visit_Call(self, node: ast.Call) -> None:
         if (
             _is_builtin_call(node, "getattr")
             and len(node.args) == 3
-            and self._is_proxy(node.args[0], "g")
+            and self._tolerant_target(node.args[0])
         ):
-            self.visit(node.args[2])  # `getattr(g, "user", None)`: the default, in a job
+            # `getattr(g, "user", None)`: a job's own g has nothing set, and current_user
+            # is None outside a request: both give the default
+            self.visit(node.args[2])
             return
         called = self.resolve(node.func)
         if not self._skipped(node):
@@ -271,17 +308,22 @@ class Walker(ast.NodeVisitor):
             return
         if isinstance(called, Function):
             if called.id in self.extra_sinks:
-                self.facts.sinks.append(Sink(f"{called.qualname}()", node.lineno))
-            self.facts.calls.append(Call(called, node.lineno, how))
+                self.facts.sinks.append(
+                    Sink(f"{called.qualname}()", node.lineno, when=tuple(self.conditions))
+                )
+            falsy = _falsy_arguments(node, called)
+            self.facts.calls.append(Call(called, node.lineno, how, falsy))
         elif isinstance(called, ClassInfo):
             init = self.project.method(called, "__init__")
             if init is not None:
                 self.facts.calls.append(Call(init, node.lineno, how))
         elif isinstance(called, External):
             if called.path in names.CALLS:
-                self.facts.sinks.append(Sink(f"{names.CALLS[called.path]}()", node.lineno))
+                text = f"{names.CALLS[called.path]}()"
+                self.facts.sinks.append(Sink(text, node.lineno, when=tuple(self.conditions)))
             elif called.path in self.extra_sinks:
-                self.facts.sinks.append(Sink(f"{called.path}()", node.lineno))
+                text = f"{called.path}()"
+                self.facts.sinks.append(Sink(text, node.lineno, when=tuple(self.conditions)))
             elif called.path in names.STARTERS:
                 self._spawn(node, *names.STARTERS[called.path])
             elif called.path in names.RESPONSES:
@@ -316,7 +358,7 @@ class Walker(ast.NodeVisitor):
             self._streamed(node)
             return
         if method.startswith("__") or (
-            method in names.COMMON_METHODS and not _on_own_attribute(node.func)
+            method in names.COMMON_METHODS and not self._on_injected(node.func)
         ):
             return
         candidates = self.project.methods_named(method)
@@ -334,6 +376,24 @@ class Walker(ast.NodeVisitor):
             )
         found = self.project.expression(choice.module, choice.value, choice.scope)
         return found if isinstance(found, Function) else None
+
+    def _on_injected(self, func: ast.Attribute) -> bool:
+        """``self.store.add()`` where the instance was handed ``store``: a collaborator,
+        likely the project's own, so even a common method name is followed."""
+        receiver = func.value
+        if not (
+            isinstance(receiver, ast.Attribute)
+            and isinstance(receiver.value, ast.Name)
+            and receiver.value.id == "self"
+        ):
+            return False
+        own = self.project.self_or_cls(receiver.value.id, self.fn)
+        if not isinstance(own, Instance) or own.external:
+            return False
+        cls = self.project.classes.get(own.of)
+        return cls is not None and any(
+            receiver.attr in klass.injected for klass in self.project.mro(cls)
+        )
 
     def _picked(self, node: ast.expr) -> list[Choice] | None:
         """The functions ``node`` may be when it is taken from a dispatch table:
@@ -386,8 +446,22 @@ class Walker(ast.NodeVisitor):
         if not isinstance(body, ast.Call):
             return
         made_by = self.resolve(body.func)
-        if isinstance(made_by, Function) and _is_generator(made_by.node):
+        if (
+            isinstance(made_by, Function)
+            and _is_generator(made_by.node)
+            and not self._decorated_with(made_by, names.STREAM_WITH_CONTEXT)
+        ):
             self.facts.spawns.append(Spawn(names.STREAMED, made_by, node.lineno))
+
+    def _decorated_with(self, fn: Function, paths: set[str]) -> bool:
+        node = fn.node
+        if isinstance(node, (ast.Lambda, ast.Module)):
+            return False
+        for decorator in node.decorator_list:
+            found = self.project.expression(fn.module, decorator, fn.parent)
+            if isinstance(found, External) and found.path in paths:
+                return True
+        return False
 
     def _sent(self, node: ast.Call) -> None:
         """``task.delay(request)``: a proxy sent with a task fails in its worker."""
@@ -492,15 +566,21 @@ class Walker(ast.NodeVisitor):
         return self.project.expression(self.module, node, self.fn)
 
 
-def _on_own_attribute(func: ast.Attribute) -> bool:
-    """``self.store.add()``: a method of an object the instance keeps, likely the
-    project's own, so even a common method name is followed."""
-    receiver = func.value
-    return (
-        isinstance(receiver, ast.Attribute)
-        and isinstance(receiver.value, ast.Name)
-        and receiver.value.id == "self"
-    )
+def _falsy_arguments(call: ast.Call, target: Function) -> frozenset[str]:
+    """The parameters of ``target`` that ``call`` gives a false constant, by keyword or
+    (for a plain function) by position."""
+    falsy = {
+        k.arg
+        for k in call.keywords
+        if k.arg and isinstance(k.value, ast.Constant) and not k.value.value
+    }
+    node = target.node
+    if target.cls is None and not isinstance(node, ast.Module):
+        params = [a.arg for a in [*node.args.posonlyargs, *node.args.args]]
+        for name, arg in zip(params, call.args, strict=False):
+            if isinstance(arg, ast.Constant) and not arg.value:
+                falsy.add(name)
+    return frozenset(falsy)
 
 
 def _is_generator(node: ast.AST) -> bool:
