@@ -1195,3 +1195,37 @@ def test_a_flag_that_is_true_or_a_store_elsewhere_still_leaks(project: Path) -> 
         ("shop/tasks.py:10 action", "shop/alerts.py:3 set_status", "shop/alerts.py:4 g.login"),
         ("shop/tasks.py:10 action", "shop/alerts.py:6 apply", "shop/alerts.py:8 flash()"),
     ]
+
+
+def test_names_that_look_like_tasks_or_project_methods_but_are_not(project: Path) -> None:
+    write(
+        project,
+        {
+            "shop/__init__.py": "",
+            "shop/locustfile.py": """
+                import locust
+                from flask import request
+
+                class Visitor(locust.HttpUser):
+                    @locust.task  # a load test's step, not a worker's task
+                    def home(self):
+                        return request.path
+            """,
+            "shop/views.py": """
+                from flask import request
+
+                class ResultResource:
+                    def options(self):  # answers CORS preflight requests
+                        return request.headers["Origin"]
+            """,
+            "shop/tasks.py": """
+                from celery import shared_task
+
+                @shared_task
+                def refresh(query):
+                    return query.options("joined").all()  # SQLAlchemy's, not the view's
+            """,
+        },
+    )
+
+    assert paths(project) == []

@@ -233,7 +233,12 @@ class Analysis:
         if (
             isinstance(called, ast.Attribute)
             and called.attr in names.TASK_METHODS
-            and (resolved is None or isinstance(resolved, External))
+            and (
+                resolved is None  # an app made out of sight
+                # a method of an outside object (``huey.RedisHuey().task``), not a module's
+                # function of that name (``locust.task`` marks a load test's step)
+                or (isinstance(resolved, External) and resolved.path.endswith("().task"))
+            )
         ):
             return names.TASK
         if isinstance(resolved, ClassInfo):

@@ -190,58 +190,31 @@ CALLBACKS: dict[str, tuple[str, ...]] = {
 #: A method called on an object of unknown class is followed to the project's methods of
 #: that name when at most this many classes define it (more: too unsure to report).
 BY_NAME_LIMIT = 2
+
+
 #: Names too common on outside objects (containers, strings, database sessions and
 #: queries, HTTP clients, files) to follow by name, unless called on ``self.<attribute>``.
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
 COMMON_METHODS = {
     *dir(dict),
     *dir(list),
     *dir(set),
     *dir(str),
     *dir(bytes),
-    "add",
-    "all",
-    "close",
-    "commit",
-    "count",
-    "delete",
-    "execute",
-    "filter",
-    "filter_by",
-    "first",
-    "flush",
-    "get",
-    "join",
-    "limit",
-    "merge",
-    "offset",
-    "one",
-    "one_or_none",
-    "open",
-    "order_by",
-    "post",
-    "put",
-    "patch",
-    "query",
-    "read",
-    "refresh",
-    "rollback",
-    "run",
-    "save",
-    "scalar",
-    "scalars",
-    "send",
-    "set",
-    "start",
-    "stop",
-    "write",
-    "render",
-    "info",
-    "debug",
-    "warning",
-    "error",
-    "exception",
-    "critical",
-    "log",
+    # database sessions, HTTP clients, files, threads, loggers, templates
+    *_words("""add all close commit count delete execute filter filter_by first flush get join
+    limit merge offset one one_or_none open order_by post put patch query read refresh
+    rollback run save scalar scalars send set start stop write render info debug warning
+    error exception critical log"""),
+    # SQLAlchemy queries and statements
+    *_words("""options with_entities group_by having distinct outerjoin subquery union exists
+    yield_per with_for_update paginate where select_from params execution_options
+    returning values update first_or_404 get_or_404 one_or_404"""),
+    # HTTP methods: a view class's handlers belong to the request
+    "head",
 }
 
 #: Methods that send a task to its worker: their arguments travel with it.
