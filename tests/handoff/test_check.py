@@ -1229,3 +1229,100 @@ def test_names_that_look_like_tasks_or_project_methods_but_are_not(project: Path
     )
 
     assert paths(project) == []
+
+
+def test_a_read_behind_a_parameter_follows_what_each_caller_passes(project: Path) -> None:
+    write(
+        project,
+        {
+            "shop/__init__.py": "",
+            "shop/files.py": """
+                from flask import request, session
+
+                def should_inline(mimetype):
+                    return request.user_agent.platform != "Android"
+
+                def zip_files(files, return_file=False):
+                    archive = "/tmp/a.zip"
+                    if return_file:
+                        return archive
+                    return should_inline("application/zip")
+
+                def forced_locale(user=None, *, allow_session=False):
+                    if user:
+                        return user.lang
+                    elif allow_session:
+                        return session["lang"]
+                    return None
+
+                def force_locale(user=None, *, allow_session=False):
+                    return forced_locale(user, allow_session=allow_session)
+            """,
+            "shop/tasks.py": """
+                from celery import shared_task
+
+                from .files import force_locale, zip_files
+
+                @shared_task
+                def package(files):
+                    return zip_files(files, return_file=True)
+
+                @shared_task
+                def notify():
+                    return force_locale()
+
+                @shared_task
+                def download(files):
+                    return zip_files(files)  # the default: the read runs
+
+                @shared_task
+                def remind(user):
+                    return force_locale(allow_session=True)  # user may be None: it runs
+            """,
+        },
+    )
+
+    assert sorted(paths(project)) == [
+        (
+            "shop/tasks.py:14 download",
+            "shop/files.py:6 zip_files",
+            "shop/files.py:3 should_inline",
+            "shop/files.py:4 request.user_agent",
+        ),
+        (
+            "shop/tasks.py:18 remind",
+            "shop/files.py:19 force_locale",
+            "shop/files.py:12 forced_locale",
+            "shop/files.py:16 session",
+        ),
+    ]
+
+
+def test_a_task_whose_app_pushes_a_request_context_reports_only_body_reads(
+    project: Path,
+) -> None:
+    write(
+        project,
+        {
+            "shop/__init__.py": "",
+            "shop/tasks.py": """
+                from flask import request, session
+
+                from .worker import celery
+
+                @celery.task(request_context=True)  # the project's Celery pushes a request
+                def build(site):
+                    session["lang"] = site.lang
+                    return request.form["title"]
+            """,
+            "shop/worker.py": """
+                from .factory import make_celery
+
+                celery = make_celery()
+            """,
+            "shop/factory.py": "def make_celery():\n    return None\n",
+        },
+    )
+    [finding] = check([project / "shop"], CheckConfig(root=project)).findings
+
+    assert (finding.how, finding.site.name) == ("task, request context pushed", "request.form")

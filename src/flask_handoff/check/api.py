@@ -27,7 +27,16 @@ from .messages import (
     UrlForOutsideRequest,
 )
 from .project import ClassInfo, External, Function, Module, Project
-from .walker import IGNORE_MARK, IN_APP_CONTEXT, LIBRARY, Facts, Sink, Walker
+from .walker import (
+    IGNORE_MARK,
+    IN_APP_CONTEXT,
+    LIBRARY,
+    Call,
+    Conditions,
+    Facts,
+    Sink,
+    Walker,
+)
 
 
 @dataclass
@@ -212,6 +221,8 @@ class Analysis:
             kind = self._decorator_kind(fn.module, called, fn.parent)
             if kind is names.HANDOFF and _keyword_true(decorator, "request_context"):
                 kind = names.HANDOFF_REPLAY
+            elif kind is names.TASK and _keyword_true(decorator, "request_context"):
+                kind = names.TASK_REPLAY  # the project's task class pushes a request
             if kind is not None:
                 return kind
         return None
@@ -287,56 +298,72 @@ class Analysis:
         A call made inside the caller's own ``with app.app_context():`` does not carry a
         read of ``g`` back (that ``g`` is the caller's own).
         """
-        callers: dict[str, list[tuple[Function, str, frozenset[str]]]] = defaultdict(list)
+        callers: dict[str, list[tuple[Function, Call]]] = defaultdict(list)
         holders: list[tuple[Function, list[Sink]]] = []
         for fn, facts in self.all_facts():
             for call in facts.calls:
-                callers[call.target.id].append((fn, call.how, call.falsy))
+                callers[call.target.id].append((fn, call))
             if facts.sinks:
                 holders.append((fn, facts.sinks))
         for callback in self.library_callbacks():  # the library calls it from anywhere
-            callers[callback.id] += [(e.function, LIBRARY, frozenset()) for e in entries]
+            callers[callback.id] += [
+                (e.function, Call(callback, e.function.line, LIBRARY)) for e in entries
+            ]
         entries_of: dict[str, list[Entry]] = defaultdict(list)
         for entry in entries:
             entries_of[entry.function.id].append(entry)
         found: list[Finding] = []
         for holder, all_sinks in holders:
-            groups: dict[tuple[bool, tuple[str, ...]], list[Sink]] = defaultdict(list)
+            groups: dict[tuple[bool, Conditions], list[Sink]] = defaultdict(list)
             for sink in all_sinks:
                 groups[(sink.proxy in names.APP_CONTEXT_PROXIES, sink.when)].append(sink)
             for (app_bound, when), sinks in groups.items():
                 cut = IN_APP_CONTEXT if app_bound else ""
-                found += self._reached(holder, sinks, callers, entries_of, cut, set(when))
+                found += self._reached(holder, sinks, callers, entries_of, cut, when)
         return found
 
     def _reached(
         self,
         holder: Function,
         sinks: list[Sink],
-        callers: dict[str, list[tuple[Function, str, frozenset[str]]]],
+        callers: dict[str, list[tuple[Function, Call]]],
         entries_of: dict[str, list[Entry]],
         cut: str,
-        when: set[str],
+        when: Conditions,
     ) -> list[Finding]:
         """The entries that reach ``sinks`` in ``holder``: not through a call made the
-        ``cut`` way, nor through a direct call that gives a parameter in ``when`` (what
-        the reads need true) a false value."""
-        toward: dict[str, tuple[Function, str] | None] = {holder.id: None}  # the next step
-        queue = deque([holder])
+        ``cut`` way, nor through a call that gives a parameter the reads need one way
+        (``when``) the other; a parameter passed on carries the need to the caller."""
+        start = (holder.id, when)
+        toward: dict[tuple[str, Conditions], tuple[Function, str, Conditions] | None] = {
+            start: None
+        }
+        functions = {holder.id: holder}
+        queue = deque([start])
         while queue:
-            fn = queue.popleft()
-            for caller, how, falsy in callers[fn.id]:
-                if caller.id in toward or (cut and how == cut):
+            fn_id, needs = queue.popleft()
+            fn = functions[fn_id]
+            for caller, call in callers[fn_id]:
+                if cut and call.how == cut:
                     continue
-                if fn is holder and when & falsy:
-                    continue
-                toward[caller.id] = (fn, how)
-                queue.append(caller)
+                caller_needs = _through(needs, call)
+                if caller_needs is None:
+                    continue  # the call makes the reads impossible
+                state = (caller.id, caller_needs)
+                if state not in toward:
+                    toward[state] = (fn, call.how, needs)
+                    functions[caller.id] = caller
+                    queue.append(state)
         found: list[Finding] = []
-        for fn_id in toward:
+        seen_entries: set[str] = set()
+        for fn_id, needs in toward:
+            if fn_id in seen_entries:
+                continue
             for entry in entries_of.get(fn_id, ()):
-                path = self._path(entry.function, toward)
-                stored = self._g_stored(entry.function, toward)
+                seen_entries.add(fn_id)
+                steps = self._walk_back(functions[fn_id], needs, toward)
+                path = [self._step(fn, how) for fn, how in steps]
+                stored = self._g_stored([fn for fn, _ in steps])
                 found += [
                     finding_class(sink, entry.kind)(
                         entry.kind, (*path, self._sink_step(holder, sink)), sink.body
@@ -346,27 +373,32 @@ class Analysis:
                 ]
         return found
 
-    def _g_stored(
-        self, start: Function, toward: dict[str, tuple[Function, str] | None]
-    ) -> set[str | None]:
+    @staticmethod
+    def _walk_back(
+        start: Function,
+        needs: Conditions,
+        toward: dict[tuple[str, Conditions], tuple[Function, str, Conditions] | None],
+    ) -> list[tuple[Function, str]]:
+        """The functions from an entry to the holder, each with how it was called."""
+        steps: list[tuple[Function, str]] = [(start, "")]
+        step = toward[(start.id, needs)]
+        while step is not None:
+            fn, how, needs = step
+            steps.append((fn, how))
+            step = toward[(fn.id, needs)]
+        return steps
+
+    @staticmethod
+    def _step(fn: Function, how: str) -> Step:
+        return Step(fn.module.display, fn.line, _shown(fn) + EDGE_NOTES.get(how, ""))
+
+    def _g_stored(self, functions: list[Function]) -> set[str | None]:
         """What the functions on a path set on ``g`` (``g.login = login`` in a task):
         read back further down, it is the job's own value."""
-        stored: set[str | None] = set(self.facts(start).g_stores)
-        step = toward[start.id]
-        while step is not None:
-            stored |= self.facts(step[0]).g_stores
-            step = toward[step[0].id]
+        stored: set[str | None] = set()
+        for fn in functions:
+            stored |= self.facts(fn).g_stores
         return stored
-
-    def _path(self, start: Function, toward: dict[str, tuple[Function, str] | None]) -> list[Step]:
-        steps = [Step(start.module.display, start.line, _shown(start))]
-        step = toward[start.id]
-        while step is not None:
-            fn, how = step
-            note = EDGE_NOTES.get(how, "")
-            steps.append(Step(fn.module.display, fn.line, _shown(fn) + note))
-            step = toward[fn.id]
-        return steps
 
     def library_callbacks(self) -> list[Function]:
         """Methods of project classes that a library calls on its own (a SQLAlchemy
@@ -414,6 +446,23 @@ def _matters(sink: Sink, kind: names.Kind) -> bool:
     if not kind.copied:
         return True
     return sink.body or (kind is names.COPIED and sink.proxy == "g")
+
+
+def _through(needs: Conditions, call: Call) -> Conditions | None:
+    """What the caller's parameters must be for ``needs`` (on the callee's) to hold
+    through ``call``; None where the call rules it out."""
+    binds = dict(call.binds)
+    caller_needs = set(call.when)  # the caller's own conditions around the call
+    for name, truth in needs:
+        bound = binds.get(name)
+        if isinstance(bound, bool):
+            if bound != truth:
+                return None
+        elif isinstance(bound, str):
+            caller_needs.add((bound, truth))
+    if len({name for name, _ in caller_needs}) < len(caller_needs):
+        return None  # a parameter needed both true and false
+    return tuple(sorted(caller_needs))
 
 
 def _g_attribute(sink: Sink) -> str | None:

@@ -87,7 +87,10 @@ FLASK_EXECUTOR = Kind("Flask-Executor task", "after the response", copied=True)
 CONFIGURED = Kind("entry point in the configuration", "outside the request")
 STREAMED = Kind("streamed response body", "after the response", after_response=True)
 CLOSED = Kind("call_on_close", "after the response", after_response=True)
-TASK = Kind("task", "in a worker")  # ``@x.task`` of an app the checker cannot see made
+TASK = Kind("task", "in a worker")
+TASK_REPLAY = Kind(
+    "task, request context pushed", "in a worker", copied=True
+)  # ``@x.task`` of an app the checker cannot see made
 GREENLET = Kind("greenlet", "in a greenlet")
 DECORATED = Kind("project decorator", "outside the request")
 

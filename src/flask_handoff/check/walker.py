@@ -33,12 +33,24 @@ LIBRARY = "library"
 BY_NAME = "name"
 
 
+#: A parameter and the truth it needs (``("flash_it", True)``).
+Conditions = tuple[tuple[str, bool], ...]
+#: What a call gives a parameter: ``True``/``False`` (a constant's truth) or the name of
+#: a parameter of the caller.
+Bound = bool | str
+
+
 @dataclass(frozen=True)
 class Call:
     target: Function
     line: int
     how: str = ""
-    falsy: frozenset[str] = frozenset()  # parameters it is given False, None, 0 or ""
+    #: What the call gives the target's parameters, where the checker can tell: a
+    #: constant's truth (``flash=False``, or a default left as it is), or a parameter of
+    #: the caller passed on (``allow_session=allow_session``).
+    binds: tuple[tuple[str, Bound], ...] = ()
+    #: What the caller's parameters must be for the call to run (``if not return_file:``).
+    when: Conditions = ()
 
 
 @dataclass(frozen=True)
@@ -56,9 +68,9 @@ class Sink:
     line: int
     body: bool = False  # reads the request's body
     proxy: str = ""  # "request": a proxy read; "": a call
-    #: Parameters of the function that must be true for the read to run
-    #: (``if flash_it: flash(...)``): a caller passing ``False`` does not reach it.
-    when: tuple[str, ...] = ()
+    #: What the function's parameters must be for the read to run (``if flash_it:``
+    #: needs ``flash_it`` true): a caller that gives them the opposite does not reach it.
+    when: Conditions = ()
 
 
 @dataclass(frozen=True)
@@ -94,7 +106,8 @@ class Walker(ast.NodeVisitor):
         #: Local names that hold a guard's answer (``in_request = has_request_context()``).
         self.guard_names: dict[str, bool] = {}
         #: The parameters the code being read runs under (``if flash_it:``).
-        self.conditions: list[str] = []
+        self.conditions: list[tuple[str, bool]] = []
+        self.params = _parameters(fn)
 
     def walk(self) -> Facts:
         node = self.fn.node
@@ -109,20 +122,23 @@ class Walker(ast.NodeVisitor):
     # -- guards -----------------------------------------------------------------------------
 
     def block(self, body: list[ast.stmt]) -> None:
-        extra = 0
+        extra = conditions = 0
         for stmt in body:
-            if (
-                isinstance(stmt, ast.If)
-                and not stmt.orelse
-                and self._guard(stmt.test) is False
-                and _leaves(stmt.body)
-            ):
-                self.block(stmt.body)  # `if not has_request_context(): return`
-                self.guarded += 1
-                extra += 1
-                continue
+            if isinstance(stmt, ast.If) and not stmt.orelse and _leaves(stmt.body):
+                if self._guard(stmt.test) is False:
+                    self.block(stmt.body)  # `if not has_request_context(): return`
+                    self.guarded += 1
+                    extra += 1
+                    continue
+                tested = self._parameter_tested(stmt.test)
+                if tested is not None:  # `if return_file: return ...`: the rest needs it false
+                    self.visit(stmt)
+                    self.conditions.append((tested[0], not tested[1]))
+                    conditions += 1
+                    continue
             self.visit(stmt)
         self.guarded -= extra
+        del self.conditions[len(self.conditions) - conditions :]
 
     def _guard(self, test: ast.expr) -> bool | None:
         """True: ``test`` holds only in a request; False: only outside; None: neither."""
@@ -158,19 +174,19 @@ class Walker(ast.NodeVisitor):
         parts = node.values if isinstance(node, ast.BoolOp) else [node]
         return any(self._is_proxy(p, "g") or self._is_proxy(p, "current_user") for p in parts)
 
-    def _parameter_tested(self, test: ast.expr) -> str:
-        """The parameter ``if flag:`` or ``if flag and ...:`` needs true, if any."""
+    def _parameter_tested(self, test: ast.expr) -> tuple[str, bool] | None:
+        """``if flag:`` / ``if not flag:`` on a parameter: the parameter and the truth
+        the body needs (the first such operand of an ``and``)."""
         is_and = isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And)
-        parts = test.values if isinstance(test, ast.BoolOp) and is_and else [test]
-        node = self.fn.node
-        if isinstance(node, ast.Module):
-            return ""
-        args = node.args
-        params = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]}
-        for part in parts:
-            if isinstance(part, ast.Name) and part.id in params:
-                return part.id
-        return ""
+        for part in test.values if isinstance(test, ast.BoolOp) and is_and else [test]:
+            needs = True
+            if isinstance(part, ast.UnaryOp) and isinstance(part.op, ast.Not):
+                part, needs = part.operand, False
+            if isinstance(part, ast.Name) and part.id in self.params:
+                return part.id, needs
+            if not is_and:
+                return None
+        return None
 
     def _is_proxy(self, node: ast.expr, proxy: str) -> bool:
         resolved = self.resolve(node)
@@ -188,13 +204,16 @@ class Walker(ast.NodeVisitor):
         guard = self._guard(node.test)
         if guard is None:
             self.visit(node.test)
-            parameter = self._parameter_tested(node.test)
-            if parameter:
-                self.conditions.append(parameter)
-            self.block(node.body)
-            if parameter:
+            tested = self._parameter_tested(node.test)
+            if tested is None:
+                self.block(node.body)
+                self.block(node.orelse)
+            else:
+                self.conditions.append(tested)
+                self.block(node.body)
+                self.conditions[-1] = (tested[0], not tested[1])
+                self.block(node.orelse)
                 self.conditions.pop()
-            self.block(node.orelse)
         elif guard:
             self._guarded(node.body)
             self.block(node.orelse)
@@ -311,8 +330,7 @@ class Walker(ast.NodeVisitor):
                 self.facts.sinks.append(
                     Sink(f"{called.qualname}()", node.lineno, when=tuple(self.conditions))
                 )
-            falsy = _falsy_arguments(node, called)
-            self.facts.calls.append(Call(called, node.lineno, how, falsy))
+            self.facts.calls.append(self._call_to(called, node, how))
         elif isinstance(called, ClassInfo):
             init = self.project.method(called, "__init__")
             if init is not None:
@@ -336,6 +354,10 @@ class Walker(ast.NodeVisitor):
                 self._spawn(node, *names.METHOD_STARTERS[method])
             elif method in names.RESPONSE_METHODS:
                 self._streamed(node)
+
+    def _call_to(self, target: Function, node: ast.Call, how: str) -> Call:
+        binds = _bindings(node, target, self.params)
+        return Call(target, node.lineno, how, binds, tuple(self.conditions))
 
     def _call_unresolved(self, node: ast.Call, how: str) -> None:
         """A call the names do not resolve: a pick from a dispatch table (every function
@@ -363,7 +385,7 @@ class Walker(ast.NodeVisitor):
             return
         candidates = self.project.methods_named(method)
         if 0 < len(candidates) <= names.BY_NAME_LIMIT:
-            self.facts.calls += [Call(c, node.lineno, BY_NAME) for c in candidates]
+            self.facts.calls += [self._call_to(c, node, BY_NAME) for c in candidates]
 
     def _chosen(self, choice: Choice) -> Function | None:
         """The function a table's value is (a function of the project, or a lambda)."""
@@ -566,21 +588,42 @@ class Walker(ast.NodeVisitor):
         return self.project.expression(self.module, node, self.fn)
 
 
-def _falsy_arguments(call: ast.Call, target: Function) -> frozenset[str]:
-    """The parameters of ``target`` that ``call`` gives a false constant, by keyword or
-    (for a plain function) by position."""
-    falsy = {
-        k.arg
-        for k in call.keywords
-        if k.arg and isinstance(k.value, ast.Constant) and not k.value.value
-    }
+def _parameters(fn: Function) -> set[str]:
+    node = fn.node
+    if isinstance(node, ast.Module):
+        return set()
+    args = node.args
+    return {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]}
+
+
+def _bindings(
+    call: ast.Call, target: Function, caller_params: set[str]
+) -> tuple[tuple[str, Bound], ...]:
+    """What ``call`` gives ``target``'s parameters: constants (its defaults included)
+    by their truth, and the caller's own parameters passed on by name."""
     node = target.node
-    if target.cls is None and not isinstance(node, ast.Module):
-        params = [a.arg for a in [*node.args.posonlyargs, *node.args.args]]
-        for name, arg in zip(params, call.args, strict=False):
-            if isinstance(arg, ast.Constant) and not arg.value:
-                falsy.add(name)
-    return frozenset(falsy)
+    if isinstance(node, ast.Module):
+        return ()
+    args = node.args
+    positional = [a.arg for a in [*args.posonlyargs, *args.args]]
+    if target.cls is not None and isinstance(call.func, ast.Attribute) and positional:
+        positional = positional[1:]  # `obj.method(...)`: self is the object
+    given: dict[str, ast.expr] = dict(zip(positional, call.args, strict=False))
+    given.update({k.arg: k.value for k in call.keywords if k.arg})
+    if any(isinstance(a, ast.Starred) for a in call.args) or any(
+        k.arg is None for k in call.keywords
+    ):
+        return ()  # `*args` / `**kwargs`: what goes where is not known
+    defaults = dict(zip(reversed(positional), reversed(args.defaults), strict=False))
+    defaults.update({a.arg: d for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d})
+    binds: list[tuple[str, Bound]] = []
+    for name in [*positional, *(a.arg for a in args.kwonlyargs)]:
+        value = given.get(name, defaults.get(name))
+        if isinstance(value, ast.Constant):
+            binds.append((name, bool(value.value)))
+        elif isinstance(value, ast.Name) and name in given and value.id in caller_params:
+            binds.append((name, value.id))
+    return tuple(binds)
 
 
 def _is_generator(node: ast.AST) -> bool:
