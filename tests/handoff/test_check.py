@@ -1326,3 +1326,43 @@ def test_a_task_whose_app_pushes_a_request_context_reports_only_body_reads(
     [finding] = check([project / "shop"], CheckConfig(root=project)).findings
 
     assert (finding.how, finding.site.name) == ("task, request context pushed", "request.form")
+
+
+def test_functions_handed_to_a_project_wrapper_of_a_starter_start_there(project: Path) -> None:
+    write(
+        project,
+        {
+            "shop/__init__.py": "",
+            "shop/jobs.py": """
+                from flask import url_for
+                from flask_login import current_user
+                from flask_rq import get_queue
+
+                def enqueue_job(func, *args, description=None):
+                    user_id = current_user.id  # in the view that enqueues: fine
+                    get_queue().enqueue_call(func=func, args=args, meta={"user": user_id})
+
+                def enqueue_export(func, *args):
+                    return enqueue_job(func, *args, description="export")
+
+                def send_email(to, link=None):
+                    if not link:
+                        link = url_for("student.index", _external=True)
+                    return to, link
+
+                def export(course_id):
+                    return current_user.email, course_id
+
+                def email_scores(to, name):
+                    return send_email(to, link="https://example.org/" + name)
+
+                def view():
+                    enqueue_export(export, 1)
+                    enqueue_job(email_scores, "a@example.org", "cs61a")
+            """,
+        },
+    )
+
+    assert paths(project) == [
+        ("shop/jobs.py:17 export", "shop/jobs.py:18 current_user.email"),
+    ]

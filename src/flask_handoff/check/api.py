@@ -207,9 +207,38 @@ class Analysis:
             kind = self._thread_class(cls)
             if kind is not None:
                 add(kind, self.project.method(cls, "run"))
+        for kind, fn in self._forwarded():
+            add(kind, fn)
         for configured in self.configured:
             add(names.CONFIGURED, self.project.functions.get(configured))
         return list(entries.values())
+
+    def _forwarded(self) -> list[tuple[names.Kind, Function]]:
+        """What callers hand to a project function that passes its parameter on to a
+        starter (``enqueue_job(export, ...)`` where ``enqueue_job`` enqueues its ``func``),
+        followed through wrappers of wrappers."""
+        facts = dict((fn.id, f) for fn, f in self.all_facts())
+        forwards = {fn_id: list(f.forwards) for fn_id, f in facts.items() if f.forwards}
+        found: list[tuple[names.Kind, Function]] = []
+        changed = True
+        while changed:
+            changed = False
+            for caller, caller_facts in list(self.all_facts()):
+                for call in caller_facts.calls:
+                    for kind, param in forwards.get(call.target.id, ()):
+                        argument = _argument(call, param)
+                        if argument is None:
+                            continue
+                        walker = Walker(self.project, caller, self.extra_sinks)
+                        if isinstance(argument, ast.Name) and argument.id in walker.params:
+                            if (kind, argument.id) not in forwards.setdefault(caller.id, []):
+                                forwards[caller.id].append((kind, argument.id))
+                                changed = True
+                            continue
+                        target = walker.target_function(argument)
+                        if isinstance(target, Function) and (kind, target) not in found:
+                            found.append((kind, target))
+        return found
 
     def _task_kind(self, fn: Function) -> names.Kind | None:
         """How ``fn``'s decorators run it outside the request, if they do."""
@@ -481,6 +510,23 @@ def finding_class(sink: Sink, kind: names.Kind) -> type[ContextLeak]:
     if sink.text == "url_for()":
         return UrlForOutsideRequest
     return ContextLeak
+
+
+def _argument(call: Call, param: str) -> ast.expr | None:
+    """The expression a call passes as the target's parameter ``param``."""
+    node, target = call.node, call.target.node
+    if node is None or isinstance(target, ast.Module):
+        return None
+    for keyword in node.keywords:
+        if keyword.arg == param:
+            return keyword.value
+    positional = [a.arg for a in [*target.args.posonlyargs, *target.args.args]]
+    if call.target.cls is not None and isinstance(node.func, ast.Attribute) and positional:
+        positional = positional[1:]
+    if param in positional and positional.index(param) < len(node.args):
+        found = node.args[positional.index(param)]
+        return None if isinstance(found, ast.Starred) else found
+    return None
 
 
 def _keyword_true(decorator: ast.expr, name: str) -> bool:

@@ -131,6 +131,7 @@ STARTERS: dict[str, tuple[Kind, str, int]] = {
 #: Socket.IO server made by a factory, a response's ``call_on_close``).
 METHOD_STARTERS: dict[str, tuple[Kind, str, int]] = {
     "start_background_task": (THREAD, "target", 0),
+    "enqueue_call": (RQ, "func", 0),  # an RQ queue from a helper (flask_rq's get_queue())
     "call_on_close": (CLOSED, "func", 0),
 }
 

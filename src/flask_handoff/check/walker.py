@@ -51,6 +51,7 @@ class Call:
     binds: tuple[tuple[str, Bound], ...] = ()
     #: What the caller's parameters must be for the call to run (``if not return_file:``).
     when: Conditions = ()
+    node: ast.Call | None = field(default=None, compare=False)  # its arguments
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,9 @@ class Facts:
     sinks: list[Sink] = field(default_factory=list)
     spawns: list[Spawn] = field(default_factory=list)
     g_stores: set[str] = field(default_factory=set)  # ``g.user = ...``: set here
+    #: Parameters this function hands to a starter (``queue.enqueue_call(func=func)``):
+    #: what its callers pass there starts elsewhere.
+    forwards: list[tuple[names.Kind, str]] = field(default_factory=list)
 
 
 class Walker(ast.NodeVisitor):
@@ -357,7 +361,7 @@ class Walker(ast.NodeVisitor):
 
     def _call_to(self, target: Function, node: ast.Call, how: str) -> Call:
         binds = _bindings(node, target, self.params)
-        return Call(target, node.lineno, how, binds, tuple(self.conditions))
+        return Call(target, node.lineno, how, binds, tuple(self.conditions), node)
 
     def _call_unresolved(self, node: ast.Call, how: str) -> None:
         """A call the names do not resolve: a pick from a dispatch table (every function
@@ -455,6 +459,8 @@ class Walker(ast.NodeVisitor):
         target = self.target_function(target_node) if target_node is not None else None
         if isinstance(target, tuple):  # copy_current_request_context(fn) as the target
             kind, target = target
+        if isinstance(target_node, ast.Name) and target_node.id in self.params:
+            self.facts.forwards.append((kind, target_node.id))  # a wrapper of the starter
         others = [a for i, a in enumerate(node.args) if a is not target_node]
         others += [k.value for k in node.keywords if k.value is not target_node]
         self.facts.spawns.append(Spawn(kind, target, node.lineno, self._handed(others)))
@@ -619,11 +625,30 @@ def _bindings(
     binds: list[tuple[str, Bound]] = []
     for name in [*positional, *(a.arg for a in args.kwonlyargs)]:
         value = given.get(name, defaults.get(name))
-        if isinstance(value, ast.Constant):
-            binds.append((name, bool(value.value)))
+        truth = _truth(value) if value is not None else None
+        if truth is not None:
+            binds.append((name, truth))
         elif isinstance(value, ast.Name) and name in given and value.id in caller_params:
             binds.append((name, value.id))
     return tuple(binds)
+
+
+def _truth(value: ast.expr) -> bool | None:
+    """The truth of a value the code spells out: a constant, a literal container, a
+    string built around a non-empty literal (``"https://" + name``, an f-string)."""
+    if isinstance(value, ast.Constant):
+        return bool(value.value)
+    if isinstance(value, (ast.List, ast.Tuple, ast.Set, ast.Dict)):
+        return bool(value.keys if isinstance(value, ast.Dict) else value.elts)
+    if isinstance(value, ast.JoinedStr):
+        return any(isinstance(v, ast.Constant) and v.value for v in value.values) or None
+    if isinstance(value, ast.BinOp) and isinstance(value.op, ast.Add):
+        sides = (value.left, value.right)
+        return (
+            any(isinstance(v, ast.Constant) and isinstance(v.value, str) and v.value for v in sides)
+            or None
+        )
+    return None
 
 
 def _is_generator(node: ast.AST) -> bool:
