@@ -130,6 +130,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="50000,500000")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--pylint-runs", type=int, default=1, help="pylint is slow")
+    parser.add_argument("--tools", default="", help="only these, comma-separated")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds a run may take")
     parser.add_argument("--markdown", type=Path)
     parser.add_argument("--render", type=Path, help="only write the markdown of this JSON")
@@ -143,7 +144,10 @@ def main() -> None:
         try:
             lines = generate(root, size)
             files = sum(1 for _ in root.rglob("*.py"))
+            chosen = set(filter(None, args.tools.split(",")))
             for name, argv in tools().items():
+                if chosen and name not in chosen:
+                    continue
                 runs = args.pylint_runs if name == "pylint" else args.runs
                 samples = [measure(argv, root, args.timeout) for _ in range(runs)]
                 row = {

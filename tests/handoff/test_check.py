@@ -394,10 +394,17 @@ def test_configuration_adds_sinks_and_entry_points_and_excludes_paths(project: P
                     return TENANTS[0]  # reads a request-bound cache the checker cannot see
             """,
             "shop/nightly.py": """
+                from legacy_queue import job
+                from flask import session
+
                 from .tenant import current_tenant
 
                 def run():
                     return current_tenant()
+
+                @job
+                def purge():
+                    return session["user"]
             """,
             "shop/legacy/__init__.py": "",
             "shop/legacy/old.py": """
@@ -415,6 +422,7 @@ def test_configuration_adds_sinks_and_entry_points_and_excludes_paths(project: P
                 exclude = ["shop/legacy/*"]
                 sinks = ["shop.tenant:current_tenant"]
                 entry-points = ["shop.nightly:run"]
+                task-decorators = ["legacy_queue.job"]
             """,
         },
     )
@@ -428,10 +436,11 @@ def test_configuration_adds_sinks_and_entry_points_and_excludes_paths(project: P
 
     assert done.returncode == 1, done.stderr
     report = json.loads(done.stdout)
-    assert [[s["name"] for s in f["path"]] for f in report["findings"]] == [
-        ["run", "current_tenant()"]
+    assert sorted([s["name"] for s in f["path"]] for f in report["findings"]) == [
+        ["purge", "session"],
+        ["run", "current_tenant()"],
     ]
-    assert report["findings"][0]["how"] == "entry point in the configuration"
+    assert {f["how"] for f in report["findings"]} == {"entry point in the configuration"}
 
 
 def test_exit_status_text_and_sarif_output(project: Path) -> None:

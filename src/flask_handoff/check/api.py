@@ -263,6 +263,10 @@ class Analysis:
         (rq's ``job``), ``x.task`` of an app made out of sight, or a project decorator
         whose body applies one of these or starts a thread (followed two levels deep)."""
         resolved = self.project.expression(module, called, scope)
+        if isinstance(resolved, Function) and resolved.id in self.config.task_decorators:
+            return names.CONFIGURED
+        if isinstance(resolved, External) and resolved.path in self.config.task_decorators:
+            return names.CONFIGURED
         if isinstance(resolved, Function) and resolved.id in names.DEFINED_HERE:
             resolved = External(names.DEFINED_HERE[resolved.id])
         if isinstance(resolved, External):

@@ -31,6 +31,9 @@ class CheckConfig:
     exclude = ["src/legacy/*"]             # globs, relative to pyproject.toml
     sinks = ["shop.auth:current_tenant"]   # functions that need a request
     entry-points = ["shop.jobs:nightly"]   # functions that run outside one
+    task-decorators = ["shop.jobs:in_background"]  # so do the functions these decorate
+    select = ["HO"]                        # rule codes or prefixes
+    ignore = ["HO101"]
     ```
     """
 
@@ -39,6 +42,9 @@ class CheckConfig:
     exclude: list[str] = field(default_factory=list)
     sinks: list[str] = field(default_factory=list)
     entry_points: list[str] = field(default_factory=list)
+    #: Decorators (``"shop.jobs:in_background"``, or an outside ``"legacy_queue.job"``)
+    #: whose functions run outside the request, where the checker cannot tell itself.
+    task_decorators: list[str] = field(default_factory=list)
     #: Rule codes or their prefixes (``HO1``), as ruff takes them: ``select`` empty
     #: means every rule; ``ignore`` wins over ``select``.
     select: list[str] = field(default_factory=list)
@@ -50,7 +56,7 @@ class CheckConfig:
         return not any(code.startswith(i.upper()) for i in self.ignore)
 
 
-KEYS = {"include", "exclude", "sinks", "entry-points", "select", "ignore"}
+KEYS = {"include", "exclude", "sinks", "entry-points", "task-decorators", "select", "ignore"}
 
 
 def load(start: Path) -> CheckConfig:
@@ -85,6 +91,7 @@ def parse(pyproject: Path) -> CheckConfig:
         exclude=table.get("exclude", []),
         sinks=table.get("sinks", []),
         entry_points=table.get("entry-points", []),
+        task_decorators=table.get("task-decorators", []),
         select=table.get("select", []),
         ignore=table.get("ignore", []),
     )
