@@ -838,10 +838,12 @@ def test_rules_are_chosen_by_code_in_comments_configuration_and_options(project:
     assert "HO101" in {f.code for f in not_silenced.findings}
     option = _run(project, "shop", "--select", "HO101")
     assert option.returncode == 1
-    assert option.stdout.count("HO101 (") == 1 and "HO300" not in option.stdout
+    assert option.stdout.count("HO101 (") == 1
+    assert "HO300" not in option.stdout
     assert _run(project, "shop", "--ignore", "HO100,HO3").returncode == 1  # HO101 left
     unknown = _run(project, "shop", "--select", "HO999")
-    assert unknown.returncode == 2 and "unknown rule code(s) ['HO999']" in unknown.stderr
+    assert unknown.returncode == 2
+    assert "unknown rule code(s) ['HO999']" in unknown.stderr
 
 
 def test_a_site_reached_two_ways_is_reported_once_by_the_shorter(project: Path) -> None:
@@ -1375,3 +1377,56 @@ def test_functions_handed_to_a_project_wrapper_of_a_starter_start_there(project:
     assert paths(project) == [
         ("shop/jobs.py:17 export", "shop/jobs.py:18 current_user.email"),
     ]
+
+
+def test_signals_pools_in_extensions_and_namespace_packages_are_followed(project: Path) -> None:
+    write(
+        project,
+        {
+            # no __init__.py anywhere: namespace packages
+            "shop/events.py": """
+                from blinker import Namespace
+                from flask import url_for
+
+                signals = Namespace()
+                order_paid = signals.signal("order-paid")
+
+                @order_paid.connect
+                def link_receipt(sender, **extra):
+                    return url_for("receipts.show", order=sender)
+
+                def log_payment(sender, **extra):
+                    from flask import request
+
+                    return request.remote_addr
+
+                order_paid.connect(log_payment)
+            """,
+            "shop/jobs/payments.py": """
+                import threading
+
+                from flask import current_app, session
+
+                from shop.events import order_paid
+
+                def settle(order):
+                    order_paid.send(order)
+
+                def remember():
+                    return session["cart"]
+
+                def view(order):
+                    threading.Thread(target=settle, args=(order,)).start()
+                    current_app.extensions["executor"].submit(remember)
+            """,
+        },
+    )
+    found = {
+        (f.path[0].name, f.path[-2].name, f.site.name) for f in check([project / "shop"]).findings
+    }
+
+    assert found == {
+        ("settle", "link_receipt (signal receiver)", "url_for()"),
+        ("settle", "log_payment (signal receiver)", "request.remote_addr"),
+        ("remember", "remember", "session"),
+    }

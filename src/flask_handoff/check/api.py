@@ -26,11 +26,13 @@ from .messages import (
     Step,
     UrlForOutsideRequest,
 )
-from .project import ClassInfo, External, Function, Module, Project
+from .project import ClassInfo, External, Function, Module, Project, SignalRef
 from .walker import (
+    BY_NAME,
     IGNORE_MARK,
     IN_APP_CONTEXT,
     LIBRARY,
+    SIGNAL,
     Call,
     Conditions,
     Facts,
@@ -60,7 +62,7 @@ def check(paths: list[Path], config: CheckConfig | None = None) -> Result:
     """
     config = config or CheckConfig()
     files = find_files(paths, config)
-    project, problems = read_project(files)
+    project, problems = read_project(files, [p for p in paths if p.is_dir()])
     return Result(Analysis(project, config).findings(), len(files), problems)
 
 
@@ -98,9 +100,36 @@ def module_name(path: Path) -> tuple[str, bool]:
     return ".".join(parts), is_package
 
 
-def read_project(files: list[Path]) -> tuple[Project, list[str]]:
+def namespace_names(path: Path, name: str, roots: list[Path]) -> list[str]:
+    """The longer names a file is also imported by when the folders above its package
+    have no ``__init__.py`` (namespace packages: ``shop/jobs/payments.py`` imported as
+    ``shop.jobs.payments``): one per folder up to the checked folder itself."""
+    path = path.resolve()
+    top = path.parent  # the folder above the file's package chain
+    for _ in range(name.count(".") + (1 if path.name == "__init__.py" else 0)):
+        top = top.parent
+    inside = [r.resolve() for r in roots if top == r.resolve() or r.resolve() in top.parents]
+    if not inside:
+        return []
+    stop = max(inside, key=lambda r: len(r.parts))
+    names: list[str] = []
+    longer, folder = name, top
+    while folder.name.isidentifier():
+        longer = f"{folder.name}.{longer}" if longer else folder.name
+        names.append(longer)
+        if folder == stop:
+            break
+        folder = folder.parent
+    return names
+
+
+def read_project(files: list[Path], roots: list[Path] | None = None) -> tuple[Project, list[str]]:
+    """Every file as a module of the project; ``roots`` are the folders checked (the
+    namespace packages in them are importable by their longer names too)."""
     named = [(f, *module_name(f)) for f in files]
-    project = Project({name.split(".")[0] for _, name, _ in named if name})
+    aliases = {f: namespace_names(f, name, roots or []) for f, name, _ in named}
+    tops = {n.split(".")[0] for found in aliases.values() for n in found}
+    project = Project({name.split(".")[0] for _, name, _ in named if name} | tops)
     problems: list[str] = []
     cwd = Path.cwd()
     for path, name, is_package in named:
@@ -113,7 +142,10 @@ def read_project(files: list[Path]) -> tuple[Project, list[str]]:
             continue
         if name in project.modules:
             name = f"{name}@{display}"  # another file of the same name: not importable
-        project.add(Module(name, path, display, tree, ignored_lines(source), is_package))
+        module = Module(name, path, display, tree, ignored_lines(source), is_package)
+        project.add(module)
+        for alias in aliases.get(path, ()):
+            project.alias(alias, module)
     project.link()
     return project, problems
 
@@ -338,6 +370,8 @@ class Analysis:
                 callers[call.target.id].append((fn, call))
             if facts.sinks:
                 holders.append((fn, facts.sinks))
+        for sender, receiver, call in self.signal_calls():
+            callers[receiver.id].append((sender, call))
         for callback in self.library_callbacks():  # the library calls it from anywhere
             callers[callback.id] += [
                 (e.function, Call(callback, e.function.line, LIBRARY)) for e in entries
@@ -433,6 +467,28 @@ class Analysis:
             stored |= self.facts(fn).g_stores
         return stored
 
+    def signal_calls(self) -> list[tuple[Function, Function, Call]]:
+        """Each ``sig.send(...)`` as a call of every receiver connected to ``sig``
+        (``@sig.connect``, ``@sig.connect_via(x)``, ``sig.connect(f)``)."""
+        receivers: dict[SignalRef, list[Function]] = defaultdict(list)
+        for fn, facts in self.all_facts():
+            for signal, receiver in facts.connects:
+                receivers[signal].append(receiver)
+            node = fn.node
+            if isinstance(node, (ast.Lambda, ast.Module)):
+                continue
+            for decorator in node.decorator_list:
+                called = decorator.func if isinstance(decorator, ast.Call) else decorator
+                if isinstance(called, ast.Attribute) and called.attr in names.SIGNAL_CONNECTS:
+                    sent_by = self.project.expression(fn.module, called.value, fn.parent)
+                    if isinstance(sent_by, SignalRef):
+                        receivers[sent_by].append(fn)
+        calls: list[tuple[Function, Function, Call]] = []
+        for fn, facts in self.all_facts():
+            for signal, line, how in facts.sends:
+                calls += [(fn, r, Call(r, line, how or SIGNAL)) for r in receivers.get(signal, ())]
+        return calls
+
     def library_callbacks(self) -> list[Function]:
         """Methods of project classes that a library calls on its own (a SQLAlchemy
         ``Session`` subclass's ``get_bind`` on every query, a logging filter on every
@@ -468,7 +524,11 @@ class Analysis:
 
 
 #: How a step on a path was reached, where it is not a plain call.
-EDGE_NOTES = {LIBRARY: " (called by the library)", "name": " (by method name)"}
+EDGE_NOTES = {
+    LIBRARY: " (called by the library)",
+    BY_NAME: " (by method name)",
+    SIGNAL: " (signal receiver)",
+}
 
 
 def _matters(sink: Sink, kind: names.Kind) -> bool:

@@ -135,6 +135,21 @@ METHOD_STARTERS: dict[str, tuple[Kind, str, int]] = {
     "call_on_close": (CLOSED, "func", 0),
 }
 
+#: What makes a blinker signal at module level; ``send`` on it calls every receiver
+#: connected (``@sig.connect``, ``sig.connect(f)``), in the sender's thread.
+SIGNAL_MAKERS = {
+    "blinker.signal",
+    "blinker.Signal",
+    "blinker.NamedSignal",
+    "blinker.Namespace().signal",
+    "blinker.base.Namespace().signal",
+    "flask.signals.Namespace().signal",
+}
+SIGNAL_CONNECTS = {"connect", "connect_via"}
+
+#: ``app.extensions["executor"].submit(f)``: a pool kept by an extension.
+EXTENSION_POOL_METHODS = {"submit", "map"}
+
 #: Response classes: a generator given as their body runs after the view returned, with
 #: no request unless it is wrapped in ``stream_with_context``.
 RESPONSES = {

@@ -43,6 +43,14 @@ class ModuleRef:
 
 
 @dataclass(frozen=True)
+class SignalRef:
+    """A module-level blinker signal of the project (``order_paid = ns.signal(...)``)."""
+
+    module: str
+    name: str
+
+
+@dataclass(frozen=True)
 class ProxyRef:
     """A module-level ``LocalProxy(getter)`` of the project: reading it calls the getter."""
 
@@ -106,6 +114,8 @@ class Module:
     partials: dict[str, ast.expr] = field(default_factory=dict)
     #: ``name = {"key": function, ...}`` at module level: a dispatch table.
     tables: dict[str, list[ast.expr]] = field(default_factory=dict)
+    #: ``name = ns.signal("...")`` at module level: a blinker signal.
+    signals: set[str] = field(default_factory=set)
     #: ``name = LocalProxy(getter)`` at module level: reading ``name`` calls the getter.
     proxies: dict[str, ast.expr] = field(default_factory=dict)
 
@@ -114,7 +124,7 @@ class Module:
         return self.name if self.is_package else self.name.rpartition(".")[0]
 
 
-Target = Function | ClassInfo | Instance | ModuleRef | ProxyRef | External | None
+Target = Function | ClassInfo | Instance | ModuleRef | ProxyRef | SignalRef | External | None
 #: What an import binds: a project module, an outside name, or (module, name) of the project.
 Import = ModuleRef | External | tuple[str, str]
 
@@ -127,6 +137,8 @@ class Project:
         #: are the project's, any other is from outside.
         self.roots = roots
         self.modules: dict[str, Module] = {}
+        #: Other names modules are imported by (namespace packages: see ``alias``).
+        self.aliases: dict[str, Module] = {}
         self.by_display: dict[str, Module] = {}  # by the path findings show
         self._by_name: dict[str, list[Function]] | None = None
         self.functions: dict[str, Function] = {}
@@ -141,6 +153,16 @@ class Project:
         self.packages.update(".".join(parts[:i]) for i in range(1, len(parts)))
         for stmt in module.tree.body:
             _collect_statement(self, module, stmt)
+
+    def alias(self, name: str, module: Module) -> None:
+        """``module`` is also imported as ``name`` (a namespace package above it)."""
+        if name not in self.modules and name not in self.aliases:
+            self.aliases[name] = module
+            parts = name.split(".")
+            self.packages.update(".".join(parts[:i]) for i in range(1, len(parts)))
+
+    def module_named(self, name: str) -> Module | None:
+        return self.modules.get(name) or self.aliases.get(name)
 
     def lambda_function(self, parent: Function, node: ast.Lambda) -> Function:
         """A lambda handed to a starter, as a function of its own."""
@@ -175,6 +197,9 @@ class Project:
                     if maker.path in names.LOCAL_PROXY:
                         module.proxies[name] = call.args[0]
                         continue
+                if isinstance(maker, External) and maker.path in names.SIGNAL_MAKERS:
+                    module.signals.add(name)
+                    continue
                 made = instance_of(maker)
                 if isinstance(made, Instance):
                     module.instances[name] = made
@@ -229,6 +254,8 @@ class Project:
             return self.expression(module, module.partials[name], None)
         if name in module.proxies:
             return ProxyRef(module.name, name)
+        if name in module.signals:
+            return SignalRef(module.name, name)
         imported = module.imports.get(name)
         return None if imported is None else self._imported(module, imported, seen)
 
@@ -246,9 +273,9 @@ class Project:
         """``base.name``."""
         if isinstance(base, ModuleRef):
             submodule = f"{base.name}.{name}"
-            if submodule in self.modules:
+            if self.module_named(submodule) is not None:
                 return ModuleRef(submodule)
-            module = self.modules.get(base.name)
+            module = self.module_named(base.name)
             if module is None or module.name in seen:
                 return None
             return self.member(module, name, seen)
@@ -352,10 +379,9 @@ class Project:
         if name in module.tables:
             return module, module.tables[name]
         imported = module.imports.get(name)
-        if isinstance(imported, tuple) and imported[0] in self.modules:
-            source = self.modules[imported[0]]
-            if imported[1] in source.tables:
-                return source, source.tables[imported[1]]
+        source = self.module_named(imported[0]) if isinstance(imported, tuple) else None
+        if isinstance(imported, tuple) and source is not None and imported[1] in source.tables:
+            return source, source.tables[imported[1]]
         return None
 
     def getter(self, proxy: ProxyRef) -> Function | None:
@@ -368,7 +394,8 @@ class Project:
         return found if isinstance(found, Function) else None
 
     def _project_module(self, ref: ModuleRef) -> Target:
-        return ref if ref.name in self.modules or ref.name in self.packages else None
+        known = self.module_named(ref.name) is not None or ref.name in self.packages
+        return ref if known else None
 
 
 def _handed_in(value: ast.expr, method: Function) -> bool:

@@ -15,7 +15,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from . import names
-from .project import ClassInfo, External, Function, Instance, Module, ProxyRef, instance_of
+from .project import (
+    ClassInfo,
+    External,
+    Function,
+    Instance,
+    Module,
+    ProxyRef,
+    SignalRef,
+    instance_of,
+)
 
 if TYPE_CHECKING:
     from .project import Project, Target
@@ -31,6 +40,7 @@ CATCHES_OUTSIDE_REQUEST = {"RuntimeError"}
 IN_APP_CONTEXT = "app"
 LIBRARY = "library"
 BY_NAME = "name"
+SIGNAL = "signal"
 
 
 #: A parameter and the truth it needs (``("flash_it", True)``).
@@ -92,6 +102,9 @@ class Facts:
     #: Parameters this function hands to a starter (``queue.enqueue_call(func=func)``):
     #: what its callers pass there starts elsewhere.
     forwards: list[tuple[names.Kind, str]] = field(default_factory=list)
+    #: Signals it sends (each receiver runs here) and receivers it connects.
+    sends: list[tuple[SignalRef, int, str]] = field(default_factory=list)
+    connects: list[tuple[SignalRef, Function]] = field(default_factory=list)
 
 
 class Walker(ast.NodeVisitor):
@@ -365,8 +378,23 @@ class Walker(ast.NodeVisitor):
 
     def _call_unresolved(self, node: ast.Call, how: str) -> None:
         """A call the names do not resolve: a pick from a dispatch table (every function
-        it holds), a method of an object of unknown class (the project's methods of that
-        name, if few define it), or a method that starts its argument elsewhere."""
+        it holds), a signal sent or connected, a pool kept in ``app.extensions``, a
+        method that starts its argument elsewhere, or a method of an object of unknown
+        class (the project's methods of that name, if few define it)."""
+        if isinstance(node.func, ast.Attribute):
+            signal = self.resolve(node.func.value)
+            if isinstance(signal, SignalRef):
+                self._signal(node, signal, node.func.attr, how)
+                return
+            receiver = node.func.value
+            if (
+                node.func.attr in names.EXTENSION_POOL_METHODS
+                and isinstance(receiver, ast.Subscript)
+                and isinstance(receiver.value, ast.Attribute)
+                and receiver.value.attr == "extensions"
+            ):
+                self._spawn(node, names.POOL, "fn", 0)
+                return
         picked = self._picked(node.func)
         if picked is not None:
             for choice in picked:
@@ -420,6 +448,14 @@ class Walker(ast.NodeVisitor):
         return cls is not None and any(
             receiver.attr in klass.injected for klass in self.project.mro(cls)
         )
+
+    def _signal(self, node: ast.Call, signal: SignalRef, method: str, how: str) -> None:
+        if method == "send":
+            self.facts.sends.append((signal, node.lineno, how))
+        elif method in names.SIGNAL_CONNECTS and node.args:
+            receiver = self.target_function(node.args[0])
+            if isinstance(receiver, Function):
+                self.facts.connects.append((signal, receiver))
 
     def _picked(self, node: ast.expr) -> list[Choice] | None:
         """The functions ``node`` may be when it is taken from a dispatch table:
@@ -572,6 +608,8 @@ class Walker(ast.NodeVisitor):
             self.block(node.body)
 
     def _bind(self, name: str, call: ast.Call) -> None:
+        if isinstance(self.fn.node, ast.Module):
+            return  # a module's names are the project's (instances, signals, proxies)
         made = instance_of(self.resolve(call.func))
         if isinstance(made, Instance):
             self.fn.locals[name] = made
