@@ -1430,3 +1430,61 @@ def test_signals_pools_in_extensions_and_namespace_packages_are_followed(project
         ("settle", "log_payment (signal receiver)", "request.remote_addr"),
         ("remember", "remember", "session"),
     }
+
+
+def test_a_handed_in_collaborators_method_and_configured_library_callbacks(
+    project: Path,
+) -> None:
+    write(
+        project,
+        {
+            "shop/__init__.py": "",
+            "shop/store.py": """
+                from flask import flash
+
+                class Store:
+                    def add(self, url):
+                        flash(f"added {url}")  # a common name, on a handed-in store
+            """,
+            "shop/importer.py": """
+                import threading
+
+                from dramatiq import Middleware
+                from flask import request
+
+                class Importer:
+                    def __init__(self, **kwargs):
+                        self.store = kwargs["store"]
+
+                    def run(self, urls):
+                        for url in urls:
+                            self.store.add(url)
+
+                class Audit(Middleware):
+                    def before_process_message(self, broker, message):
+                        message.options["ip"] = request.remote_addr
+
+                def view(store):
+                    threading.Thread(target=Importer(store=store).run, args=([],)).start()
+            """,
+            "pyproject.toml": """
+                [tool.flask-handoff.check]
+                library-callbacks = ["dramatiq.Middleware:before_process_message"]
+            """,
+        },
+    )
+    done = _run(project, "shop", "--format", "json")
+    bad = (project / "pyproject.toml").read_text().replace(":before_process_message", "")
+    (project / "pyproject.toml").write_text(bad)
+    usage = _run(project, "shop")
+
+    assert sorted([s["name"] for s in f["path"]] for f in json.loads(done.stdout)["findings"]) == [
+        [
+            "Importer.run",
+            "Audit.before_process_message (called by the library)",
+            "request.remote_addr",
+        ],
+        ["Importer.run", "Store.add (by method name)", "flash()"],
+    ]
+    assert usage.returncode == 2
+    assert "must name a base class and its method" in usage.stderr

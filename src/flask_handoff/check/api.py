@@ -493,13 +493,19 @@ class Analysis:
         """Methods of project classes that a library calls on its own (a SQLAlchemy
         ``Session`` subclass's ``get_bind`` on every query, a logging filter on every
         record): they run wherever the library is used, background code included."""
+        table: dict[str, set[str]] = defaultdict(set)
+        for base_path, methods_of in names.CALLBACKS.items():
+            table[base_path].update(methods_of)
+        for configured in self.config.library_callbacks:
+            base_path, _, method = configured.partition(":")
+            table[base_path].add(method)
         found: list[Function] = []
         for cls in self.project.classes.values():
             methods: set[str] = set()
             for klass in self.project.mro(cls):
                 for base in self.project.bases(klass):
                     if isinstance(base, External):
-                        methods.update(names.CALLBACKS.get(base.path, ()))
+                        methods.update(table.get(base.path, ()))
             found += [cls.methods[m] for m in sorted(methods) if m in cls.methods]
         return found
 

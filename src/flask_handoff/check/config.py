@@ -32,6 +32,7 @@ class CheckConfig:
     sinks = ["shop.auth:current_tenant"]   # functions that need a request
     entry-points = ["shop.jobs:nightly"]   # functions that run outside one
     task-decorators = ["shop.jobs:in_background"]  # so do the functions these decorate
+    library-callbacks = ["dramatiq.Middleware:before_process_message"]
     select = ["HO"]                        # rule codes or prefixes
     ignore = ["HO101"]
     ```
@@ -45,6 +46,9 @@ class CheckConfig:
     #: Decorators (``"shop.jobs:in_background"``, or an outside ``"legacy_queue.job"``)
     #: whose functions run outside the request, where the checker cannot tell itself.
     task_decorators: list[str] = field(default_factory=list)
+    #: Methods a library calls on the project's subclasses wherever it is used
+    #: (``"wtforms.Form:validate"``: the base class, then the method).
+    library_callbacks: list[str] = field(default_factory=list)
     #: Rule codes or their prefixes (``HO1``), as ruff takes them: ``select`` empty
     #: means every rule; ``ignore`` wins over ``select``.
     select: list[str] = field(default_factory=list)
@@ -56,7 +60,16 @@ class CheckConfig:
         return not any(code.startswith(i.upper()) for i in self.ignore)
 
 
-KEYS = {"include", "exclude", "sinks", "entry-points", "task-decorators", "select", "ignore"}
+KEYS = {
+    "include",
+    "exclude",
+    "sinks",
+    "entry-points",
+    "task-decorators",
+    "library-callbacks",
+    "select",
+    "ignore",
+}
 
 
 def load(start: Path) -> CheckConfig:
@@ -85,6 +98,13 @@ def parse(pyproject: Path) -> CheckConfig:
             raise CheckConfigError(
                 f"{pyproject}: [tool.flask-handoff.check] {key} must be a list of strings."
             )
+    for callback in table.get("library-callbacks", []):
+        if ":" not in callback:
+            raise CheckConfigError(
+                f"{pyproject}: [tool.flask-handoff.check] library-callbacks entry"
+                f" {callback!r} must name a base class and its method, as"
+                ' "package.module.Base:method".'
+            )
     return CheckConfig(
         root=pyproject.parent,
         include=table.get("include", []),
@@ -92,6 +112,7 @@ def parse(pyproject: Path) -> CheckConfig:
         sinks=table.get("sinks", []),
         entry_points=table.get("entry-points", []),
         task_decorators=table.get("task-decorators", []),
+        library_callbacks=table.get("library-callbacks", []),
         select=table.get("select", []),
         ignore=table.get("ignore", []),
     )
