@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from flask_handoff.job import JobState
 from flask_handoff.testing import wait_for_job
+from phonetool.extensions import handoff
 from tests.conftest import free_port, redis_db, require_env
 
 from .conftest import AppFactory, add_member
@@ -114,3 +116,33 @@ def test_a_worker_that_cannot_see_the_upload_names_the_setting(
 
     assert job.state == "failed"
     assert "HANDOFF_SPOOL_DIR" in (job.error_message or "")
+
+
+@pytest.fixture
+def forty_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Room for one member's forty uploads (read by the web app and the worker)."""
+    monkeypatch.setenv("PHONETOOL_MAX_ACTIVE_PER_MEMBER", "50")
+
+
+def test_on_celery_a_small_upload_waits_only_for_another_members_jobs_in_flight(
+    forty_at_once: None, on_celery: tuple[Flask, Any]
+) -> None:
+    app, _ = on_celery
+    client = app.test_client()
+    alice, bob = add_member(app, "alice@example.com"), add_member(app, "bob@example.com")
+    in_flight = app.config["HANDOFF_CELERY_IN_FLIGHT_PER_KEY"]
+
+    theirs = [upload(client, alice).get_json()["job_id"] for _ in range(40)]
+    with app.app_context():
+        begun = sum(handoff.get_job(j).state != JobState.QUEUED for j in theirs)
+    mine = upload(client, bob).get_json()["job_id"]
+    for job_id in [mine, *theirs]:
+        wait_for_job(app, job_id, timeout=180)
+
+    with app.app_context():
+        started = handoff.get_job(mine).started_at
+        before_mine = sum(handoff.get_job(j).started_at < started for j in theirs)
+    # In the broker's order bob's would start after all forty; released fairly, only
+    # those of alice's begun or handed to the broker (her cap) when his came go first.
+    assert before_mine <= begun + in_flight + 1, (before_mine, begun)
+    assert begun + in_flight < 30  # most of alice's were still waiting: the test says something
