@@ -1488,3 +1488,54 @@ def test_a_handed_in_collaborators_method_and_configured_library_callbacks(
     ]
     assert usage.returncode == 2
     assert "must name a base class and its method" in usage.stderr
+
+
+def test_views_locks_and_gs_own_cache_are_not_background_paths(project: Path) -> None:
+    write(
+        project,
+        {
+            "shop/__init__.py": "",
+            "shop/plugin.py": """
+                from flask import Blueprint, g, request
+
+                bp = Blueprint("updates", __name__)
+
+                class UpdatePlugin:
+                    @bp.route("/update", methods=["POST"])
+                    def perform_update(self):  # a view: Flask calls it, for a request
+                        return request.get_json()
+
+                class ItemLock:
+                    def lock(self, item):
+                        return g.user
+
+                class CachedService:
+                    def get_cached(self):
+                        key = "cached:" + self.name
+                        if not hasattr(g, key):
+                            setattr(g, key, self.load())
+                        return getattr(g, key)
+
+                    def load(self):
+                        return []
+
+                def has_privilege(name):
+                    if not getattr(g, "user", None):  # no user: a worker may
+                        return True
+                    return name in g.user["privileges"]
+            """,
+            "shop/tasks.py": """
+                from celery import shared_task
+
+                from .plugin import CachedService, has_privilege
+
+                @shared_task
+                def update(updater, redis_lock):
+                    updater.perform_update("1.2")  # the updater's, not the view
+                    redis_lock.lock("update")  # redis's, not ItemLock's
+                    return CachedService().get_cached(), has_privilege("publish")
+            """,
+        },
+    )
+
+    assert paths(project) == []

@@ -436,7 +436,7 @@ class Analysis:
                         entry.kind, (*path, self._sink_step(holder, sink)), sink.body
                     )
                     for sink in sinks
-                    if _matters(sink, entry.kind) and _g_attribute(sink) not in stored
+                    if _matters(sink, entry.kind) and not _set_before(sink, stored)
                 ]
         return found
 
@@ -564,11 +564,18 @@ def _through(needs: Conditions, call: Call) -> Conditions | None:
     return tuple(sorted(caller_needs))
 
 
+def _set_before(sink: Sink, stored: set[str | None]) -> bool:
+    """A read of ``g.x`` on a path that sets ``g.x`` (or sets a computed name, and reads
+    one: ``setattr(g, key, ...)`` then ``getattr(g, key)``)."""
+    attribute = _g_attribute(sink)
+    return attribute is not None and (attribute in stored or (attribute == "*" and "*" in stored))
+
+
 def _g_attribute(sink: Sink) -> str | None:
     """``user`` for a read of ``g.user``; None for any other read."""
     if sink.proxy != "g" or not sink.text.startswith("g."):
         return None
-    return sink.text[2:].split(".")[0]
+    return sink.text[2:].split(".")[0]  # "*": a name the code computes
 
 
 def finding_class(sink: Sink, kind: names.Kind) -> type[ContextLeak]:

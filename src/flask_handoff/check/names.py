@@ -147,6 +147,11 @@ SIGNAL_MAKERS = {
 }
 SIGNAL_CONNECTS = {"connect", "connect_via"}
 
+#: Decorators that make a method a view (``@bp.route(...)``, ``@app.post(...)``,
+#: Flask-Admin's ``@expose``): Flask calls it for a request, never background code, so a
+#: call by method name does not lead there.
+VIEW_DECORATORS = {"route", "get", "post", "put", "patch", "delete", "expose"}
+
 #: ``app.extensions["executor"].submit(f)``: a pool kept by an extension.
 EXTENSION_POOL_METHODS = {"submit", "map"}
 
@@ -227,7 +232,7 @@ COMMON_METHODS = {
     *_words("""add all close commit count delete execute filter filter_by first flush get join
     limit merge offset one one_or_none open order_by post put patch query read refresh
     rollback run save scalar scalars send set start stop write render info debug warning
-    error exception critical log"""),
+    error exception critical log lock unlock acquire release"""),
     # SQLAlchemy queries and statements
     *_words("""options with_entities group_by having distinct outerjoin subquery union exists
     yield_per with_for_update paginate where select_from params execution_options

@@ -169,6 +169,20 @@ class Walker(ast.NodeVisitor):
         if isinstance(test, ast.Call):
             if _is_builtin_call(test, "hasattr") and self._is_proxy(test.args[0], "g"):
                 return True  # `hasattr(g, "user")`: a job's own `g` has nothing set
+            if (
+                _is_builtin_call(test, "getattr")
+                and len(test.args) == 3
+                and self._is_proxy(test.args[0], "g")
+                and _truth(test.args[2]) is False
+            ):
+                return True  # `getattr(g, "user", None)`: likewise
+            if (
+                isinstance(test.func, ast.Attribute)
+                and test.func.attr == "get"
+                and self._is_proxy(test.func.value, "g")
+                and (len(test.args) < 2 or _truth(test.args[1]) is False)
+            ):
+                return True  # `g.get("user")`
             called = self.resolve(test.func)
             return True if isinstance(called, External) and called.path in names.GUARDS else None
         if (
@@ -321,6 +335,25 @@ class Walker(ast.NodeVisitor):
             self.facts.sinks.append(Sink(text, line, body, proxy, tuple(self.conditions)))
 
     def visit_Call(self, node: ast.Call) -> None:
+        if _is_builtin_call(node, "setattr") and self._is_proxy(node.args[0], "g"):
+            # `setattr(g, key, value)`: a store on the job's own g, as `g.x = ...` is
+            name = node.args[1] if len(node.args) > 1 else None
+            stored = name.value if isinstance(name, ast.Constant) else "*"
+            if not self.own_app_context:
+                self.facts.g_stores.add(str(stored))
+            for arg in node.args[1:]:
+                self.visit(arg)
+            return
+        if (
+            _is_builtin_call(node, "getattr")
+            and len(node.args) == 2
+            and self._is_proxy(node.args[0], "g")
+        ):
+            name = node.args[1]
+            text = f"g.{name.value!s}" if isinstance(name, ast.Constant) else "g.*"
+            self._sink(node, text, proxy="g")  # read back where a path stores it first
+            self.visit(name)
+            return
         if (
             _is_builtin_call(node, "getattr")
             and len(node.args) == 3
@@ -415,7 +448,7 @@ class Walker(ast.NodeVisitor):
             method in names.COMMON_METHODS and not self._on_injected(node.func)
         ):
             return
-        candidates = self.project.methods_named(method)
+        candidates = [c for c in self.project.methods_named(method) if not _is_view(c)]
         if 0 < len(candidates) <= names.BY_NAME_LIMIT:
             self.facts.calls += [self._call_to(c, node, BY_NAME) for c in candidates]
 
@@ -669,6 +702,19 @@ def _bindings(
         elif isinstance(value, ast.Name) and name in given and value.id in caller_params:
             binds.append((name, value.id))
     return tuple(binds)
+
+
+def _is_view(method: Function) -> bool:
+    """A method decorated as a view (``@bp.route(...)``, ``@expose(...)``)."""
+    node = method.node
+    if isinstance(node, (ast.Lambda, ast.Module)):
+        return False
+    for decorator in node.decorator_list:
+        called = decorator.func if isinstance(decorator, ast.Call) else decorator
+        name = called.attr if isinstance(called, ast.Attribute) else getattr(called, "id", "")
+        if name in names.VIEW_DECORATORS and isinstance(decorator, ast.Call):
+            return True
+    return False
 
 
 def _truth(value: ast.expr) -> bool | None:
