@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import textwrap
 import time
 import tomllib
 from dataclasses import dataclass, field
@@ -61,6 +62,12 @@ class Outcome:
     false: list[str]
     missed: list[Leak]
     problems: int
+
+
+def corpus_note(path: Path = LABELS) -> str:
+    """What the labels file says of the corpus as a whole (shown under the table)."""
+    note = tomllib.loads(path.read_text(encoding="utf-8")).get("note", "")
+    return " ".join(str(note).split())
 
 
 def load(path: Path = LABELS) -> list[Project]:
@@ -146,7 +153,7 @@ def judge(project: Project, lines: int, seconds: float, report: dict[str, object
     )
 
 
-def markdown(outcomes: list[Outcome], runs: int) -> str:
+def markdown(outcomes: list[Outcome], runs: int, note: str = "") -> str:
     findings = sum(len(o.sites) for o in outcomes)
     true = sum(len(o.true) for o in outcomes)
     leaks = sum(len(o.project.leaks) for o in outcomes)
@@ -188,6 +195,8 @@ def markdown(outcomes: list[Outcome], runs: int) -> str:
         f" | {findings} | {true} | {findings - true} | {leaks} | {leaks - found} |",
         "",
     ]
+    if note:
+        out += [*textwrap.wrap(note, 88), ""]
     wrong = [(o, site) for o in outcomes for site in o.false]
     if wrong:
         out += ["False findings:", ""]
@@ -203,13 +212,38 @@ def markdown(outcomes: list[Outcome], runs: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--mirrors", type=Path, required=True, help="git copies, owner+name/")
+    parser.add_argument("--mirrors", type=Path, help="git copies, owner+name/")
     parser.add_argument("--clone", action="store_true", help="clone the missing ones")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--only", default="", help="repos to run, comma-separated")
     parser.add_argument("--markdown", type=Path)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--render", action="store_true", help="only rewrite --markdown from --json")
     args = parser.parse_args()
+    if args.render:
+        rows = json.loads(args.json.read_text())
+        by_key = {(p.repo, p.commit): p for p in load()}
+        rendered = [
+            Outcome(
+                by_key[(r["repo"], r["commit"])],
+                r["lines"],
+                r["seconds"],
+                r["findings"],
+                [s for s in r["findings"] if s not in r["false"]],
+                r["false"],
+                [
+                    leak
+                    for leak in by_key[(r["repo"], r["commit"])].leaks
+                    if sorted(leak.sites) in r["missed"]
+                ],
+                0,
+            )
+            for r in rows
+        ]
+        args.markdown.write_text(markdown(rendered, args.runs, corpus_note()))
+        return
+    if args.mirrors is None:
+        parser.error("--mirrors is needed to run the corpus")
     chosen = set(filter(None, args.only.split(",")))
     outcomes: list[Outcome] = []
     scratch = Path(tempfile.mkdtemp(prefix="check-corpus-"))
@@ -231,7 +265,7 @@ def main() -> None:
             )
     finally:
         shutil.rmtree(scratch)
-    text = markdown(outcomes, args.runs)
+    text = markdown(outcomes, args.runs, corpus_note())
     sys.stdout.write(text)
     if args.markdown:
         args.markdown.write_text(text)
