@@ -16,6 +16,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from flask_handoff.testing import wait_for_job
+from phonetool.extensions import handoff
+from phonetool.models import Upload, db
 
 from .conftest import AppFactory, MemberHandle, add_member
 from .pages import sign_in
@@ -233,6 +235,34 @@ def test_api_clients_read_english_unless_they_ask(
 
 
 NO_PHONE_COLUMN = "订单号,金额\nA1,12.50\n".encode()
+
+
+def test_a_job_failing_while_its_status_is_read_gives_its_reason_in_words(
+    app: Flask, client: FlaskClient, member: MemberHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job_id = upload(client, member, NO_PHONE_COLUMN).get_json()["job_id"]
+    wait_for_job(app, job_id)
+    with app.app_context():
+        up = db.session.get(Upload, job_id)
+        assert up is not None
+        words, up.failure = up.failure, None  # as it was a moment before the end
+        db.session.commit()
+    real_get_job = handoff.get_job
+
+    def the_job_ends_now(wanted: str) -> Any:
+        # The pipeline writes the failure's words, then the engine marks the job failed:
+        # both land while the status is being read.
+        with app.app_context():
+            ending = db.session.get(Upload, wanted)
+            assert ending is not None
+            ending.failure = words
+            db.session.commit()
+        return real_get_job(wanted)
+
+    monkeypatch.setattr(handoff, "get_job", the_job_ends_now)
+    status = client.get(f"/api/jobs/{job_id}", headers={**member.headers, "Accept-Language": "zh"})
+
+    assert status.get_json()["error"].startswith("没有找到号码列")
 
 
 @pytest.mark.parametrize(

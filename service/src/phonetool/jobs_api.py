@@ -41,12 +41,18 @@ class NotFound(Exception):
 
 
 def own_upload(job_id: str) -> tuple[Upload, Job | None]:
-    """The caller's upload and its job (None once ``cleanup`` purged the job record)."""
+    """The caller's upload and its job (None once ``cleanup`` purged the job record).
+
+    The job is read first: what the pipeline writes on the upload before the job ends
+    (a failure's words, the summary) is then there too. Read the other way round, a job
+    that failed between the two reads came with an upload from before its failure, and
+    its reason was shown in the engine's English instead of the reader's language."""
     member_id = current_member().member_id
+    job = _job(job_id)
     up = db.session.get(Upload, job_id)
     if up is None or up.member_id != member_id:
         raise NotFound(job_id)
-    return up, _job(job_id)
+    return up, job
 
 
 def _job(job_id: str) -> Job | None:
