@@ -26,7 +26,16 @@ from .messages import (
     Step,
     UrlForOutsideRequest,
 )
-from .project import ClassInfo, External, Function, Module, Project, SignalRef
+from .project import (
+    ClassInfo,
+    External,
+    Function,
+    Module,
+    Project,
+    SignalRef,
+    parameter_names,
+    positional_parameters,
+)
 from .walker import (
     BY_NAME,
     IGNORE_MARK,
@@ -249,24 +258,25 @@ class Analysis:
         """What callers hand to a project function that passes its parameter on to a
         starter (``enqueue_job(export, ...)`` where ``enqueue_job`` enqueues its ``func``),
         followed through wrappers of wrappers."""
-        facts = dict((fn.id, f) for fn, f in self.all_facts())
-        forwards = {fn_id: list(f.forwards) for fn_id, f in facts.items() if f.forwards}
+        forwards = {fn.id: list(f.forwards) for fn, f in self.all_facts() if f.forwards}
         found: list[tuple[names.Kind, Function]] = []
         changed = True
         while changed:
             changed = False
-            for caller, caller_facts in list(self.all_facts()):
+            for caller, caller_facts in self.all_facts():
                 for call in caller_facts.calls:
                     for kind, param in forwards.get(call.target.id, ()):
                         argument = _argument(call, param)
                         if argument is None:
                             continue
-                        walker = Walker(self.project, caller, self.extra_sinks)
-                        if isinstance(argument, ast.Name) and argument.id in walker.params:
+                        if isinstance(argument, ast.Name) and argument.id in parameter_names(
+                            caller.node
+                        ):  # passed on again: the caller is a wrapper too
                             if (kind, argument.id) not in forwards.setdefault(caller.id, []):
                                 forwards[caller.id].append((kind, argument.id))
                                 changed = True
                             continue
+                        walker = Walker(self.project, caller, self.extra_sinks)
                         target = walker.target_function(argument)
                         if isinstance(target, Function) and (kind, target) not in found:
                             found.append((kind, target))
@@ -295,9 +305,10 @@ class Analysis:
         (rq's ``job``), ``x.task`` of an app made out of sight, or a project decorator
         whose body applies one of these or starts a thread (followed two levels deep)."""
         resolved = self.project.expression(module, called, scope)
-        if isinstance(resolved, Function) and resolved.id in self.config.task_decorators:
-            return names.CONFIGURED
-        if isinstance(resolved, External) and resolved.path in self.config.task_decorators:
+        configured = resolved.id if isinstance(resolved, Function) else None
+        if isinstance(resolved, External):
+            configured = resolved.path
+        if configured in self.config.task_decorators:
             return names.CONFIGURED
         if isinstance(resolved, Function) and resolved.id in names.DEFINED_HERE:
             resolved = External(names.DEFINED_HERE[resolved.id])
@@ -591,15 +602,13 @@ def finding_class(sink: Sink, kind: names.Kind) -> type[ContextLeak]:
 
 def _argument(call: Call, param: str) -> ast.expr | None:
     """The expression a call passes as the target's parameter ``param``."""
-    node, target = call.node, call.target.node
-    if node is None or isinstance(target, ast.Module):
+    node = call.node
+    if node is None:
         return None
     for keyword in node.keywords:
         if keyword.arg == param:
             return keyword.value
-    positional = [a.arg for a in [*target.args.posonlyargs, *target.args.args]]
-    if call.target.cls is not None and isinstance(node.func, ast.Attribute) and positional:
-        positional = positional[1:]
+    positional = positional_parameters(node, call.target)
     if param in positional and positional.index(param) < len(node.args):
         found = node.args[positional.index(param)]
         return None if isinstance(found, ast.Starred) else found

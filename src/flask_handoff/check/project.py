@@ -409,13 +409,30 @@ def _handed_in(value: ast.expr, method: Function) -> bool:
         and value.func.attr == "get"
     ):
         value = value.func.value
-    node = method.node
-    if not isinstance(value, ast.Name) or isinstance(node, ast.Module):
+    if not isinstance(value, ast.Name):
         return False
+    return value.id in parameter_names(method.node) - {"self"}
+
+
+def parameter_names(node: FunctionNode) -> set[str]:
+    """Every name a function's parameters bind, ``*args`` and ``**kwargs`` included."""
+    if isinstance(node, ast.Module):
+        return set()
     args = node.args
-    params = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]}
-    params |= {a.arg for a in (args.vararg, args.kwarg) if a is not None}
-    return value.id in params - {"self"}
+    every = [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]
+    return {a.arg for a in every if a is not None}
+
+
+def positional_parameters(call: ast.Call, target: Function) -> list[str]:
+    """The parameters ``call``'s positional arguments fill, in order; ``self`` left out
+    where a method is called on its object (``obj.method(...)``)."""
+    node = target.node
+    if isinstance(node, ast.Module):
+        return []
+    names = [a.arg for a in [*node.args.posonlyargs, *node.args.args]]
+    if target.cls is not None and isinstance(call.func, ast.Attribute) and names:
+        return names[1:]
+    return names
 
 
 def _is_super(node: ast.expr) -> bool:
@@ -513,9 +530,7 @@ def scope_of(project: Project, fn: Function) -> None:
     node = fn.node
     if isinstance(node, ast.Module):
         return
-    args = node.args
-    bound = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]}
-    bound |= {a.arg for a in (args.vararg, args.kwarg) if a is not None}
+    bound = parameter_names(node)
     if isinstance(node, ast.Lambda):
         fn.bound = frozenset(bound)
         return

@@ -24,6 +24,8 @@ from .project import (
     ProxyRef,
     SignalRef,
     instance_of,
+    parameter_names,
+    positional_parameters,
 )
 
 if TYPE_CHECKING:
@@ -124,7 +126,7 @@ class Walker(ast.NodeVisitor):
         self.guard_names: dict[str, bool] = {}
         #: The parameters the code being read runs under (``if flash_it:``).
         self.conditions: list[tuple[str, bool]] = []
-        self.params = _parameters(fn)
+        self.params = parameter_names(fn.node)
 
     def walk(self) -> Facts:
         node = self.fn.node
@@ -377,9 +379,7 @@ class Walker(ast.NodeVisitor):
             return
         if isinstance(called, Function):
             if called.id in self.extra_sinks:
-                self.facts.sinks.append(
-                    Sink(f"{called.qualname}()", node.lineno, when=tuple(self.conditions))
-                )
+                self._call_sink(f"{called.qualname}()", node.lineno)
             self.facts.calls.append(self._call_to(called, node, how))
         elif isinstance(called, ClassInfo):
             init = self.project.method(called, "__init__")
@@ -387,11 +387,9 @@ class Walker(ast.NodeVisitor):
                 self.facts.calls.append(Call(init, node.lineno, how))
         elif isinstance(called, External):
             if called.path in names.CALLS:
-                text = f"{names.CALLS[called.path]}()"
-                self.facts.sinks.append(Sink(text, node.lineno, when=tuple(self.conditions)))
+                self._call_sink(f"{names.CALLS[called.path]}()", node.lineno)
             elif called.path in self.extra_sinks:
-                text = f"{called.path}()"
-                self.facts.sinks.append(Sink(text, node.lineno, when=tuple(self.conditions)))
+                self._call_sink(f"{called.path}()", node.lineno)
             elif called.path in names.STARTERS:
                 self._spawn(node, *names.STARTERS[called.path])
             elif called.path in names.RESPONSES:
@@ -404,6 +402,10 @@ class Walker(ast.NodeVisitor):
                 self._spawn(node, *names.METHOD_STARTERS[method])
             elif method in names.RESPONSE_METHODS:
                 self._streamed(node)
+
+    def _call_sink(self, text: str, line: int) -> None:
+        """A call that needs the request (``url_for()``), under the current conditions."""
+        self.facts.sinks.append(Sink(text, line, when=tuple(self.conditions)))
 
     def _call_to(self, target: Function, node: ast.Call, how: str) -> Call:
         binds = _bindings(node, target, self.params)
@@ -665,14 +667,6 @@ class Walker(ast.NodeVisitor):
         return self.project.expression(self.module, node, self.fn)
 
 
-def _parameters(fn: Function) -> set[str]:
-    node = fn.node
-    if isinstance(node, ast.Module):
-        return set()
-    args = node.args
-    return {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]}
-
-
 def _bindings(
     call: ast.Call, target: Function, caller_params: set[str]
 ) -> tuple[tuple[str, Bound], ...]:
@@ -682,9 +676,7 @@ def _bindings(
     if isinstance(node, ast.Module):
         return ()
     args = node.args
-    positional = [a.arg for a in [*args.posonlyargs, *args.args]]
-    if target.cls is not None and isinstance(call.func, ast.Attribute) and positional:
-        positional = positional[1:]  # `obj.method(...)`: self is the object
+    positional = positional_parameters(call, target)
     given: dict[str, ast.expr] = dict(zip(positional, call.args, strict=False))
     given.update({k.arg: k.value for k in call.keywords if k.arg})
     if any(isinstance(a, ast.Starred) for a in call.args) or any(
