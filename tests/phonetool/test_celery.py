@@ -14,12 +14,11 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from flask_handoff.job import JobState
 from flask_handoff.testing import wait_for_job
-from phonetool.extensions import handoff
 from tests.conftest import free_port, redis_db, require_env
 
 from .conftest import AppFactory, add_member
+from .test_fair_share import forty_then_one
 from .test_service import GOOD, upload, wait_for_trail
 
 pytestmark = pytest.mark.slow
@@ -128,20 +127,9 @@ def test_on_celery_a_small_upload_waits_only_for_another_members_jobs_in_flight(
     forty_at_once: None, on_celery: tuple[Flask, Any]
 ) -> None:
     app, _ = on_celery
-    client = app.test_client()
-    alice, bob = add_member(app, "alice@example.com"), add_member(app, "bob@example.com")
     in_flight = app.config["HANDOFF_CELERY_IN_FLIGHT_PER_KEY"]
 
-    theirs = [upload(client, alice).get_json()["job_id"] for _ in range(40)]
-    with app.app_context():
-        begun = sum(handoff.get_job(j).state != JobState.QUEUED for j in theirs)
-    mine = upload(client, bob).get_json()["job_id"]
-    for job_id in [mine, *theirs]:
-        wait_for_job(app, job_id, timeout=180)
-
-    with app.app_context():
-        started = handoff.get_job(mine).started_at
-        before_mine = sum(handoff.get_job(j).started_at < started for j in theirs)
+    begun, before_mine = forty_then_one(app, timeout=180)
     # In the broker's order bob's would start after all forty; released fairly, only
     # those of alice's begun or handed to the broker (her cap) when his came go first.
     assert before_mine <= begun + in_flight + 1, (before_mine, begun)
