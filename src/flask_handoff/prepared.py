@@ -9,6 +9,7 @@ column of the job table is a plain string, number or boolean that needs no conve
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, update
@@ -20,6 +21,10 @@ if TYPE_CHECKING:
 
     from sqlalchemy import Engine, Table
     from sqlalchemy.sql import Executable
+
+
+#: The default ``writing``: the database itself orders writers (PostgreSQL).
+_NOBODY_ELSE = nullcontext()
 
 
 class Prepared:
@@ -39,24 +44,40 @@ class Prepared:
         return [merged[k] for k in self.keys] if self.keys else merged
 
 
-def run(engine: Engine, prepared: Prepared, values: Mapping[str, Any]) -> tuple[int, list[Any]]:
-    """Execute in one transaction; returns the row count and any rows returned, as dicts."""
+def run(
+    engine: Engine,
+    prepared: Prepared,
+    values: Mapping[str, Any],
+    writing: AbstractContextManager[Any] = _NOBODY_ELSE,
+) -> tuple[int, list[Any]]:
+    """Execute in one transaction; returns the row count and any rows returned, as dicts.
+
+    ``writing`` is held from the statement to the commit only, not while the pool hands
+    the connection out or takes it back: the less a writer holds it, the less the next
+    one waits (:func:`.store.process_write_lock`).
+    """
     raw = engine.raw_connection()
     try:
-        cursor = raw.cursor()
-        try:
-            cursor.execute(prepared.sql, prepared.params(values))
-            rows: list[Any] = []
-            if cursor.description:
-                names = [d[0] for d in cursor.description]
-                rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-            count = cursor.rowcount
-        finally:
-            cursor.close()
-        raw.commit()
-    except BaseException:
-        raw.rollback()
-        raise
+        with writing:
+            try:
+                cursor = raw.cursor()
+                try:
+                    cursor.execute(prepared.sql, prepared.params(values))
+                    rows: list[Any] = []
+                    if cursor.description:
+                        names = [d[0] for d in cursor.description]
+                        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+                    count = cursor.rowcount
+                finally:
+                    cursor.close()
+                raw.commit()
+            except BaseException:
+                try:
+                    raw.rollback()
+                except Exception:
+                    # In a state nobody knows (cut off mid-statement): never pooled again.
+                    raw.invalidate()
+                raise
     finally:
         raw.close()
     return count, rows

@@ -103,3 +103,46 @@ def test_jobs_succeed_first_time_while_the_ticker_checkpoints_often(make_app: An
     jobs = [wait_for_job(app, job_id, timeout=60) for job_id in ids]
 
     assert {(job.state, job.attempts) for job in jobs} == {("succeeded", 1)}
+
+
+@pytest.mark.runs_on(database="sqlite")  # one writer per database file: SQLite's rule
+def test_a_hand_off_waits_behind_the_write_under_way_not_behind_the_workers(
+    app: Flask,
+) -> None:
+    # SQLite's busy handler let waiting writers in by chance: a request's hand-off that
+    # met the workers' claims could wait for all of them, a millisecond and more each.
+    store = _store(app)
+    job_ids = [_queued_job(app) for _ in range(8)]
+    writing, release = threading.Event(), threading.Event()
+    order: list[str] = []
+
+    def long_write(conn: Any) -> None:  # a write under way, say the ticker's
+        conn.exec_driver_sql("UPDATE handoff_jobs SET updated_at = updated_at")
+        writing.set()
+        release.wait(10)
+
+    def claim(job_id: str) -> None:
+        store.claim(job_id, f"worker-{job_id}", 60)
+        order.append("claim")
+
+    def hand_off() -> None:
+        with app.app_context():
+            sample.whoami.submit(identity="bob")
+        order.append("hand-off")
+
+    holder = threading.Thread(target=store._write, args=(long_write,))
+    holder.start()
+    assert writing.wait(10)
+    waiting = [threading.Thread(target=claim, args=(job_id,)) for job_id in job_ids]
+    waiting.append(threading.Thread(target=hand_off))
+    for thread in waiting:
+        thread.start()
+    time.sleep(0.5)  # every one of them has come to the locked database by now
+    assert order == []
+    release.set()
+    for thread in [holder, *waiting]:
+        thread.join(30)
+
+    assert sorted(order) == ["claim"] * 8 + ["hand-off"]
+    # At most the one worker already polling for the turn goes first.
+    assert "hand-off" in order[:2], order
