@@ -74,6 +74,11 @@ class FairQueue:
             self._running[key] += 1
             return job_id, key
 
+    def empty(self) -> bool:
+        """No job waits here (running ones aside)."""
+        with self._changed:
+            return not self._lines
+
     def _ready(self) -> list[str]:
         """The keys with a job waiting that may start one now."""
         if self.cap is None:

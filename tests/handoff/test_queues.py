@@ -76,6 +76,22 @@ def test_a_high_priority_job_from_the_store_runs_before_older_ones(make_app: Any
     assert sample.TURNS[0] == "urgent"
 
 
+def test_a_worker_takes_another_processes_jobs_one_after_another_not_a_few_per_poll(
+    make_app: Any,
+) -> None:
+    # A thread that finished took its next job from the store only at the ticker's next
+    # poll: a worker process ran the web processes' jobs a pool's size per second.
+    web = make_app(HANDOFF_AUTOSTART=False)
+    with web.app_context():
+        ids = [sample.whoami.submit(identity="alice").id for _ in range(40)]
+    worker = make_app(HANDOFF_POOL_SIZE=2, HANDOFF_POLL_INTERVAL=60)
+
+    # Before the fix: two jobs, then nothing for the next minute.
+    jobs = [wait_for_job(worker, job_id, timeout=30) for job_id in ids]
+
+    assert {job.state for job in jobs} == {"succeeded"}
+
+
 @pytest.mark.runs_on(database="sqlite", backend="thread")
 def test_a_queue_with_threads_of_its_own_runs_while_the_others_are_busy(make_app: Any) -> None:
     app = make_app(HANDOFF_QUEUES={"*": 1, "mail": 1})

@@ -72,6 +72,12 @@ class ThreadBackend:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._wake = threading.Event()
+        #: The ticker's chores are wanted now (``wake()``), not only another fill.
+        self._chores_wanted = True
+        #: Lines whose last fill found as many due jobs as it asked for: the store may hold
+        #: more, so a thread that empties its line asks for more at once, not at the next
+        #: poll (a worker process running other processes' jobs ran a few per poll).
+        self._store_has_more: set[str] = set()
         self._threads: list[threading.Thread] = []
         self._started = False
 
@@ -134,6 +140,7 @@ class ThreadBackend:
         pass  # the pool takes job ids from the store, which no longer offers this one
 
     def wake(self) -> None:
+        self._chores_wanted = True
         self._wake.set()
 
     def shutdown(self, timeout: float) -> None:
@@ -183,6 +190,8 @@ class ThreadBackend:
                 self._run_one(job_id, line)
             finally:
                 waiting.done(key)
+            if line in self._store_has_more and waiting.empty():
+                self._wake.set()  # a fill, not the chores (_tick_loop)
 
     def _run_one(self, job_id: str, line: str) -> None:
         with self._lock:
@@ -212,7 +221,7 @@ class ThreadBackend:
     # -- the ticker -----------------------------------------------------------------------
 
     def _tick_loop(self) -> None:
-        last_heartbeat = 0.0
+        last_heartbeat = last_chores = 0.0
         while not self._stop.is_set():
             self._wake.wait(self.state.poll_interval)
             self._wake.clear()
@@ -220,6 +229,11 @@ class ThreadBackend:
                 return
             try:
                 now = time.monotonic()
+                if not self._chores_wanted and now - last_chores < self.state.poll_interval:
+                    self._fill()  # a thread emptied its line: only more jobs are wanted
+                    continue
+                self._chores_wanted = False
+                last_chores = now
                 if now - last_heartbeat >= self.state.lease_seconds / 4:
                     last_heartbeat = now
                     if self.running_count:
@@ -239,16 +253,23 @@ class ThreadBackend:
         named = [line for line in self.sizes if line != EVERY_OTHER_QUEUE]
         for line, size in self.sizes.items():
             with self._lock:
-                busy = sum(e.line == line for e in self._running.values())
-                busy += sum(waiting == line for waiting in self._pending.values())
-            if size - busy <= 0:
+                running = sum(e.line == line for e in self._running.values())
+                waiting = sum(pending == line for pending in self._pending.values())
+            if size - running - waiting <= 0:
                 continue
+            # Asked for the waiting ones too, which are still queued in the store and
+            # come first: what comes after them is new.
+            asked = size - running
             if line == EVERY_OTHER_QUEUE:
-                due = self.state.store.due(size - busy, exclude_queues=named)
+                due = self.state.store.due(asked, exclude_queues=named)
             else:
-                due = self.state.store.due(size - busy, queues=[line])
+                due = self.state.store.due(asked, queues=[line])
             for job_id, key, priority in due:
                 self._enqueue(job_id, key, line, priority)
+            if len(due) == asked:
+                self._store_has_more.add(line)
+            else:
+                self._store_has_more.discard(line)
 
     def _deliver_cancellations(self) -> None:
         with self._lock:
