@@ -8,8 +8,11 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from sqlalchemy import select, update
 
-from flask_handoff.store import JobStore
+from flask_handoff.errors import JobIdTakenError
+from flask_handoff.schema import jobs_table
+from flask_handoff.store import JobStore, make_engine
 from flask_handoff.testing import wait_for_job
 
 from . import sample
@@ -148,3 +151,37 @@ def test_a_hand_off_waits_behind_the_write_under_way_not_behind_the_workers(
     assert store.get(handed_off) is not None
     # At most the one worker already polling for the turn goes first (before: 3 to 8).
     assert sum(before_the_hand_off) <= 1, before_the_hand_off
+
+
+@pytest.mark.runs_on(database="postgresql", backend="thread")  # autocommit is PostgreSQL's
+def test_a_write_of_many_statements_stays_one_transaction_after_single_statements(
+    app: Flask, database_url: str
+) -> None:
+    # The single statements (insert, claim, outcome) run in autocommit on PostgreSQL; the
+    # pooled connection must come back to transactions, or a write of several statements
+    # that fails halfway would keep its first half.
+    job_id = _queued_job(app)
+    store = JobStore(make_engine(database_url, {"pool_size": 1, "max_overflow": 0}))
+    try:
+        with pytest.raises(JobIdTakenError):  # a single statement that failed
+            store.insert(_row_of(store, job_id))
+        assert store.claim(job_id, "w", 60) is not None
+        assert store.claim(job_id, "w", 60) is None  # matched no row
+
+        def half_then_fail(conn: Any) -> None:
+            conn.execute(update(jobs_table).where(jobs_table.c.id == job_id).values(result='"x"'))
+            raise RuntimeError("the second half failed")
+
+        with pytest.raises(RuntimeError):
+            store._write(half_then_fail)
+        job = store.get(job_id)
+        assert job is not None
+        assert (job.state, job.result) == ("running", None)
+    finally:
+        store.engine.dispose()
+
+
+def _row_of(store: JobStore, job_id: str) -> dict[str, Any]:
+    with store.engine.connect() as conn:
+        row = conn.execute(select(jobs_table).where(jobs_table.c.id == job_id)).mappings().one()
+    return dict(row)
