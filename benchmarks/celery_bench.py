@@ -131,12 +131,30 @@ def short_jobs(redis_url: str, jobs: int, database_url: str | None) -> dict[str,
 def _short_jobs_round(redis_url: str, jobs: int, database_url: str | None) -> dict[str, float]:
     from tests.handoff import sample
 
+    from flask_handoff.extension import DEFAULTS
+
+    # The library's own intervals, not the test sample's quick ones: a worker process
+    # polling every 50 ms for its chores spent a quarter of its time on them.
+    timings = {
+        name: DEFAULTS[name]
+        for name in (
+            "HANDOFF_POLL_INTERVAL",
+            "HANDOFF_RETRY_BACKOFF",
+            "HANDOFF_PROGRESS_INTERVAL",
+            "HANDOFF_EVENTS_INTERVAL",
+            "HANDOFF_TIMEOUT_GRACE",
+        )
+    }
     results: dict[str, float] = {}
     for processes in (1, 2):
         results[f"bare Celery, {processes}"] = bare_celery(redis_url, jobs, processes)
     for label, processes in (("threads (2)", 0), ("Celery, 1 process", 1), ("Celery, 2", 2)):
         database = _fresh(database_url)
-        config: dict[str, Any] = {"HANDOFF_DATABASE_URL": database, "HANDOFF_POOL_SIZE": 2}
+        config: dict[str, Any] = {
+            "HANDOFF_DATABASE_URL": database,
+            "HANDOFF_POOL_SIZE": 2,
+            **timings,
+        }
         proc = None
         if processes:
             _flush(redis_url)
@@ -145,6 +163,7 @@ def _short_jobs_round(redis_url: str, jobs: int, database_url: str | None) -> di
                 **os.environ,
                 "HANDOFF_TEST_DATABASE_URL": database,
                 "HANDOFF_TEST_BROKER_URL": redis_url,
+                "HANDOFF_TEST_CONFIG": json.dumps(timings),
                 "PYTHONPATH": str(ROOT),
             }
             proc = _worker(env, "tests.handoff.sample:create_app", f"--concurrency={processes}")

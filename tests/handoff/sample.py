@@ -214,6 +214,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if "HANDOFF_TEST_BROKER_URL" in os.environ:  # a Celery worker subprocess
         app.config["HANDOFF_BACKEND"] = "celery"
         app.config["HANDOFF_CELERY_BROKER_URL"] = os.environ["HANDOFF_TEST_BROKER_URL"]
+    if "HANDOFF_TEST_CONFIG" in os.environ:  # settings of a benchmark's worker subprocess
+        app.config.update(json.loads(os.environ["HANDOFF_TEST_CONFIG"]))
     app.config.update(config or {})
     handoff.init_app(app)
 
