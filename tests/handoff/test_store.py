@@ -10,6 +10,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import select, update
 
+from flask_handoff import store as store_module
 from flask_handoff.errors import JobIdTakenError
 from flask_handoff.schema import jobs_table
 from flask_handoff.store import JobStore, make_engine
@@ -185,3 +186,23 @@ def _row_of(store: JobStore, job_id: str) -> dict[str, Any]:
     with store.engine.connect() as conn:
         row = conn.execute(select(jobs_table).where(jobs_table.c.id == job_id)).mappings().one()
     return dict(row)
+
+
+@pytest.mark.runs_on(database="postgresql", backend="thread")
+def test_a_pooled_connection_cut_while_idle_is_replaced_before_the_next_write(
+    app: Flask, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Pinged only after sitting idle (here 50 ms, 1 s by default), not at every checkout.
+    monkeypatch.setattr(store_module, "PING_AFTER_IDLE", 0.05)
+    job_id = _queued_job(app)
+    store = JobStore(make_engine(database_url, {"pool_size": 1, "max_overflow": 0}))
+    try:
+        with store.engine.connect() as conn:
+            pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        with store_module.make_engine(database_url).connect() as other:
+            other.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")  # a restart, say
+        time.sleep(0.1)
+
+        assert store.claim(job_id, "w", 60) is not None
+    finally:
+        store.engine.dispose()
