@@ -28,6 +28,12 @@ from .pages import CHROMIUM, CHROMIUM_ARGS
 
 AppFactory = Callable[..., Flask]
 
+#: Passwords hashed in one round of PBKDF2, not scrypt's 0.1 s of CPU, in every app the
+#: tests start, in this process and in the servers they start: the default's own test is
+#: test_account.py's. At ~600 hashes a run, scrypt was a tenth of the suite's CPU.
+FAST_PASSWORD_HASH = "pbkdf2:sha256:1"
+os.environ.setdefault("PHONETOOL_PASSWORD_HASH", FAST_PASSWORD_HASH)
+
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest) -> str | None:

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from phonetool.auth import PasswordHashSettingError
 from phonetool.models import ApiToken, Member, db, utcnow
 
 from .conftest import AppFactory, MemberHandle, add_member
@@ -148,3 +150,32 @@ def test_cleanup_deletes_tokens_spent_long_ago(
     assert result.exit_code == 0, result.output
     assert "3 spent token(s)" in result.output
     assert listed["total"] == 3  # the live one and the two revoked lately
+
+
+@pytest.mark.runs_on(database="sqlite")
+def test_passwords_are_hashed_with_scrypt_unless_set_and_older_hashes_still_sign_in(
+    make_app: AppFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PHONETOOL_PASSWORD_HASH")  # the tests' fast one (conftest.py)
+    app = make_app()
+    member = add_member(app, "alice@example.com")
+    with app.app_context():
+        assert db.session.get(Member, member.id).password_hash.startswith("scrypt:")
+
+    # A faster method set later: new passwords use it, the scrypt one still signs in.
+    app.config["PHONETOOL_PASSWORD_HASH"] = "pbkdf2:sha256:1000"
+    newer = add_member(app, "bob@example.com")
+    with app.app_context():
+        assert db.session.get(Member, newer.id).password_hash.startswith("pbkdf2:sha256:1000$")
+    assert sign_in(app.test_client(), member.email).status_code == 200
+    assert sign_in(app.test_client(), newer.email).status_code == 200
+    assert sign_in(app.test_client(), newer.email, "wrong").status_code == 401
+    assert sign_in(app.test_client(), "nobody@example.com").status_code == 401
+
+
+@pytest.mark.runs_on(database="sqlite")
+def test_a_password_hash_setting_werkzeug_cannot_use_stops_the_start(
+    make_app: AppFactory,
+) -> None:
+    with pytest.raises(PasswordHashSettingError, match="PHONETOOL_PASSWORD_HASH='md5'"):
+        make_app(PHONETOOL_PASSWORD_HASH="md5")

@@ -48,6 +48,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     logs.configure(app.config["PHONETOOL_LOG_FORMAT"])
     security.init_app(app)
+    auth.init_app(app)
     db.init_app(app)
     schema.init_app(app)
     token_use.init_app(app)

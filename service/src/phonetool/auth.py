@@ -10,10 +10,11 @@ one, so timing does not tell which accounts exist.
 from __future__ import annotations
 
 import functools
+import re
 from datetime import timedelta
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request, session
+from flask import Blueprint, Flask, current_app, jsonify, request, session
 from flask_babel import gettext as _
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -25,11 +26,29 @@ from .passport import sign_out as end_session
 
 bp = Blueprint("auth", __name__, url_prefix="/api/session")
 
+#: The method strings Werkzeug's ``generate_password_hash`` takes.
+_HASH_METHOD = re.compile(r"scrypt(:\d+:\d+:\d+)?|pbkdf2(:\w+(:\d+)?)?")
+
+
+class PasswordHashSettingError(ValueError):
+    """``PHONETOOL_PASSWORD_HASH`` is not a method Werkzeug hashes with; said at start,
+    not at the first sign-up."""
+
+
+def init_app(app: Flask) -> None:
+    method = app.config["PHONETOOL_PASSWORD_HASH"]
+    if not _HASH_METHOD.fullmatch(method):
+        raise PasswordHashSettingError(
+            f"PHONETOOL_PASSWORD_HASH={method!r} is not a Werkzeug hash method: use"
+            " 'scrypt' (the default), 'scrypt:N:r:p' or 'pbkdf2:sha256:ITERATIONS'."
+        )
+
 
 @functools.cache
-def _dummy_hash() -> str:
-    """A hash to check an unknown e-mail's password against, as long as a real check."""
-    return generate_password_hash("no such member")
+def _dummy_hash(method: str) -> str:
+    """A hash to check an unknown e-mail's password against, as long as a real check
+    (made as new passwords are: members' older hashes may be slower or faster)."""
+    return generate_password_hash("no such member", method)
 
 
 @bp.post("")
@@ -77,8 +96,9 @@ def sign_in() -> Any:
     password = str(data.get("password", ""))
     sign_in_limits.check(email, request.remote_addr)
     member = db.session.execute(db.select(Member).filter_by(email=email)).scalar()
-    if member is None:
-        check_password_hash(_dummy_hash(), password)  # the time a real check takes
+    if member is None:  # the time a real check takes
+        method = current_app.config["PHONETOOL_PASSWORD_HASH"]
+        check_password_hash(_dummy_hash(method), password)
     if member is None or not member.check_password(password):
         sign_in_limits.record_failure(email, request.remote_addr)
         return jsonify(error="bad_credentials", message=say("Wrong email or password.")), 401
