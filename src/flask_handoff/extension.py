@@ -48,6 +48,7 @@ DEFAULTS: dict[str, Any] = {
     "HANDOFF_CELERY": {},
     "HANDOFF_CELERY_RESEND_AFTER": 600.0,
     "HANDOFF_CELERY_IN_FLIGHT_PER_KEY": None,
+    "HANDOFF_CELERY_PUBLISHER": "process",
     "HANDOFF_POOL_SIZE": 4,
     "HANDOFF_QUEUES": None,
     "HANDOFF_MAX_RUNNING_PER_KEY": None,
@@ -483,6 +484,12 @@ def _validate(c: Any) -> None:
                 f"{key} must be a positive whole number (jobs of one identity {what} at"
                 f" once), or None, not {cap!r}."
             )
+    if c["HANDOFF_CELERY_PUBLISHER"] not in ("process", "thread"):
+        raise ConfigurationError(
+            "HANDOFF_CELERY_PUBLISHER must be 'process' (a publisher process beside each"
+            " web process, the default) or 'thread' (a thread of the web process), not"
+            f" {c['HANDOFF_CELERY_PUBLISHER']!r}."
+        )
     queues = c["HANDOFF_QUEUES"]
     if queues is not None and (
         not isinstance(queues, dict)

@@ -79,6 +79,9 @@ def make_app(database_url: str, broker_url: str | None, tmp_path: Any) -> Iterat
                 # A worker stops at its next look at the queue: look often.
                 celery_settings = config.setdefault("HANDOFF_CELERY", {})
                 celery_settings.setdefault("broker_transport_options", {"polling_interval": 0.1})
+                # Sent from a thread of this process: a publisher process per test was
+                # ~0.7 s of CPU. test_celery_backend's web apps keep the process.
+                config.setdefault("HANDOFF_CELERY_PUBLISHER", "thread")
             app = sample.create_app(config)
             apps.append(app)
             # An app told not to start its workers is a web process with none beside it.

@@ -101,6 +101,37 @@ def test_a_job_submitted_in_a_request_runs_on_a_celery_worker_as_its_submitter(
     assert seen.result["context"]["tenant"] == "acme"
 
 
+def test_a_process_publishing_from_a_thread_starts_no_child_and_its_jobs_run(
+    jobs_db: str, broker: str, worker: Any, tmp_path: Path
+) -> None:
+    app = sample.create_app(
+        {
+            "HANDOFF_DATABASE_URL": jobs_db,
+            "HANDOFF_BACKEND": "celery",
+            "HANDOFF_CELERY_BROKER_URL": broker,
+            "HANDOFF_CELERY_PUBLISHER": "thread",
+            "HANDOFF_SPOOL_DIR": str(tmp_path / "spool"),
+        }
+    )
+    try:
+        before = descendants(os.getpid())
+        client = app.test_client()
+        ids = [
+            client.post(f"/orders/{n}", headers=bearer("bob")).get_json()["job_id"]
+            for n in range(3)
+        ]
+
+        jobs = [wait_for_job(app, job_id, timeout=30) for job_id in ids]
+
+        assert [job.state for job in jobs] == ["succeeded"] * 3
+        assert [job.result["user"] for job in jobs] == ["bob"] * 3
+        assert descendants(os.getpid()) == before  # no publisher process was started
+        health = app.extensions["handoff"].backend.health()
+        assert health == {"broker": "ok", "publisher": "ok (thread)"}
+    finally:
+        sample.handoff.shutdown(app, timeout=5)
+
+
 def test_a_task_reading_the_request_fails_the_same_way_as_on_threads(web: Flask) -> None:
     response = web.test_client().post("/legacy/1", headers=bearer("alice"))
     job = wait_for_job(web, response.get_json()["job_id"], timeout=30)

@@ -29,7 +29,12 @@ def test_init_app_sets_defaults_and_registers_state(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("HANDOFF_POOL_SIZE", 0), ("HANDOFF_LEASE_SECONDS", "soon"), ("HANDOFF_BACKEND", "rq")],
+    [
+        ("HANDOFF_POOL_SIZE", 0),
+        ("HANDOFF_LEASE_SECONDS", "soon"),
+        ("HANDOFF_BACKEND", "rq"),
+        ("HANDOFF_CELERY_PUBLISHER", "subprocess"),
+    ],
 )
 def test_misconfiguration_fails_at_init_app_naming_the_key(
     tmp_path: Path, key: str, value: Any

@@ -8,7 +8,9 @@ task body.
 **Off the broker's clock.** ``submit()`` commits the row and hands the id to a publisher:
 a process of its own beside each started web process (:mod:`..publisher`: sending a
 message costs ~0.5 ms of Python, which a thread would take from the requests), or a thread
-where none was started (Celery's worker processes publishing retries). A request never
+where none was started (Celery's worker processes publishing retries) or the app asks for
+one (``HANDOFF_CELERY_PUBLISHER="thread"``: a process that submits little, the tests'
+apps, a host that allows no child process). A request never
 waits on Redis, and Redis down means "accepted, runs when Redis is back": the row is the
 outbox. Rows that stay unpublished (the process died between commit and publish, the
 broker was down, a retry or a recovery queued the job again) are found by the publisher's
@@ -103,6 +105,8 @@ class CeleryBackend:
         #: Fair release across identities (publisher.Sender.release); None: off.
         cap = state.app.config["HANDOFF_CELERY_IN_FLIGHT_PER_KEY"]
         self.in_flight_per_key = int(cap) if cap else None
+        #: Where this process's jobs go to the broker from (HANDOFF_CELERY_PUBLISHER).
+        self.publish_from_thread = state.app.config["HANDOFF_CELERY_PUBLISHER"] == "thread"
         self._registered: set[str] = set()
         for task in list(state.ext.tasks.values()):
             self.register(task)
@@ -113,12 +117,17 @@ class CeleryBackend:
     # -- handing jobs to the broker -------------------------------------------------------
 
     def start(self) -> None:
-        """Start this process's publisher process and the thread that recovers jobs
-        whose worker died (and restarts the publisher should it die)."""
-        with self._lock:
-            if self._stop.is_set() or self._publisher is not None:
-                return
-            self._start_publisher()
+        """Start this process's publisher (a process, or with HANDOFF_CELERY_PUBLISHER
+        "thread" a thread: it sweeps from the start, not from the first submit) and the
+        thread that recovers jobs whose worker died (and restarts the publisher process
+        should it die)."""
+        if self.publish_from_thread:
+            self._ensure_thread("sender")
+        else:
+            with self._lock:
+                if self._stop.is_set() or self._publisher is not None:
+                    return
+                self._start_publisher()
         self._ensure_thread("watcher")
 
     def dispatch(
@@ -184,9 +193,11 @@ class CeleryBackend:
                 connection.ensure_connection(max_retries=1, interval_start=0, timeout=1)
         except Exception as exc:  # any transport's error: in words, not raised
             checks["broker"] = f"unreachable: {type(exc).__name__}: {exc}"[:300]
-        process = self._publisher
+        process, sender = self._publisher, self._threads.get("sender")
         if process is not None:
             checks["publisher"] = "ok" if process.poll() is None else "ended; restarting"
+        elif self.publish_from_thread and sender is not None:
+            checks["publisher"] = "ok (thread)" if sender.is_alive() else "thread ended"
         else:  # a process that only submits, or a Celery worker's: others publish
             checks["publisher"] = "off"
         return checks
