@@ -9,6 +9,8 @@ A lower bound is raised here and in pyproject.toml together, when this session s
 
 from __future__ import annotations
 
+import os
+
 import nox
 
 nox.options.default_venv_backend = "venv"
@@ -59,7 +61,7 @@ def lowest(session: nox.Session) -> None:
         "-p",
         "no:cacheprovider",
         "-n",
-        "4",
+        os.environ.get("HANDOFF_MATRIX_WORKERS", "4"),
         "--variants=paired",
         *session.posargs,
     )

@@ -18,17 +18,25 @@ IN_CI = os.environ.get("CI") == "true"
 REDIS_DATABASES_PER_WORKER = 8
 
 
+def worker_slot() -> int:
+    """This xdist worker's number among every test run sharing the servers: scripts/test
+    runs the version matrix beside the main run, whose workers start at
+    ``HANDOFF_TEST_FIRST_SLOT`` (noxfile.py) so that no two share a database, a Redis
+    database or a block of ports."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")  # "gw0", "gw1", ... under xdist
+    return int(os.environ.get("HANDOFF_TEST_FIRST_SLOT", "0")) + int(worker.removeprefix("gw"))
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    worker = os.environ.get("PYTEST_XDIST_WORKER")  # "gw0", "gw1", ... under xdist
-    if worker is None:
+    if "PYTEST_XDIST_WORKER" not in os.environ:
         return
-    index = int(worker.removeprefix("gw"))
+    slot = worker_slot()
     postgres = os.environ.get("HANDOFF_TEST_POSTGRES_URL")
     if postgres:
-        os.environ["HANDOFF_TEST_POSTGRES_URL"] = own_database(postgres, f"handoff_{worker}")
+        os.environ["HANDOFF_TEST_POSTGRES_URL"] = own_database(postgres, f"handoff_gw{slot}")
     redis_url = os.environ.get("HANDOFF_TEST_REDIS_URL")
     if redis_url:
-        first = (index + 1) * REDIS_DATABASES_PER_WORKER
+        first = (slot + 1) * REDIS_DATABASES_PER_WORKER
         os.environ["HANDOFF_TEST_REDIS_URL"] = redis_url.rsplit("/", 1)[0] + f"/{first}"
 
 
@@ -143,8 +151,7 @@ _next_port = 0
 def free_port() -> int:
     """A port no one listens on, from this worker's own block."""
     global _next_port
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-    first = _PORT_BASE + int(worker.removeprefix("gw") or 0) % 12 * _PORT_BLOCK
+    first = _PORT_BASE + worker_slot() % 12 * _PORT_BLOCK
     for _ in range(_PORT_BLOCK):
         port = first + _next_port
         _next_port = (_next_port + 1) % _PORT_BLOCK
