@@ -76,14 +76,23 @@ def test_a_worker_serves_its_own_metrics(make_app: Any, database_url: str) -> No
         with web.app_context():
             job_id = sample.process_order.submit(3).id
         wait_for_job(web, job_id, timeout=60)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
-            got = _samples(response.read().decode())
+        # The worker counts a job once its outcome is written, so the row can say
+        # succeeded a moment before the counter does: wait on the counter itself.
+        task = "tests.handoff.sample.process_order"
+        ended = ("handoff_jobs_ended_total", (("state", "succeeded"), ("task", task)))
+        deadline = time.monotonic() + 10
+        while True:
+            url = f"http://127.0.0.1:{port}/metrics"
+            with urllib.request.urlopen(url, timeout=10) as response:
+                got = _samples(response.read().decode())
+            if ended in got or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
     finally:
         worker.terminate()
         worker.wait(30)
 
-    task = "tests.handoff.sample.process_order"
-    assert got[("handoff_jobs_ended_total", (("state", "succeeded"), ("task", task)))] == 1
+    assert got.get(ended) == 1
 
 
 def test_metrics_before_the_extension_is_a_clear_error() -> None:
