@@ -20,9 +20,9 @@ REDIS_DATABASES_PER_WORKER = 8
 
 def worker_slot() -> int:
     """This xdist worker's number among every test run sharing the servers: scripts/test
-    runs the version matrix beside the main run, whose workers start at
-    ``HANDOFF_TEST_FIRST_SLOT`` (noxfile.py) so that no two share a database, a Redis
-    database or a block of ports."""
+    runs the version matrix beside the main run, its workers numbered from
+    ``HANDOFF_TEST_FIRST_SLOT``, so that no two share a database, a Redis database or a
+    block of ports."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")  # "gw0", "gw1", ... under xdist
     return int(os.environ.get("HANDOFF_TEST_FIRST_SLOT", "0")) + int(worker.removeprefix("gw"))
 
