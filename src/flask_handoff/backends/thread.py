@@ -54,6 +54,10 @@ class _Running:
         self.forced = False
 
 
+#: The longest shutdown waits for the ticker's round under way to end.
+TICKER_ROUND_SECONDS = 5.0
+
+
 class ThreadBackend:
     name = "thread"
     timeout_errors: tuple[type[BaseException], ...] = ()  # the runner times jobs itself
@@ -79,6 +83,7 @@ class ThreadBackend:
         #: poll (a worker process running other processes' jobs ran a few per poll).
         self._store_has_more: set[str] = set()
         self._threads: list[threading.Thread] = []
+        self._ticker: threading.Thread | None = None
         self._started = False
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -108,9 +113,9 @@ class ThreadBackend:
                 )
                 t.start()
                 self._threads.append(t)
-        ticker = threading.Thread(target=self._tick_loop, name="handoff-ticker", daemon=True)
-        ticker.start()
-        self._threads.append(ticker)
+        self._ticker = threading.Thread(target=self._tick_loop, name="handoff-ticker", daemon=True)
+        self._ticker.start()
+        self._threads.append(self._ticker)
         self._wake.set()
 
     def dispatch(
@@ -155,6 +160,11 @@ class ThreadBackend:
         deadline = time.monotonic() + timeout
         for t in self._threads:
             t.join(max(0.0, deadline - time.monotonic()))
+        if self._ticker is not None:
+            # Its round under way ends first, whatever the timeout: once shutdown returns
+            # no chore (a recovery, a fill) of this process touches the table. Bounded,
+            # for a round stuck on an unreachable database.
+            self._ticker.join(max(TICKER_ROUND_SECONDS, deadline - time.monotonic()))
         with self._lock:
             unfinished = list(self._running)
         if unfinished:
