@@ -1,6 +1,5 @@
 """The Celery backend's publisher: a process of its own beside each web process
-(``python -m flask_handoff.backends.celery.publisher``, its settings and then the jobs on
-its stdin).
+(``main()`` run by ``python -c``, its settings and then the jobs on its stdin).
 
 Building and sending a Celery message costs ~0.5 ms of Python. Done by a thread of the web
 process, that time is taken from the requests (they wait for the GIL): measured, a submit
@@ -246,7 +245,9 @@ def start(settings: PublisherSettings) -> subprocess.Popen[bytes]:
         ) from None
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "flask_handoff.backends.celery.publisher"],
+        # ``-c``, not ``-m``: the package imports this module first, and runpy warns
+        # when it then runs it again as ``__main__``.
+        [sys.executable, "-c", "from flask_handoff.backends.celery.publisher import main; main()"],
         stdin=subprocess.PIPE,
         env=env,
     )
@@ -337,7 +338,9 @@ def run(settings: PublisherSettings, fd: int) -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(name)s[%(process)d] %(message)s"
+    )
     fd = sys.stdin.fileno()
     header = b""
     while not header.endswith(b"\n"):  # the settings, one line, read byte by byte so
