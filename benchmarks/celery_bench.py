@@ -5,7 +5,8 @@ Run by ``scripts/bench`` (which starts Redis). Three parts, each against the sam
 Redis and a SQLite job table:
 
 1. short jobs: 1,000 no-op jobs submitted at once, the time until the last has run, on
-   the thread backend (2 threads) and on Celery with 1 and 2 worker processes (prefork);
+   the thread backend (2 threads) and on Celery with 1 and 2 worker processes (prefork),
+   task events off and on, beside bare Celery the same ways;
 2. uploads: 8 phonetool uploads of 100k rows submitted at once, run by 1 and 2 Celery
    workers (threads pool, one job each; every job's pipeline uses the cores too);
 3. pending: 1,000 jobs submitted with no worker running: bytes per pending job in Redis
@@ -21,6 +22,7 @@ import gc
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -80,16 +82,25 @@ def _fresh(database_url: str | None) -> str:
     return database_url
 
 
-def bare_celery(redis_url: str, jobs: int, processes: int) -> float:
+#: Celery's task events off (its default) and on (Flask-Handoff's default, for Flower):
+#: each event is a round trip to Redis from the worker's main process, so the yardstick
+#: is measured both ways, and Flask-Handoff too.
+EVENTS = {"task events off": False, "task events on": True}
+#: Rounds of the short jobs; each method once a round, the median counts.
+ROUNDS = 3
+
+
+def bare_celery(redis_url: str, jobs: int, processes: int, events: bool) -> float:
     """Seconds for ``jobs`` no-op tasks sent with ``delay()`` until the last has run, on a
-    bare Celery worker of ``processes`` processes (benchmarks/bare_celery.py)."""
+    bare Celery worker of ``processes`` processes (benchmarks/bare_celery.py); ``events``:
+    started with ``-E`` (task events)."""
     import redis
 
     _flush(redis_url)
     env = {**os.environ, "BARE_CELERY_BROKER_URL": redis_url, "PYTHONPATH": str(ROOT)}
     argv = [str(BIN / "celery"), "--app", "benchmarks.bare_celery", "worker"]
     worker = subprocess.Popen(
-        [*argv, "--loglevel=WARNING", f"--concurrency={processes}"],
+        [*argv, "--loglevel=WARNING", f"--concurrency={processes}", *(["-E"] if events else [])],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -112,19 +123,26 @@ def bare_celery(redis_url: str, jobs: int, processes: int) -> float:
 
 
 def short_jobs(redis_url: str, jobs: int, database_url: str | None) -> dict[str, Any]:
-    """Two rounds, each method once a round, side by side: Flask-Handoff on threads and on
-    Celery, and bare Celery with the same broker and settings; the faster round counts."""
+    """``ROUNDS`` rounds, each method once a round, side by side: Flask-Handoff on threads
+    and on Celery, and bare Celery with the same broker and settings, task events off and
+    on; the median of each counts, and each Celery row is divided by bare Celery's with
+    the same processes and events."""
+    seconds: dict[str, list[float]] = {}
+    for _ in range(ROUNDS):
+        for label, took in _short_jobs_round(redis_url, jobs, database_url).items():
+            seconds.setdefault(label, []).append(took)
     results: dict[str, Any] = {}
-    for _ in range(2):
-        for label, seconds in _short_jobs_round(redis_url, jobs, database_url).items():
-            if label not in results or seconds < results[label]["seconds"]:
-                results[label] = {
-                    "seconds": round(seconds, 2),
-                    "jobs_per_second": round(jobs / seconds),
-                }
-    for processes, name in ((1, "Celery, 1 process"), (2, "Celery, 2")):
-        bare = results[f"bare Celery, {processes}"]["jobs_per_second"]
-        results[name]["of_bare"] = round(results[name]["jobs_per_second"] / bare, 2)
+    for label, runs in seconds.items():
+        median = statistics.median(runs)
+        results[label] = {
+            "seconds": round(median, 2),
+            "jobs_per_second": round(jobs / median),
+            "rounds_jobs_per_second": [round(jobs / took) for took in runs],
+        }
+    for label, row in results.items():
+        if label.startswith("Flask-Handoff on Celery"):
+            bare = results[label.replace("Flask-Handoff on Celery", "bare Celery")]
+            row["of_bare"] = round(row["jobs_per_second"] / bare["jobs_per_second"], 2)
     return results
 
 
@@ -145,15 +163,28 @@ def _short_jobs_round(redis_url: str, jobs: int, database_url: str | None) -> di
             "HANDOFF_TIMEOUT_GRACE",
         )
     }
-    results: dict[str, float] = {}
+    runs: list[tuple[str, int, bool]] = [("Flask-Handoff on threads (2)", 0, False)]
     for processes in (1, 2):
-        results[f"bare Celery, {processes}"] = bare_celery(redis_url, jobs, processes)
-    for label, processes in (("threads (2)", 0), ("Celery, 1 process", 1), ("Celery, 2", 2)):
+        for events_label, events in EVENTS.items():
+            suffix = f", {processes} process{'es' if processes > 1 else ''}, {events_label}"
+            runs += [(f"bare Celery{suffix}", -processes, events)]
+            runs += [(f"Flask-Handoff on Celery{suffix}", processes, events)]
+    results: dict[str, float] = {}
+    for label, processes, events in runs:
+        if processes < 0:
+            results[label] = bare_celery(redis_url, jobs, -processes, events)
+            continue
         database = _fresh(database_url)
+        settings = {**timings}
+        if processes and not events:
+            settings["HANDOFF_CELERY"] = {
+                "worker_send_task_events": False,
+                "task_send_sent_event": False,
+            }
         config: dict[str, Any] = {
             "HANDOFF_DATABASE_URL": database,
             "HANDOFF_POOL_SIZE": 2,
-            **timings,
+            **settings,
         }
         proc = None
         if processes:
@@ -163,7 +194,7 @@ def _short_jobs_round(redis_url: str, jobs: int, database_url: str | None) -> di
                 **os.environ,
                 "HANDOFF_TEST_DATABASE_URL": database,
                 "HANDOFF_TEST_BROKER_URL": redis_url,
-                "HANDOFF_TEST_CONFIG": json.dumps(timings),
+                "HANDOFF_TEST_CONFIG": json.dumps(settings),
                 "PYTHONPATH": str(ROOT),
             }
             proc = _worker(env, "tests.handoff.sample:create_app", f"--concurrency={processes}")
@@ -316,14 +347,21 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"The job table on {report['short_jobs_database']}; submitting is counted in. Bare"
         " Celery: the same Redis, `acks_late`, a prefetch of 1, no results"
-        " (`benchmarks/bare_celery.py`). Two rounds side by side, the faster of each counts.",
+        " (`benchmarks/bare_celery.py`), its worker started without and with `-E`."
+        f" {ROUNDS} rounds side by side, each method once a round; the median counts. Task"
+        " events (which Flower shows) are on by default in Flask-Handoff's workers and off"
+        " in Celery's: each is a round trip to Redis from the worker's main process.",
         "",
-        "| runs on | seconds | jobs per second | ÷ bare Celery, same processes |",
-        "| --- | ---: | ---: | ---: |",
+        "| runs on | seconds | jobs per second | each round | ÷ bare Celery, same"
+        " processes and events |",
+        "| --- | ---: | ---: | ---: | ---: |",
     ]
     for label, row in report["short_jobs"].items():
         ratio = f"{row['of_bare']:.2f}" if "of_bare" in row else ""
-        lines.append(f"| {label} | {row['seconds']} | {row['jobs_per_second']:,} | {ratio} |")
+        rounds = " / ".join(f"{n:,}" for n in row["rounds_jobs_per_second"])
+        lines.append(
+            f"| {label} | {row['seconds']} | {row['jobs_per_second']:,} | {rounds} | {ratio} |"
+        )
     up = report["uploads"]
     lines += [
         "",
