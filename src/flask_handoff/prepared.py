@@ -38,6 +38,12 @@ class Prepared:
         self.defaults: dict[str, Any] = {
             name: bind.value for name, bind in compiled.binds.items() if not bind.required
         }
+        #: The names of the columns it returns (``RETURNING``), read once from the
+        #: statement: psycopg builds ``cursor.description`` anew on every read, a column
+        #: object per column, which was a fifth of a claim's CPU.
+        self.returns: list[str] = [
+            d["name"] for d in getattr(stmt, "returning_column_descriptions", ())
+        ]
 
     def params(self, values: Mapping[str, Any]) -> Any:
         merged = {**self.defaults, **values}
@@ -71,10 +77,12 @@ def run(
                 cursor = raw.cursor()
                 try:
                     cursor.execute(prepared.sql, prepared.params(values))
-                    rows: list[Any] = []
-                    if cursor.description:
-                        names = [d[0] for d in cursor.description]
-                        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+                    names = prepared.returns
+                    rows = (
+                        [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+                        if names
+                        else []
+                    )
                     count = cursor.rowcount
                 finally:
                     cursor.close()
