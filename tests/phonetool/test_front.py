@@ -108,17 +108,26 @@ def test_slow_bodies_never_reach_the_application(front: LiveService) -> None:
         time.sleep(0.5)
     for sock in slow:
         sock.close()
-    upload_lines = [
-        line
-        for line in front.log.read_bytes()[log_start:].decode().splitlines()
-        if '"POST /api/uploads' in line
-    ]
+    upload_lines = _logged(front, log_start, '"POST /api/uploads', at_least=6)
 
     assert all(listed == 200 for listed, _, _ in answers)
     assert [uploaded for _, uploaded, _ in answers] == [202] + [429] * 5  # one may wait
     assert max(took for _, _, took in answers) < 2
     # gunicorn saw bob's six uploads, none of alice's 40 bodies still on their way.
     assert len(upload_lines) == 6
+
+
+def _logged(front: LiveService, start: int, marker: str, *, at_least: int) -> list[str]:
+    """The lines of the server's access log after byte ``start`` that contain ``marker``,
+    once ``at_least`` of them are there (10 s at most): gunicorn writes a request's line
+    after it has sent the response, so the client can read the answer first."""
+    deadline = time.monotonic() + 10
+    while True:
+        text = front.log.read_bytes()[start:].decode(errors="replace")
+        lines = [line for line in text.splitlines() if marker in line]
+        if len(lines) >= at_least or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.05)
 
 
 def _curl(url: str, token: str, path: Path) -> tuple[int, dict[str, Any]]:
@@ -228,9 +237,10 @@ def test_a_job_page_stream_passes_through_unbuffered(front: LiveService) -> None
 
 
 def test_a_forwarded_for_header_from_the_client_is_not_believed(front: LiveService) -> None:
+    log_start = front.log.stat().st_size
     front.call("GET", "/api/session", headers={"X-Forwarded-For": "203.0.113.9"})
 
-    last = [line for line in front.log.read_text().splitlines() if "/api/session" in line][-1]
+    last = _logged(front, log_start, "/api/session", at_least=1)[-1]
 
     assert last.startswith("127.0.0.1 ")
 
