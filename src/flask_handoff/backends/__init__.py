@@ -10,6 +10,11 @@ if TYPE_CHECKING:
     from ..extension import HandoffState
     from ..task import Task as HandoffTask
 
+#: The longest ``shutdown`` waits, whatever its timeout, for the round of chores under
+#: way (a recovery, a fill) to end: once it returns, no chore of this process touches the
+#: table. Bounded, for a round stuck on an unreachable database.
+CHORE_ROUND_SECONDS = 5.0
+
 
 class Backend(Protocol):
     """What the extension, the runner and the CLI ask of a backend: all of it, written out
@@ -55,7 +60,8 @@ class Backend(Protocol):
         """Something became due (a retry): look at the store again."""
 
     def shutdown(self, timeout: float) -> None:
-        """Take no new work; wait up to ``timeout`` s; leave unfinished jobs queued."""
+        """Take no new work; wait up to ``timeout`` s; leave unfinished jobs queued. The
+        round of chores under way ends first (``CHORE_ROUND_SECONDS`` at most)."""
 
     def health(self) -> dict[str, str]:
         """What this process's part in running jobs looks like, quickly (a second at most):

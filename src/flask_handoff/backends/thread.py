@@ -31,6 +31,7 @@ from ..fair import FairQueue
 from ..job import DEFAULT_QUEUE
 from ..recovery import recover_expired
 from ..runner import ForcedTimeout, execute
+from . import CHORE_ROUND_SECONDS
 
 if TYPE_CHECKING:
     from ..context import JobContext
@@ -52,10 +53,6 @@ class _Running:
         self.line = line
         self.ctx: JobContext | None = None
         self.forced = False
-
-
-#: The longest shutdown waits for the ticker's round under way to end.
-TICKER_ROUND_SECONDS = 5.0
 
 
 class ThreadBackend:
@@ -161,10 +158,7 @@ class ThreadBackend:
         for t in self._threads:
             t.join(max(0.0, deadline - time.monotonic()))
         if self._ticker is not None:
-            # Its round under way ends first, whatever the timeout: once shutdown returns
-            # no chore (a recovery, a fill) of this process touches the table. Bounded,
-            # for a round stuck on an unreachable database.
-            self._ticker.join(max(TICKER_ROUND_SECONDS, deadline - time.monotonic()))
+            self._ticker.join(max(CHORE_ROUND_SECONDS, deadline - time.monotonic()))
         with self._lock:
             unfinished = list(self._running)
         if unfinished:

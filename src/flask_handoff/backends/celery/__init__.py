@@ -47,6 +47,7 @@ from ... import outage
 from ...job import DEFAULT_QUEUE, JobState
 from ...recovery import recover_expired
 from ...runner import execute
+from .. import CHORE_ROUND_SECONDS
 from . import publisher
 
 if TYPE_CHECKING:
@@ -178,8 +179,10 @@ class CeleryBackend:
         Celery worker, which hands its unfinished messages back itself."""
         self._stop.set()
         self._outbox.put(None)
-        for thread in self._threads.values():
-            thread.join(timeout)
+        for name, thread in self._threads.items():
+            # The watcher's round under way ends first, whatever the timeout (bounded):
+            # a recovery after shutdown returned could queue again a job just claimed.
+            thread.join(max(CHORE_ROUND_SECONDS, timeout) if name == "watcher" else timeout)
         if self._publisher is not None:
             self._publisher.stdin.close()  # the publisher sends what it has, then ends
             with contextlib.suppress(subprocess.TimeoutExpired):
