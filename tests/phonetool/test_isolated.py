@@ -113,6 +113,37 @@ def test_a_file_that_needs_more_memory_than_a_job_may_use_fails_with_that_limit(
     assert run(path, tmp_path).summary["valid"] == 1
 
 
+@pytest.mark.slow
+def test_files_around_the_ceiling_each_end_with_a_result_or_the_limit(tmp_path: Path) -> None:
+    """Near the ceiling, the worker pool's own threads could not start ("can't start new
+    thread"), and the job's process waited for ever for its first chunk: from a plain
+    process, 50,000 to 120,000 shared strings under 200 MB did so on every try. Where that
+    window lies moves with the process's memory layout (from a pytest-xdist worker,
+    90,000 fit), so the sizes step across it: each file fits or fails with the limit,
+    none hangs."""
+    outcomes = []
+    for thousands in range(30, 271, 20):
+        strings = (
+            b"".join(b"<si><t>%d</t></si>" % (i * 1000 + j) for j in range(1000))
+            for i in range(thousands)
+        )
+        path = hostile.write_xlsx(
+            tmp_path / f"upload-{thousands}.xlsx",
+            hostile.sheet(hostile.HEADER_ROW + hostile.PHONE_ROW),
+            shared=[f'<sst xmlns="{hostile.MAIN}">'.encode(), *strings, b"</sst>"],
+        )
+        try:
+            outcomes.append(run(path, tmp_path / str(thousands), memory_mb=200).summary["valid"])
+        except e.MemoryLimitError as exc:
+            outcomes.append(str(exc))
+
+    limit = "more memory than a job may use (200 MB"
+    assert all(outcome == 1 or limit in str(outcome) for outcome in outcomes)
+    # The steps span the ceiling: the smallest fits, the largest does not.
+    assert outcomes[0] == 1
+    assert limit in str(outcomes[-1])
+
+
 def test_shared_strings_past_their_limit_are_refused_before_they_are_loaded(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -21,6 +21,7 @@ import logging
 import multiprocessing
 import os
 import resource
+import threading
 import traceback
 from typing import TYPE_CHECKING, Any
 
@@ -147,29 +148,66 @@ def _child(
     limit = memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     run.fork_workers_here()
+    sending = threading.Lock()  # the progress, and a thread's last words (_thread_died)
+
+    def report(message: tuple[Any, ...]) -> None:
+        with sending:
+            send.send(message)
+
+    threading.excepthook = lambda args: _thread_died(args, report, memory_mb)
     try:
         result = run.process_file(
             path,
             out_dir,
             options,
             stem=stem,
-            progress=lambda done, total: send.send(("progress", done, total)),
+            progress=lambda done, total: report(("progress", done, total)),
         )
-    except InputError as exc:
-        send.send(("input", exc))
     except BaseException as exc:
-        if _out_of_memory(exc):
-            send.send(("input", MemoryLimitError.for_limit(memory_mb)))
-        else:
-            name = type(exc).__name__
-            send.send(("crashed", name, str(exc) or name, traceback.format_exc(limit=-8)))
+        report(_failure(exc, memory_mb))
     else:
-        send.send(("done", result))
+        report(("done", result))
     finally:
         run.shutdown_pools()
 
 
+def _failure(exc: BaseException, memory_mb: int) -> tuple[Any, ...]:
+    """The message that fails the job: the file's fault, the ceiling's, or ours."""
+    if isinstance(exc, InputError):
+        return ("input", exc)
+    if _out_of_memory(exc):
+        return ("input", MemoryLimitError.for_limit(memory_mb))
+    name = type(exc).__name__
+    return ("crashed", name, str(exc) or name, traceback.format_exc(limit=-8))
+
+
+def _thread_died(
+    args: threading.ExceptHookArgs,
+    report: Callable[[tuple[Any, ...]], None],
+    memory_mb: int,
+) -> None:
+    """A thread of the job's process ended on an error. The worker pool's own threads
+    (which hand the chunks to the workers and take their results back) are among them:
+    near the ceiling one could not start ("can't start new thread"), and the job's
+    process waited for ever for a chunk nobody would send. The job fails with the reason
+    instead, and the process ends (its workers with it)."""
+    if args.exc_type is SystemExit:
+        return
+    try:
+        exc = args.exc_value or args.exc_type()
+        try:
+            raise exc  # for the traceback that _failure formats
+        except BaseException as raised:
+            report(_failure(raised, memory_mb))
+    finally:
+        os._exit(1)
+
+
 def _out_of_memory(exc: BaseException) -> bool:
-    """The ceiling refused an allocation: as MemoryError, or as ENOMEM when a worker or a
-    mapping was refused."""
-    return isinstance(exc, MemoryError) or (isinstance(exc, OSError) and exc.errno == errno.ENOMEM)
+    """The ceiling refused an allocation: as MemoryError, as ENOMEM when a worker or a
+    mapping was refused, or as a thread that could not start (its stack)."""
+    return (
+        isinstance(exc, MemoryError)
+        or (isinstance(exc, OSError) and exc.errno == errno.ENOMEM)
+        or (isinstance(exc, RuntimeError) and "can't start new thread" in str(exc))
+    )
