@@ -154,7 +154,8 @@ def _child(
         with sending:
             send.send(message)
 
-    threading.excepthook = lambda args: _thread_died(args, report, memory_mb)
+    job = os.getpid()
+    threading.excepthook = lambda args: _thread_died(args, report, memory_mb, job)
     try:
         result = run.process_file(
             path,
@@ -185,12 +186,17 @@ def _thread_died(
     args: threading.ExceptHookArgs,
     report: Callable[[tuple[Any, ...]], None],
     memory_mb: int,
+    job: int,
 ) -> None:
     """A thread of the job's process ended on an error. The worker pool's own threads
     (which hand the chunks to the workers and take their results back) are among them:
     near the ceiling one could not start ("can't start new thread"), and the job's
     process waited for ever for a chunk nobody would send. The job fails with the reason
-    instead, and the process ends (its workers with it)."""
+    instead, and the process ends (its workers with it). Only in the job's process:
+    its workers, forked from it, inherit the hook but not the pipe's lock."""
+    if os.getpid() != job:
+        threading.__excepthook__(args)
+        return
     if args.exc_type is SystemExit:
         return
     try:
