@@ -94,18 +94,25 @@ def test_formula_cells_give_their_values_and_are_neutralised(tmp_path: Path) -> 
     assert result.summary["valid"] == 1
 
 
+def _with_shared_strings(path: Path, *, thousands: int) -> Path:
+    """A one-row workbook whose shared-strings table holds ``thousands`` thousand numbers,
+    written a thousand at a time: the table, not the sheet, takes the memory."""
+    strings = (
+        b"".join(b"<si><t>%d</t></si>" % (i * 1000 + j) for j in range(1000))
+        for i in range(thousands)
+    )
+    return hostile.write_xlsx(
+        path,
+        hostile.sheet(hostile.HEADER_ROW + hostile.PHONE_ROW),
+        shared=[f'<sst xmlns="{hostile.MAIN}">'.encode(), *strings, b"</sst>"],
+    )
+
+
 @pytest.mark.slow
 def test_a_file_that_needs_more_memory_than_a_job_may_use_fails_with_that_limit(
     tmp_path: Path,
 ) -> None:
-    strings = (
-        b"".join(b"<si><t>%d</t></si>" % (i * 1000 + j) for j in range(1000)) for i in range(600)
-    )
-    path = hostile.write_xlsx(
-        tmp_path / "upload.xlsx",
-        hostile.sheet(hostile.HEADER_ROW + hostile.PHONE_ROW),
-        shared=[f'<sst xmlns="{hostile.MAIN}">'.encode(), *strings, b"</sst>"],
-    )
+    path = _with_shared_strings(tmp_path / "upload.xlsx", thousands=600)
 
     with pytest.raises(e.MemoryLimitError, match=r"more memory than a job may use \(200 MB"):
         run(path, tmp_path, memory_mb=200)
@@ -123,15 +130,7 @@ def test_files_around_the_ceiling_each_end_with_a_result_or_the_limit(tmp_path: 
     none hangs."""
     outcomes = []
     for thousands in range(30, 271, 20):
-        strings = (
-            b"".join(b"<si><t>%d</t></si>" % (i * 1000 + j) for j in range(1000))
-            for i in range(thousands)
-        )
-        path = hostile.write_xlsx(
-            tmp_path / f"upload-{thousands}.xlsx",
-            hostile.sheet(hostile.HEADER_ROW + hostile.PHONE_ROW),
-            shared=[f'<sst xmlns="{hostile.MAIN}">'.encode(), *strings, b"</sst>"],
-        )
+        path = _with_shared_strings(tmp_path / f"upload-{thousands}.xlsx", thousands=thousands)
         try:
             outcomes.append(run(path, tmp_path / str(thousands), memory_mb=200).summary["valid"])
         except e.MemoryLimitError as exc:

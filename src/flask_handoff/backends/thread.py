@@ -156,9 +156,9 @@ class ThreadBackend:
                 waiting.stop_one()
         deadline = time.monotonic() + timeout
         for t in self._threads:
-            t.join(max(0.0, deadline - time.monotonic()))
-        if self._ticker is not None:
-            self._ticker.join(max(CHORE_ROUND_SECONDS, deadline - time.monotonic()))
+            left = deadline - time.monotonic()
+            # The ticker's round under way ends first, whatever the timeout (bounded).
+            t.join(max(CHORE_ROUND_SECONDS, left) if t is self._ticker else max(0.0, left))
         with self._lock:
             unfinished = list(self._running)
         if unfinished:

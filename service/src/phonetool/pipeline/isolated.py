@@ -179,7 +179,8 @@ def _failure(exc: BaseException, memory_mb: int) -> tuple[Any, ...]:
     if _out_of_memory(exc):
         return ("input", MemoryLimitError.for_limit(memory_mb))
     name = type(exc).__name__
-    return ("crashed", name, str(exc) or name, traceback.format_exc(limit=-8))
+    trace = "".join(traceback.format_exception(exc, limit=-8))
+    return ("crashed", name, str(exc) or name, trace)
 
 
 def _thread_died(
@@ -200,11 +201,7 @@ def _thread_died(
     if args.exc_type is SystemExit:
         return
     try:
-        exc = args.exc_value or args.exc_type()
-        try:
-            raise exc  # for the traceback that _failure formats
-        except BaseException as raised:
-            report(_failure(raised, memory_mb))
+        report(_failure(args.exc_value or args.exc_type(), memory_mb))
     finally:
         os._exit(1)
 
