@@ -3,6 +3,7 @@ with its clear outcome, and the worst any of them does is fail its own job."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -14,7 +15,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from phonetool.pipeline import Options
+from phonetool.pipeline import Options, isolated
 from phonetool.pipeline import errors as e
 from phonetool.pipeline.isolated import run_isolated
 from phonetool.pipeline.numbers.phone_info import FIELDS
@@ -124,10 +125,11 @@ def test_a_file_that_needs_more_memory_than_a_job_may_use_fails_with_that_limit(
 def test_files_around_the_ceiling_each_end_with_a_result_or_the_limit(tmp_path: Path) -> None:
     """Near the ceiling, the worker pool's own threads could not start ("can't start new
     thread"), and the job's process waited for ever for its first chunk: from a plain
-    process, 50,000 to 120,000 shared strings under 200 MB did so on every try. Where that
-    window lies moves with the process's memory layout (from a pytest-xdist worker,
-    90,000 fit), so the sizes step across it: each file fits or fails with the limit,
-    none hangs."""
+    process, 50,000 to 120,000 shared strings under 200 MB did so on every try. At
+    150,000 to 170,000 the report of the MemoryError ran out of memory itself (the error's
+    frames still held the half-read table) and the job "ended (exit code 1)". Where these
+    windows lie moves with the process's memory layout (from a pytest-xdist worker,
+    90,000 fit), so the sizes step across them: each file fits or fails with the limit."""
     outcomes = []
     for thousands in range(30, 271, 20):
         path = _with_shared_strings(tmp_path / f"upload-{thousands}.xlsx", thousands=thousands)
@@ -141,6 +143,20 @@ def test_files_around_the_ceiling_each_end_with_a_result_or_the_limit(tmp_path: 
     # The steps span the ceiling: the smallest fits, the largest does not.
     assert outcomes[0] == 1
     assert limit in str(outcomes[-1])
+
+
+def test_a_job_process_that_could_not_even_report_its_memory_error_fails_with_the_limit() -> None:
+    """The last words of a process at its ceiling can fail too (pickling them needs
+    memory); its exit code then says it, and the job still names the limit, not "ended
+    (exit code 3)"."""
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    process = context.Process(target=os._exit, args=(isolated.OUT_OF_MEMORY_EXIT,))
+    process.start()
+    send.close()
+
+    with pytest.raises(e.MemoryLimitError, match=r"more memory than a job may use \(200 MB"):
+        isolated._follow(process, receive, lambda done, total: None, lambda: None, 200)
 
 
 def test_shared_strings_past_their_limit_are_refused_before_they_are_loaded(
@@ -174,6 +190,7 @@ _RUNNER = """
 import sys, time
 from pathlib import Path
 from phonetool.pipeline import Options
+from phonetool.pipeline import isolated
 from phonetool.pipeline.isolated import run_isolated
 
 def main():

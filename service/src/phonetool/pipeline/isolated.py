@@ -40,6 +40,9 @@ log = logging.getLogger("phonetool.pipeline")
 #: Lower than the web server's, so pages stay quick while a large list is processed.
 NICENESS = 10
 _POLL_SECONDS = 0.2
+#: How the job's process says "out of memory" when even that message did not fit: the
+#: exit code, read by the calling thread (a Python error that ends a process exits 1).
+OUT_OF_MEMORY_EXIT = 3
 
 
 class PipelineCrashed(Worded):
@@ -81,7 +84,7 @@ def run_isolated(
     send.close()
     lifeline_end.close()
     try:
-        return _follow(process, receive, progress, checkpoint)
+        return _follow(process, receive, progress, checkpoint, memory_mb)
     finally:
         if process.is_alive():
             process.kill()  # its workers follow (parent-death signal)
@@ -95,6 +98,7 @@ def _follow(
     receive: Connection,
     progress: ProgressCallback,
     checkpoint: Callable[[], None],
+    memory_mb: int,
 ) -> Result:
     while True:
         checkpoint()
@@ -103,6 +107,8 @@ def _follow(
             message = receive.recv() if ready else None
         except EOFError:
             process.join()
+            if process.exitcode == OUT_OF_MEMORY_EXIT:
+                raise MemoryLimitError.for_limit(memory_mb) from None
             raise _ended(process.exitcode) from None
         if message is None:
             continue
@@ -157,17 +163,23 @@ def _child(
     job = os.getpid()
     threading.excepthook = lambda args: _thread_died(args, report, memory_mb, job)
     try:
-        result = run.process_file(
-            path,
-            out_dir,
-            options,
-            stem=stem,
-            progress=lambda done, total: report(("progress", done, total)),
-        )
-    except BaseException as exc:
-        report(_failure(exc, memory_mb))
-    else:
-        report(("done", result))
+        message: tuple[Any, ...]
+        try:
+            result = run.process_file(
+                path,
+                out_dir,
+                options,
+                stem=stem,
+                progress=lambda done, total: report(("progress", done, total)),
+            )
+            message = ("done", result)
+        except BaseException as exc:
+            message = _failure(exc, memory_mb)
+        # Sent outside the handler: the error's frames, and whatever filled the memory
+        # they hold (a shared-strings table half read), are freed by then.
+        report(message)
+    except MemoryError:
+        os._exit(OUT_OF_MEMORY_EXIT)
     finally:
         run.shutdown_pools()
 
@@ -202,6 +214,8 @@ def _thread_died(
         return
     try:
         report(_failure(args.exc_value or args.exc_type(), memory_mb))
+    except MemoryError:
+        os._exit(OUT_OF_MEMORY_EXIT)
     finally:
         os._exit(1)
 
