@@ -140,6 +140,10 @@ class HandoffState:
         #: Jobs this process is running, until their spool is removed and their final
         #: signal delivered: ``wait_for_job`` waits for those steps too.
         self.executing: set[str] = set()
+        #: Jobs this process has stored but not yet announced (``job_submitted``) and
+        #: handed to its backend: its own workers leave them to the hand-off, so no job
+        #: of this process is seen starting before it was seen submitted.
+        self.submitting: set[str] = set()
         #: Makes the due runs of periodic jobs; the backend's chore thread calls it.
         self.scheduler = Scheduler(
             self,

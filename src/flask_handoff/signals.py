@@ -9,6 +9,9 @@ Each is sent with the app as sender and keyword arguments ``job`` (a ``Job``) an
 
 Receivers run in the thread that changed the job (the request for ``job_submitted``, the
 worker for the rest); an exception in a receiver is logged and does not change the job.
+Within the process that submits a job, ``job_submitted`` is received before the job's
+``job_started``; a worker in another process (the job is stored first) may start it
+sooner, so an audit log across processes orders by the job's own timestamps.
 """
 
 from __future__ import annotations

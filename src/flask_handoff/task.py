@@ -163,17 +163,23 @@ class Task(Generic[P, R]):
             "queue": queue,
             "priority": priority,
         }
+        state.submitting.add(job_id)
         try:
-            state.store.insert(values)
-        except JobIdTakenError:
-            raise  # the spool holds the other job's files
-        except BaseException:
-            state.spool.remove(job_id)
-            raise
-        job = Job.from_values(values, snap, {"args": list(args), "kwargs": kwargs})
-        if job_submitted.receivers:
-            job_submitted.send(state.app, job=job, identity=snap.identity)
-        state.backend.dispatch(job_id, run_after, self.name, key, queue=queue, priority=priority)
+            try:
+                state.store.insert(values)
+            except JobIdTakenError:
+                raise  # the spool holds the other job's files
+            except BaseException:
+                state.spool.remove(job_id)
+                raise
+            job = Job.from_values(values, snap, {"args": list(args), "kwargs": kwargs})
+            if job_submitted.receivers:
+                job_submitted.send(state.app, job=job, identity=snap.identity)
+            state.backend.dispatch(
+                job_id, run_after, self.name, key, queue=queue, priority=priority
+            )
+        finally:
+            state.submitting.discard(job_id)
         return job
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+import pytest
 from flask import Flask
 
 from flask_handoff import job_failed, job_retried, job_started, job_submitted, job_succeeded
@@ -11,6 +13,36 @@ from flask_handoff.recovery import recover_expired
 from flask_handoff.testing import wait_for_job
 
 from . import sample
+
+
+@pytest.mark.runs_on(backend="thread")
+def test_a_job_of_this_process_is_never_seen_starting_before_it_was_seen_submitted(
+    make_app: Any,
+) -> None:
+    """The ticker polls the store for due jobs; a job stored but not yet announced is
+    left to its own hand-off. Its ``submitted`` receiver takes several polls here, as a
+    slow audit-log write would: the job had started (and ended) by its end before."""
+    app = make_app(HANDOFF_POLL_INTERVAL=0.05)
+    seen: list[str] = []
+
+    def submitted(sender: Flask, **extra: Any) -> None:
+        time.sleep(0.5)
+        seen.append("submitted")
+
+    def started(sender: Flask, **extra: Any) -> None:
+        seen.append("started")
+
+    job_submitted.connect(submitted, app)
+    job_started.connect(started, app)
+    try:
+        with app.app_context():
+            job = sample.process_order.submit(1, identity="alice")
+        wait_for_job(app, job.id)
+    finally:
+        job_submitted.disconnect(submitted, app)
+        job_started.disconnect(started, app)
+
+    assert seen == ["submitted", "started"]
 
 
 def test_lifecycle_signals_carry_the_job_and_its_identity(make_app: Any) -> None:

@@ -269,7 +269,8 @@ class ThreadBackend:
             else:
                 due = self.state.store.due(asked, queues=[line])
             for job_id, key, priority in due:
-                self._enqueue(job_id, key, line, priority)
+                if job_id not in self.state.submitting:  # its hand-off enqueues it
+                    self._enqueue(job_id, key, line, priority)
             if len(due) == asked:
                 self._store_has_more.add(line)
             else:
