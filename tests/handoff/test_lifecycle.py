@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -139,6 +140,30 @@ def test_shutdown_waits_for_running_jobs_then_leaves_the_rest_queued(
     assert slow_job.state == "queued"  # handed back, not lost
     assert slow_job.attempts == 0  # the interrupted try does not count
     assert later_job.state == "queued"
+
+
+@pytest.mark.runs_on(backend="celery")
+def test_a_job_submitted_after_shutdown_waits_in_the_store(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stopped process sends nothing more. On Celery, ``shutdown(0)`` returned while
+    the sender thread was still in a round; it went on to send a job submitted after the
+    stop, and a worker ran it (test_signals' worker-died test lost its job so, once in a
+    full run). The round is made slow here, as a loaded machine makes it."""
+    backend = app.extensions["handoff"].backend
+    in_round = threading.Event()
+
+    def slow_round() -> None:
+        in_round.set()
+        time.sleep(0.5)
+
+    monkeypatch.setattr(backend._sender, "sweep_if_due", slow_round)
+    assert in_round.wait(5)
+    backend.shutdown(0)
+    job_id = _submit(app, sample.whoami)
+    time.sleep(1.5)
+
+    assert app.extensions["handoff"].store.get(job_id).state == "queued"
 
 
 def test_a_new_process_on_the_same_database_runs_jobs_left_queued(make_app: Any) -> None:

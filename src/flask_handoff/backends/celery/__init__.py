@@ -162,7 +162,11 @@ class CeleryBackend:
     def _hand_over(self, line: bytes, item: _Outboxed) -> None:
         """To this process's publisher through its pipe, never waiting: a full pipe drops
         the line (the sweep sends a job later; the claim drops a cancelled one). Where no
-        publisher process runs (Celery's worker processes), to the sender thread."""
+        publisher process runs (Celery's worker processes), to the sender thread. Once
+        stopped, to neither: the row waits in the store for a live process's sweep (the
+        sender, still sending what came before the stop, sent one after it)."""
+        if self._stop.is_set():
+            return
         pipe_fd = self._pipe_fd
         if pipe_fd is not None:
             with contextlib.suppress(OSError):
@@ -179,11 +183,13 @@ class CeleryBackend:
         Celery worker, which hands its unfinished messages back itself."""
         self._stop.set()
         self._outbox.put(None)
-        for name, thread in self._threads.items():
-            # The watcher's round under way ends first, whatever the timeout (bounded):
-            # a recovery after shutdown returned could queue again a job just claimed.
-            thread.join(max(CHORE_ROUND_SECONDS, timeout) if name == "watcher" else timeout)
+        for thread in self._threads.values():
+            # The round under way ends first, whatever the timeout (bounded): a recovery
+            # or a send after shutdown returned could queue again, or run, a job just
+            # claimed.
+            thread.join(max(CHORE_ROUND_SECONDS, timeout))
         if self._publisher is not None:
+            self._pipe_fd = None  # its number may name another file once closed
             self._publisher.stdin.close()  # the publisher sends what it has, then ends
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._publisher.wait(timeout)
