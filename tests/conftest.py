@@ -110,9 +110,33 @@ def _pair_variants(metafunc: pytest.Metafunc) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The slow tests first: in a parallel run they start at once, and the short ones fill
-    the gaps beside them, instead of one starting last and keeping the run waiting."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    """The slow tests first, in every worker: in a parallel run they start at once, and
+    the short ones fill the gaps beside them, instead of one starting last and keeping the
+    run waiting. pytest-xdist's worksteal gives each of its N workers one contiguous Nth
+    of this list to start with; so the slow tests are dealt out by file, each Nth
+    starting with its share (sorted to the front of one list, all of them went to the
+    first worker, and the last of them started in the run's last minute)."""
+    slow_files: dict[str, list[pytest.Item]] = {}
+    quick = []
+    for item in items:
+        if item.get_closest_marker("slow") is None:
+            quick.append(item)
+        else:
+            slow_files.setdefault(item.nodeid.split("::")[0], []).append(item)
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    # A file's slow tests stay together (its module fixtures start once): the largest
+    # file goes to the share with the fewest tests so far.
+    shares: list[list[pytest.Item]] = [[] for _ in range(workers)]
+    for tests in sorted(slow_files.values(), key=len, reverse=True):
+        min(shares, key=len).extend(tests)
+    ordered: list[pytest.Item] = []
+    for i, share in enumerate(shares):
+        # Worksteal's split: the i-th of N gets len // (N - i) of what is left.
+        size = (len(items) - len(ordered)) // (workers - i)
+        taken = max(0, size - len(share))
+        ordered += share + quick[:taken]
+        del quick[:taken]
+    items[:] = ordered + quick
 
 
 def own_database(url: str, name: str, *, empty: bool = False) -> str:
