@@ -26,9 +26,17 @@ log = logging.getLogger("flask_handoff")
 _BROKER_MODULES = ("kombu.", "redis.", "amqp.")
 
 
+#: The DB-API's (PEP 249) errors for a connection lost or a database not answering, as
+#: the driver raises them where the per-job statements run on its connection directly
+#: (:mod:`.prepared`): SQLAlchemy wraps only what passes through it.
+_DBAPI_OUTAGES = ("OperationalError", "InterfaceError")
+
+
 def is_outage(exc: BaseException) -> bool:
     """Whether ``exc`` says a server is away, rather than that the code is wrong."""
     if isinstance(exc, (DBAPIError, PoolTimeout, ConnectionError, TimeoutError)):
+        return True
+    if any(cls.__name__ in _DBAPI_OUTAGES for cls in type(exc).__mro__):
         return True
     return type(exc).__module__.startswith(_BROKER_MODULES)
 

@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DisconnectionError, IntegrityError
 
+from . import outage
 from .errors import ConfigurationError, JobIdTakenError
 from .job import CANCELLED, FAILED, FINAL_STATES, QUEUED, RUNNING, Job
 from .migrate import VERSION_TABLE, handoff_migrations
@@ -256,8 +257,30 @@ class JobStore:
             "p_lease_until": now + lease_seconds,
             "p_now": now,
         }
-        _, rows = run(self.engine, self._statements.claim, values, self._behind())
+        try:
+            _, rows = run(self.engine, self._statements.claim, values, self._behind())
+        except Exception as exc:
+            if not outage.is_outage(exc):
+                raise
+            # The claim may have been made and only its answer lost (the connection cut
+            # mid-statement): then the job is this worker's, and nobody else's lease
+            # runs out for it. Read the row once the database answers.
+            return outage.retry_while_away(
+                self._claimed,
+                job_id,
+                worker_id,
+                now,
+                patience=lease_seconds,
+                what=f"job {job_id}: its claim",
+            )
         return Job.from_values(rows[0]) if rows else None
+
+    def _claimed(self, job_id: str, worker_id: str, at: float) -> Job | None:
+        """The job, if this claim (``worker_id`` at ``at``) is the one that took it."""
+        job = self.get(job_id)
+        if job is None or job.state != RUNNING:
+            return None
+        return job if job.worker_id == worker_id and job.started_at == at else None
 
     def _update(self, where: Any, **values: Any) -> bool:
         values["updated_at"] = time.time()
@@ -310,9 +333,19 @@ class JobStore:
             progress_message=message[:500] if message else None,
         )
 
-    def heartbeat(self, worker_id: str, lease_seconds: float) -> None:
+    def heartbeat(self, worker_id: str, lease_seconds: float, job_ids: Iterable[str]) -> None:
+        """Renew the leases of the jobs this worker is running: only those named, so a job
+        whose run ended without its outcome written (the database away past the lease)
+        is left to run out and be queued again, not kept running for good."""
+        ids = tuple(job_ids)
+        if not ids:
+            return
         self._update(
-            and_(jobs_table.c.state == RUNNING, jobs_table.c.worker_id == worker_id),
+            and_(
+                jobs_table.c.state == RUNNING,
+                jobs_table.c.worker_id == worker_id,
+                jobs_table.c.id.in_(ids),
+            ),
             lease_until=time.time() + lease_seconds,
         )
 
