@@ -240,8 +240,9 @@ class ThreadBackend:
                 last_chores = now
                 if now - last_heartbeat >= self.state.lease_seconds / 4:
                     last_heartbeat = now
-                    if self.running_count:
-                        self.state.store.heartbeat(self.worker_id, self.state.lease_seconds)
+                    with self._lock:
+                        running = list(self._running)
+                    self.state.store.heartbeat(self.worker_id, self.state.lease_seconds, running)
                     recover_expired(self.state)
                 self._deliver_cancellations()
                 self._enforce_timeouts()

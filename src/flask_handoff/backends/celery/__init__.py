@@ -321,7 +321,9 @@ class CeleryBackend:
             worker_id = _worker_id()
             if now - last_heartbeat >= self.state.lease_seconds / 4:
                 last_heartbeat = now
-                self._safely(self.state.store.heartbeat, worker_id, self.state.lease_seconds)
+                self._safely(
+                    self.state.store.heartbeat, worker_id, self.state.lease_seconds, running
+                )
             for job_id in self._safely(self.state.store.cancel_requested, worker_id) or ():
                 ctx = running.get(job_id)
                 if ctx is not None:
