@@ -163,16 +163,17 @@ def _chromium() -> Iterator[Callable[[], Any]]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        launched: list[Any] = []
+        browser: Any = None
 
         def current() -> Any:
-            if not launched or not launched[0].is_connected():
-                launched[:] = [p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)]
-            return launched[0]
+            nonlocal browser
+            if browser is None or not browser.is_connected():
+                browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            return browser
 
         yield current
-        if launched:
-            launched[0].close()
+        if browser is not None:
+            browser.close()
 
 
 @pytest.fixture
