@@ -74,6 +74,9 @@ def settings(instance_path: str) -> dict[str, Any]:
         or str(instance / "results"),
         "PHONETOOL_PIPELINE_WORKERS": _int("PHONETOOL_PIPELINE_WORKERS", 0) or None,
         "PHONETOOL_JOB_MEMORY_MB": _int("PHONETOOL_JOB_MEMORY_MB", 2048),
+        # Steps below the server's CPU priority a job's processes run at: pages stay quick
+        # while a large list is processed on the same machine.
+        "PHONETOOL_JOB_NICENESS": _int("PHONETOOL_JOB_NICENESS", 10),
         "PHONETOOL_MAX_ACTIVE_PER_MEMBER": _int("PHONETOOL_MAX_ACTIVE_PER_MEMBER", 20),
         "PHONETOOL_MAX_ACTIVE": _int("PHONETOOL_MAX_ACTIVE", 200),
         # Open job pages followed live (event streams), per member and in this process.

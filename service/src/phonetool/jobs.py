@@ -72,6 +72,7 @@ def process_upload(upload: Path, upload_id: str) -> dict[str, Any]:
             options,
             stem=up.result_stem,
             memory_mb=config["PHONETOOL_JOB_MEMORY_MB"],
+            niceness=config["PHONETOOL_JOB_NICENESS"],
             progress=lambda done, total: current_job.progress(done, total, "processing"),
             checkpoint=current_job.check,
         )

@@ -67,17 +67,19 @@ def run_isolated(
     memory_mb: int,
     progress: ProgressCallback,
     checkpoint: Callable[[], None],
+    niceness: int = NICENESS,
 ) -> Result:
     """``process_file`` in a child process with at most ``memory_mb`` of address space per
-    process. ``checkpoint`` raises to stop the job (cancelled, timed out): the process and
-    its workers are killed before the exception goes on."""
+    process, ``niceness`` steps below the caller's CPU priority. ``checkpoint`` raises to
+    stop the job (cancelled, timed out): the process and its workers are killed before the
+    exception goes on."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["phonetool.pipeline.preload"])
     receive, send = context.Pipe(duplex=False)
     lifeline_end, lifeline_keep = context.Pipe(duplex=False)
     process = context.Process(
         target=_child,
-        args=(send, lifeline_end, path, out_dir, options, stem, memory_mb),
+        args=(send, lifeline_end, path, out_dir, options, stem, memory_mb, niceness),
         name=f"phonetool-job-{stem}",
     )
     process.start()
@@ -148,9 +150,10 @@ def _child(
     options: Options,
     stem: str,
     memory_mb: int,
+    niceness: int,
 ) -> None:
     lifeline.hold(lifeline_end.fileno())
-    os.nice(NICENESS)
+    os.nice(niceness)
     limit = memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     run.fork_workers_here()
