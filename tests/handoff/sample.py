@@ -129,6 +129,15 @@ def slow_cooperative(steps: int) -> None:
         time.sleep(0.05)
 
 
+@handoff.task(max_attempts=1)
+def returns_when_told(marker: str) -> str:
+    """Says its process id in ``marker``.started, returns once ``marker``.go exists."""
+    Path(marker + ".started").write_text(str(os.getpid()))
+    while not Path(marker + ".go").exists():
+        time.sleep(0.01)
+    return "done"
+
+
 @handoff.task(timeout=0.3, max_attempts=1)
 def slow_stubborn() -> None:
     deadline = time.monotonic() + 30

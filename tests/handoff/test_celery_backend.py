@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -275,6 +276,39 @@ def test_timeouts_stop_a_task_that_checks_and_kill_one_that_does_not(web: Flask)
     assert wait_for_job(web, polite, timeout=30).error_type == "JobTimeoutError"
     job = wait_for_job(web, stubborn, timeout=60)
     assert job.state == "failed"  # never left running: the hard limit killed its process
+
+
+def test_a_soft_time_limit_after_the_tasks_code_does_not_cut_the_writing_of_its_outcome(
+    web: Flask, jobs_db: str, tmp_path: Path
+) -> None:
+    """Celery's soft limit is a SIGUSR1 to the pool process. When it came as the task had
+    just stopped itself at its timeout, it cut the write of the job's failure, and the
+    job ended as WorkerLost (failed so in a CI run). Here the signal is sent while the
+    outcome's write waits for the database's write lock."""
+    marker = str(tmp_path / "job")
+    with web.app_context():
+        job_id = sample.returns_when_told.submit(marker).id
+    pid = int(_until(lambda: _read(Path(marker + ".started")), "the task started"))
+    database = sqlite3.connect(jobs_db.removeprefix("sqlite:///"), isolation_level=None)
+    try:
+        database.execute("BEGIN IMMEDIATE")  # the outcome's write waits for this
+        Path(marker + ".go").touch()
+        time.sleep(0.5)
+        os.kill(pid, signal.SIGUSR1)  # what billiard sends at a task's soft time limit
+        time.sleep(0.3)
+    finally:
+        database.rollback()
+        database.close()
+
+    job = wait_for_job(web, job_id, timeout=30)
+    assert (job.state, job.result, job.attempts) == ("succeeded", "done", 1)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return ""
 
 
 def test_jobs_submitted_while_the_broker_is_down_all_run_once_it_is_back(

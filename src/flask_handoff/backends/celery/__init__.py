@@ -23,8 +23,9 @@ twice at once. Each worker process renews the leases of the jobs it runs and pas
 cancellations; a job whose worker died is queued again (and published) by any live
 process when its lease runs out. Retries are published with a countdown of the same
 backoff as on threads. A task's ``timeout`` becomes Celery's ``soft_time_limit`` (raising
-``JobTimeoutError`` in the task) and a hard ``time_limit`` ``HANDOFF_TIMEOUT_GRACE`` later,
-which kills the worker process (prefork pool).
+``JobTimeoutError`` in the task, and only there: not in the write of its outcome) and a
+hard ``time_limit`` ``HANDOFF_TIMEOUT_GRACE`` later, which kills the worker process
+(prefork pool).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import contextlib
 import logging
 import os
 import queue
+import signal
 import socket
 import subprocess
 import threading
@@ -346,18 +348,29 @@ class CeleryBackend:
         self._ensure_thread("watcher")
         with self._lock:
             self._running[job_id] = None
+        soft_limit = _SoftLimitAfterCode()
         try:
-            execute(self.state, job, worker_id, lambda ctx: self._task_code_runs(job_id, ctx))
+            execute(
+                self.state,
+                job,
+                worker_id,
+                lambda ctx: self._task_code_runs(job_id, ctx, soft_limit),
+            )
         finally:
+            soft_limit.restore()
             with self._lock:
                 self._running.pop(job_id, None)
 
-    def _task_code_runs(self, job_id: str, ctx: JobContext | None) -> None:
-        """The task's own code runs (``ctx``) or has returned (None): a cancel is passed on
-        only while it runs."""
+    def _task_code_runs(
+        self, job_id: str, ctx: JobContext | None, soft_limit: _SoftLimitAfterCode
+    ) -> None:
+        """The task's own code runs (``ctx``) or has returned (None): a cancel, and Celery's
+        soft time limit, reach it only while it runs."""
         with self._lock:
             if job_id in self._running:
                 self._running[job_id] = ctx
+        if ctx is None:
+            soft_limit.ignore()
 
     # -- threads and forks ----------------------------------------------------------------
 
@@ -405,6 +418,33 @@ class CeleryBackend:
         except Exception as exc:
             outage.report(log, f"handoff chore {getattr(fn, '__name__', fn)}", exc)
             return None
+
+
+class _SoftLimitAfterCode:
+    """Celery's soft time limit is a signal (the prefork pool's ``SIGUSR1``) that raises
+    ``SoftTimeLimitExceeded`` wherever the worker process is. It is meant for the task's
+    code; once that has ended, it cut the writing of the job's outcome instead (a task
+    that stopped itself at its timeout, as the limit fired), the job stayed running and
+    the hard limit's kill failed it as ``WorkerLost``. So from then until the job's next
+    state is written, the signal is ignored; the hard limit still applies."""
+
+    def __init__(self) -> None:
+        self._previous: Any = None
+
+    def ignore(self) -> None:
+        # Only the main thread may set a handler: the prefork pool runs tasks there.
+        if _SOFT_LIMIT_SIGNAL is None or threading.current_thread() is not threading.main_thread():
+            return
+        self._previous = signal.signal(_SOFT_LIMIT_SIGNAL, signal.SIG_IGN)
+
+    def restore(self) -> None:
+        if self._previous is not None and _SOFT_LIMIT_SIGNAL is not None:
+            signal.signal(_SOFT_LIMIT_SIGNAL, self._previous)
+            self._previous = None
+
+
+#: The signal billiard's pool sends for a soft time limit.
+_SOFT_LIMIT_SIGNAL = getattr(signal, "SIGUSR1", None)
 
 
 def _worker_id() -> str:
