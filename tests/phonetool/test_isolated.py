@@ -148,7 +148,7 @@ def _with_shared_strings(path: Path, *, thousands: int) -> Path:
 def test_a_file_that_needs_more_memory_than_a_job_may_use_fails_with_that_limit(
     tmp_path: Path,
 ) -> None:
-    path = _with_shared_strings(tmp_path / "upload.xlsx", thousands=600)
+    path = _with_shared_strings(tmp_path / "upload.xlsx", thousands=250)
 
     with pytest.raises(e.MemoryLimitError, match=r"more memory than a job may use \(200 MB"):
         run(path, tmp_path, memory_mb=200)
