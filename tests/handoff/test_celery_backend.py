@@ -169,8 +169,11 @@ def test_a_named_queue_is_a_celery_queue_taken_only_by_its_workers(
         stop_worker(reports_worker)
 
     assert waiting.state == "queued"  # not taken by a worker of the default queue
-    assert in_redis == 1  # its message waited in the Celery queue of that name
-    assert done.state == "succeeded"
+    # Its message waited in the Celery queue of that name. Two are allowed: when the
+    # submitter's publisher falls more than SETTLE_SECONDS behind (a loaded CI machine),
+    # another process's sweep sends it too, and the claim runs it once all the same.
+    assert in_redis >= 1
+    assert (done.state, done.attempts) == ("succeeded", 1)
     assert (done.queue, done.result) == ("reports", {"order_id": 5, "user": "system"})
 
 
