@@ -145,6 +145,7 @@ def _with_shared_strings(path: Path, *, thousands: int) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(240)  # ~7 s alone, which full runs stretched to 35-80 s
 def test_a_file_that_needs_more_memory_than_a_job_may_use_fails_with_that_limit(
     tmp_path: Path,
 ) -> None:
