@@ -26,9 +26,6 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 #: What the project already runs on: the lowest versions Flask-Handoff claims.
 PROJECT_PINS = ["Flask==3.0.0", "Werkzeug==3.0.0", "SQLAlchemy==2.0.20"]
-#: The user's installer, pip, run on another environment (``--python``): the project's
-#: environment is made by uv, without a pip of its own (pip's own install took ~3 s).
-PIP = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--python"]
 UV = Path(sys.executable).with_name("uv")
 #: The service's packages, which a project that wants only jobs must not get.
 SERVICE_ONLY = ["phonenumbers", "xlsxwriter", "gunicorn", "flask-babel", "openpyxl", "gevent"]
@@ -40,6 +37,14 @@ def _run(*argv: str | Path, cwd: Path | None = None) -> str:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
+
+
+def _pip(python: Path, *args: str | Path) -> str:
+    """The user's installer, pip, run on the environment of ``python``: the project's
+    environment is made by uv, without a pip of its own (pip's own install took ~3 s)."""
+    return _run(
+        sys.executable, "-m", "pip", "--disable-pip-version-check", "--python", python, *args
+    )
 
 
 def _built_once(
@@ -81,7 +86,7 @@ def project(tmp_path_factory: pytest.TempPathFactory, dist: Path) -> Path:
         python = venv / "bin" / "python"
         _run(UV, "pip", "install", "-q", "--compile-bytecode", "--python", python, *PROJECT_PINS)
         wheel = next(dist.glob("flask_handoff-*.whl"))
-        _run(*PIP, venv / "bin" / "python", "install", "-q", wheel)
+        _pip(python, "install", "-q", wheel)
 
     return _built_once(tmp_path_factory, "project", build) / "venv"
 
@@ -110,8 +115,8 @@ def test_the_wheel_and_sdist_pass_twine_and_hold_the_package(dist: Path) -> None
 
 
 def test_installing_keeps_the_projects_versions_and_brings_nothing_else(project: Path) -> None:
-    listed = _run(*PIP, project / "bin" / "python", "list", "--format=freeze").lower()
-    _run(*PIP, project / "bin" / "python", "check")
+    listed = _pip(project / "bin" / "python", "list", "--format=freeze").lower()
+    _pip(project / "bin" / "python", "check")
 
     for pin in PROJECT_PINS:
         assert pin.lower() in listed

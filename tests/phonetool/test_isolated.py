@@ -21,13 +21,21 @@ from phonetool.pipeline import errors as e
 from phonetool.pipeline.isolated import run_isolated
 from phonetool.pipeline.numbers.phone_info import FIELDS
 from phonetool.pipeline.reading import csv_file, read, xlsx_file
-from phonetool.pipeline.run import Result
+from phonetool.pipeline.run import ProgressCallback, Result
 from tests.conftest import alive, descendants
 
 from . import hostile
 
 
-def run(path: Path, tmp_path: Path, *, memory_mb: int = 2048, workers: int = 2) -> Result:
+def run(
+    path: Path,
+    tmp_path: Path,
+    *,
+    memory_mb: int = 2048,
+    workers: int = 2,
+    niceness: int = 0,
+    progress: ProgressCallback = lambda done, total: None,
+) -> Result:
     """The pipeline as a job runs it, at the test's own CPU priority: at the service's
     lower one, beside the suite's other processes on two cores, a test's job got a tenth
     of a core (test_a_job_runs_below_the_servers_cpu_priority checks that one)."""
@@ -37,9 +45,9 @@ def run(path: Path, tmp_path: Path, *, memory_mb: int = 2048, workers: int = 2) 
         Options(workers=workers),
         stem="result",
         memory_mb=memory_mb,
-        progress=lambda done, total: None,
+        progress=progress,
         checkpoint=lambda: None,
-        niceness=0,
+        niceness=niceness,
     )
 
 
@@ -50,23 +58,14 @@ def test_a_job_runs_below_the_servers_cpu_priority(tmp_path: Path) -> None:
     path.write_text("phone\n" + "".join(f"1380013{i:04d}\n" for i in range(5000)))
     seen: dict[int, int] = {}
 
-    def note_priorities(done: int, total: int) -> None:
+    def note_priorities(done: int, total: int | None) -> None:
         for child in multiprocessing.active_children():
             for pid in {child.pid, *descendants(child.pid)} - {None}:
                 with contextlib.suppress(OSError):
                     seen[pid] = os.getpriority(os.PRIO_PROCESS, pid)
 
     own = os.getpriority(os.PRIO_PROCESS, 0)
-    result = run_isolated(
-        path,
-        tmp_path / "out",
-        Options(workers=2),
-        stem="result",
-        memory_mb=2048,
-        progress=note_priorities,
-        checkpoint=lambda: None,
-        niceness=7,
-    )
+    result = run(path, tmp_path, niceness=7, progress=note_priorities)
 
     assert result.summary["valid"] == 5000
     assert seen

@@ -37,8 +37,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("phonetool.pipeline")
 
-#: Lower than the web server's, so pages stay quick while a large list is processed.
-NICENESS = 10
 _POLL_SECONDS = 0.2
 #: How the job's process says "out of memory" when even that message did not fit: the
 #: exit code, read by the calling thread (a Python error that ends a process exits 1).
@@ -67,10 +65,11 @@ def run_isolated(
     memory_mb: int,
     progress: ProgressCallback,
     checkpoint: Callable[[], None],
-    niceness: int = NICENESS,
+    niceness: int,
 ) -> Result:
     """``process_file`` in a child process with at most ``memory_mb`` of address space per
-    process, ``niceness`` steps below the caller's CPU priority. ``checkpoint`` raises to
+    process, ``niceness`` steps below the caller's CPU priority (lower than the web
+    server's, so pages stay quick while a large list is processed). ``checkpoint`` raises to
     stop the job (cancelled, timed out): the process and its workers are killed before the
     exception goes on."""
     context = multiprocessing.get_context("forkserver")
