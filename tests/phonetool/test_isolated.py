@@ -236,7 +236,7 @@ def main():
         print("progress", done, flush=True)
         time.sleep(0.2)  # slow enough to be caught mid-run
     run_isolated(path, out, Options(workers=2, chunk_size=500), stem="r", memory_mb=2048,
-                 progress=progress, checkpoint=lambda: None)
+                 niceness=0, progress=progress, checkpoint=lambda: None)
 
 if __name__ == "__main__":
     main()
