@@ -109,6 +109,13 @@ def _pair_variants(metafunc: pytest.Metafunc) -> None:
         )
 
 
+# The hang guard of a slow test (pyproject.toml's `timeout` is the others'). A timeout
+# says a test hung, never that it was slow: the suite's end-to-end tests take 30-90 s
+# beside the rest on two cores, and 120 s cut the 200-uploads and scaled-out tests short
+# on a slower machine.
+SLOW_TEST_TIMEOUT = 300
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The slow tests first, in every worker: in a parallel run they start at once, and
     the short ones fill the gaps beside them, instead of one starting last and keeping the
@@ -123,6 +130,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             quick.append(item)
         else:
             slow_files.setdefault(item.nodeid.split("::")[0], []).append(item)
+            if item.get_closest_marker("timeout") is None:
+                item.add_marker(pytest.mark.timeout(SLOW_TEST_TIMEOUT))
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     # A file's slow tests stay together (its module fixtures start once): the largest
     # file goes to the share with the fewest tests so far.

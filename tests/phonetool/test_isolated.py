@@ -144,7 +144,6 @@ def _with_shared_strings(path: Path, *, thousands: int) -> Path:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(240)  # ~7 s alone, which full runs stretched to 35-80 s
 def test_a_file_that_needs_more_memory_than_a_job_may_use_fails_with_that_limit(
     tmp_path: Path,
 ) -> None:
@@ -157,7 +156,6 @@ def test_a_file_that_needs_more_memory_than_a_job_may_use_fails_with_that_limit(
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(240)  # ~15 s of CPU, which the full suite stretched to 48-87 s
 def test_files_around_the_ceiling_each_end_with_a_result_or_the_limit(tmp_path: Path) -> None:
     """Near the ceiling, the worker pool's own threads could not start ("can't start new
     thread"), and the job's process waited for ever for its first chunk: from a plain
