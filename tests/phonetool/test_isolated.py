@@ -147,7 +147,9 @@ def _with_shared_strings(path: Path, *, thousands: int) -> Path:
 def test_a_file_that_needs_more_memory_than_a_job_may_use_fails_with_that_limit(
     tmp_path: Path,
 ) -> None:
-    path = _with_shared_strings(tmp_path / "upload.xlsx", thousands=250)
+    # A million strings: over four times what fits under 200 MB (a plain process ran out
+    # past ~210,000, a pytest-xdist worker past ~330,000).
+    path = _with_shared_strings(tmp_path / "upload.xlsx", thousands=1000)
 
     with pytest.raises(e.MemoryLimitError, match=r"more memory than a job may use \(200 MB"):
         run(path, tmp_path, memory_mb=200)
@@ -161,12 +163,13 @@ def test_files_around_the_ceiling_each_end_with_a_result_or_the_limit(tmp_path: 
     thread"), and the job's process waited for ever for its first chunk: from a plain
     process, 50,000 to 120,000 shared strings under 200 MB did so on every try. At
     150,000 to 170,000 the report of the MemoryError ran out of memory itself (the error's
-    frames still held the half-read table) and the job "ended (exit code 1)". Where these
-    windows lie moves with the process's memory layout (from a pytest-xdist worker,
-    90,000 fit), so the sizes step across them: each file fits or fails with the limit."""
+    frames still held the half-read table) and the job "ended (exit code 1)". Those
+    were with openpyxl's reader of the table; ``shared_strings`` needs less memory a
+    string, and the ceiling now lies past 200,000-210,000 from a plain process and
+    300,000-350,000 from a pytest-xdist worker (it moves with the process's memory
+    layout). The sizes step across both: each file fits or fails with the limit."""
     outcomes = []
-    # Inside both windows where they were seen, and one either side of them.
-    for thousands in (30, 60, 90, 120, 150, 170, 190):
+    for thousands in (150, 210, 260, 320, 400, 600):
         path = _with_shared_strings(tmp_path / f"upload-{thousands}.xlsx", thousands=thousands)
         try:
             outcomes.append(run(path, tmp_path / str(thousands), memory_mb=200).summary["valid"])
