@@ -73,7 +73,12 @@ def write_inputs(
     rows: list[list[str]],
     folder: Path,
     formats: tuple[str, ...] = ("csv-utf8", "csv-gbk", "xlsx"),
+    *,
+    shared_strings: bool = False,
 ) -> dict[str, Path]:
+    """The lists as files; the workbook's texts inline, or, with ``shared_strings``, in
+    the shared strings table as Excel writes them (xlsxwriter then holds the whole sheet
+    in memory while writing)."""
     import xlsxwriter
 
     paths = {"csv-utf8": folder / "list-utf8.csv", "csv-gbk": folder / "list-gbk.csv"}
@@ -88,7 +93,7 @@ def write_inputs(
     if "xlsx" not in formats:
         return paths
     paths["xlsx"] = folder / "list.xlsx"
-    book = xlsxwriter.Workbook(str(paths["xlsx"]), {"constant_memory": True})
+    book = xlsxwriter.Workbook(str(paths["xlsx"]), {"constant_memory": not shared_strings})
     sheet = book.add_worksheet()
     for r, row in enumerate([HEADER, *rows]):
         for c, value in enumerate(row):

@@ -1,11 +1,13 @@
 """The pipeline on one generated list, the code of an earlier commit beside today's, in
 one run: rounds alternate the two, so a slow spell of the shared machine falls on both.
 
-    python benchmarks/reader_compare.py REV [--rows 1000000] [--format xlsx] [--markdown F]
+    python benchmarks/reader_compare.py REV [--rows 1000000] [--format xlsx]
+        [--shared-strings] [--markdown F]
 
-For a change that must not cost speed (the XLSX reader's checks, say): each run is
-``benchmarks/pipeline.py run-child`` in a fresh process, with ``src`` of REV (taken
-with ``git archive``) or of the work tree first on the path.
+For a change that must not cost speed (the XLSX reader's checks, say), or that should
+gain it: each run is ``benchmarks/pipeline.py run-child`` in a fresh process, with the
+code of REV (``src`` and ``service/src``, taken with ``git archive``) or of the work tree
+first on the path.
 """
 
 from __future__ import annotations
@@ -27,18 +29,31 @@ from pipeline import generate_rows, write_inputs
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def source_of(revision: str, folder: Path) -> Path:
-    """``src`` as it was at ``revision``, unpacked into ``folder``."""
+#: Where the code lives: Flask-Handoff in src, phonetool in service/src (in src too
+#: before the two were split).
+CODE = ("src", "service/src")
+
+
+def source_of(revision: str, folder: Path) -> list[Path]:
+    """The code as it was at ``revision``, unpacked into ``folder``."""
+    paths = subprocess.run(
+        ["git", "ls-tree", "--name-only", revision, "service/"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    code = [c for c in CODE if c == "src" or c in paths]
     archive = subprocess.run(
-        ["git", "archive", revision, "src"], cwd=ROOT, check=True, capture_output=True
+        ["git", "archive", revision, *code], cwd=ROOT, check=True, capture_output=True
     ).stdout
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(folder, filter="data")
-    return folder / "src"
+    return [folder / c for c in code]
 
 
-def run(path: Path, source: Path, workers: int) -> dict[str, float]:
-    env = {**os.environ, "PYTHONPATH": str(source)}
+def run(path: Path, source: list[Path], workers: int) -> dict[str, float]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(map(str, source))}
     done = subprocess.run(
         [
             sys.executable,
@@ -61,6 +76,7 @@ def main() -> None:
     parser.add_argument("revision")
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--format", default="xlsx", choices=["xlsx", "csv-utf8", "csv-gbk"])
+    parser.add_argument("--shared-strings", action="store_true")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--markdown", type=Path)
@@ -68,11 +84,13 @@ def main() -> None:
     runs: dict[str, list[dict[str, float]]] = {args.revision: [], "today": []}
     with tempfile.TemporaryDirectory(prefix="reader-compare-") as tmp:
         before = source_of(args.revision, Path(tmp) / "before")
-        path = write_inputs(generate_rows(args.rows), Path(tmp), formats=(args.format,))[
-            args.format
-        ]
+        rows = generate_rows(args.rows)
+        path = write_inputs(
+            rows, Path(tmp), formats=(args.format,), shared_strings=args.shared_strings
+        )[args.format]
+        today = [ROOT / c for c in CODE]
         for _ in range(args.rounds):
-            for label, source in ((args.revision, before), ("today", ROOT / "src")):
+            for label, source in ((args.revision, before), ("today", today)):
                 runs[label].append(run(path, source, args.workers))
                 print(label, json.dumps(runs[label][-1]), file=sys.stderr)
     medians = {
@@ -86,10 +104,12 @@ def main() -> None:
 def _markdown(
     args: argparse.Namespace, runs: dict[str, list[dict[str, float]]], medians: dict[str, float]
 ) -> str:
+    texts = ", texts in the shared strings table" if args.shared_strings else ""
     lines = [
-        f"### {args.rows:,} {args.format} rows, {args.revision} beside today",
+        f"### {args.rows:,} {args.format} rows{texts}, {args.revision} beside today",
         "",
-        f"`benchmarks/reader_compare.py {args.revision}`: {args.rounds} rounds, the two"
+        f"`benchmarks/reader_compare.py {args.revision}"
+        f"{' --shared-strings' if args.shared_strings else ''}`: {args.rounds} rounds, the two"
         f" alternating, {args.workers} processes, each run in a fresh process.",
         "",
         "| code | median s | rows/s | runs (s) | peak main MB |",
