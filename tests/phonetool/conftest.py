@@ -5,7 +5,7 @@ from __future__ import annotations
 import email
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.policy import default as default_policy
@@ -199,3 +199,26 @@ def live_url(app: Flask) -> Iterator[str]:
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     thread.join()
+
+
+#: How much of a service's log a failed test shows.
+LOG_TAIL_BYTES = 4000
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, Any, None]:
+    """A failed test that ran a live service shows the end of the service's log: what it
+    did while the test waited (a traceback that ends in a poll or a timeout says nothing
+    of why)."""
+    outcome = yield
+    report = outcome.get_result()
+    if not report.failed:
+        return
+    from .live import SERVICES
+
+    for service in list(SERVICES):
+        if service.log.exists():
+            tail = service.log.read_bytes()[-LOG_TAIL_BYTES:].decode(errors="replace")
+            report.sections.append((f"log of the service on port {service.port}", tail))

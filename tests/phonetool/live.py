@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,6 +24,9 @@ from urllib.parse import quote
 from tests.conftest import children, free_port
 
 BIN = Path(sys.executable).parent
+#: The services this process started: a failed test shows the end of their logs
+#: (tests/phonetool/conftest.py), which a timeout's traceback alone never says.
+SERVICES: weakref.WeakSet[LiveService] = weakref.WeakSet()
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -37,7 +41,7 @@ class Member:
         return {"Authorization": f"Bearer {self.token}"}
 
 
-@dataclass
+@dataclass(eq=False)  # hashed by identity: kept in SERVICES
 class LiveService:
     instance: Path
     port: int
@@ -48,6 +52,7 @@ class LiveService:
 
     def __post_init__(self) -> None:
         self.log = self.instance / "server.log"
+        SERVICES.add(self)
 
     @property
     def url(self) -> str:
