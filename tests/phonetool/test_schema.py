@@ -22,7 +22,7 @@ from flask_handoff.testing import wait_for_job
 from phonetool.extensions import handoff
 from phonetool.jobs import process_upload
 from phonetool.models import db, token_digest
-from phonetool.schema import phonetool_migrations
+from phonetool.schema import HEAD, phonetool_migrations
 
 from .conftest import AppFactory, add_member
 from .test_service import GOOD
@@ -137,6 +137,12 @@ def test_the_last_releases_database_upgrades_and_loses_nothing(
         "收到文件 queued.csv",
         "收到文件 running.csv",
     ]
+
+
+def test_the_stated_head_is_the_newest_script() -> None:
+    # A new migration moves HEAD too: a database at the old head would otherwise be
+    # taken as current at start and never upgraded.
+    assert phonetool_migrations.known_head == HEAD == phonetool_migrations.head()
 
 
 def test_the_models_and_the_migrations_agree(make_app: AppFactory) -> None:
