@@ -185,6 +185,47 @@ def test_the_schema_command_reports_both_histories(app: Flask) -> None:
     assert "job table handoff_0005 (head handoff_0005)" in result.output
 
 
+def test_the_developers_migration_commands_are_flask_migrates(tmp_path: Path) -> None:
+    # A process of its own, as a developer runs it: Alembic prints to the stdout it saw
+    # when first imported, which a test's CLI runner does not capture.
+    env = {**os.environ, "PHONETOOL_INSTANCE": str(tmp_path)}
+    env.pop("DATABASE_URL", None)
+    flask = Path(sys.executable).parent / "flask"
+    done = subprocess.run(
+        [str(flask), "--app", "phonetool", "db", "current"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"{phonetool_migrations.head()} (head)" in done.stdout
+
+
+#: Starts the service and says whether a migration tool was loaded to do it.
+LOADS = """
+import sys
+from phonetool import create_app
+create_app()
+print(any(name in sys.modules for name in ("alembic", "flask_migrate")))
+"""
+
+
+def test_a_process_starting_on_a_current_database_loads_no_migration_tool(tmp_path: Path) -> None:
+    """Alembic and Flask-Migrate were ~0.3 s of every web, worker and command process's
+    start, all to learn that the database was already current."""
+    env = {**os.environ, "PHONETOOL_INSTANCE": str(tmp_path)}
+    env.pop("DATABASE_URL", None)  # the instance's own SQLite database
+
+    def start() -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", LOADS], env=env, capture_output=True, text=True, check=True
+        )
+        return done.stdout.strip().splitlines()[-1]
+
+    assert start() == "True"  # a new database: built, and stamped by Alembic
+    assert start() == "False"
+
+
 #: Imports the service once, then forks four processes that call ``create_app`` at the
 #: same moment (when the parent closes the pipe they wait on): the race is theirs alone,
 #: and the import, a second of CPU, is paid once. Prints each one's exit code.

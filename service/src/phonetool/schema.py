@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from flask.cli import AppGroup
-from flask_migrate import Migrate
+from flask.cli import AppGroup, ScriptInfo
 
 from flask_handoff.migrate import Migrations, handoff_migrations
 
@@ -36,13 +35,12 @@ HEAD = "0005"
 phonetool_migrations = Migrations(
     "phonetool:migrations", db.metadata, VERSION_TABLE, "0001", known_head=HEAD
 )
-migrate = Migrate(directory=str(MIGRATIONS))
 schema_cli = AppGroup("schema", help="phonetool's tables and the job table: migrations.")
 
 
 def init_app(app: Flask) -> None:
-    migrate.init_app(app, db)
     app.cli.add_command(schema_cli)
+    app.cli.add_command(developer_migrations)
     if app.config["PHONETOOL_AUTO_MIGRATE"]:
         with app.app_context():
             phonetool_migrations.ensure_current(db.engine)
@@ -53,6 +51,23 @@ def drop_all(engine: Engine) -> None:
     db.metadata.drop_all(engine)
     with engine.begin() as conn:
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {VERSION_TABLE}")
+
+
+@click.command(
+    "db",
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    add_help_option=False,  # --help goes to Flask-Migrate's own
+)
+@click.pass_context
+def developer_migrations(ctx: click.Context) -> None:
+    """Flask-Migrate's commands, for developers (db migrate -m "...", db --help)."""
+    # Loaded when asked for: Flask-Migrate imports Alembic, ~0.25 s that every web and
+    # worker process paid at start for commands only a developer runs.
+    from flask_migrate import Migrate
+    from flask_migrate.cli import db as commands
+
+    Migrate(ctx.ensure_object(ScriptInfo).load_app(), db, directory=str(MIGRATIONS))
+    commands.main(ctx.args, prog_name=ctx.command_path, obj=ctx.obj)
 
 
 @schema_cli.command("upgrade")
