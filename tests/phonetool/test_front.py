@@ -26,6 +26,10 @@ from .live import LiveService, live_service, multipart
 pytestmark = pytest.mark.slow
 
 LIMIT_MB = 2
+#: Seconds an answer may take while slow clients trickle in: well under the 10 s a
+#: request that waited behind them would take (the clients' timeout), well over what a
+#: busy machine adds to a quick answer (the 2 s this was stood on the proxy's timeouts).
+STARVED = 8
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +85,9 @@ def test_slow_headers_are_cut_off_while_everyone_else_is_answered(front: LiveSer
         sock.close()
 
     assert [status for status, _ in answers] == [401] * len(answers)
-    assert max(took for _, took in answers) < 2
+    # Not a speed target: a request queued behind the slow ones would wait for the
+    # client's 10 s timeout; the margin below it is for a busy machine.
+    assert max(took for _, took in answers) < STARVED
     assert closed == 100  # the header timeout (2 s here) ended every one of them
 
 
@@ -100,7 +106,10 @@ def test_slow_bodies_never_reach_the_application(front: LiveService) -> None:
     answers = []
     for _ in range(6):
         for sock in slow:
-            sock.sendall(b"-")  # a byte at a time, never idle long enough to be cut off
+            # A byte at a time, not idle long enough to be cut off (unless a busy machine
+            # kept the round past the body timeout: then the proxy ended it, unforwarded).
+            with contextlib.suppress(OSError):
+                sock.sendall(b"-")
         asked = time.monotonic()
         listed, _, _ = front.call("GET", "/api/jobs", headers=bob.headers, timeout=10)
         uploaded, _, _ = front.upload(bob, "orders.csv", _csv(1000))
@@ -112,7 +121,7 @@ def test_slow_bodies_never_reach_the_application(front: LiveService) -> None:
 
     assert all(listed == 200 for listed, _, _ in answers)
     assert [uploaded for _, uploaded, _ in answers] == [202] + [429] * 5  # one may wait
-    assert max(took for _, _, took in answers) < 2
+    assert max(took for _, _, took in answers) < STARVED
     # gunicorn saw bob's six uploads, none of alice's 40 bodies still on their way.
     assert len(upload_lines) == 6
 
