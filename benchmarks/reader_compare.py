@@ -36,14 +36,14 @@ CODE = ("src", "service/src")
 
 def source_of(revision: str, folder: Path) -> list[Path]:
     """The code as it was at ``revision``, unpacked into ``folder``."""
-    paths = subprocess.run(
-        ["git", "ls-tree", "--name-only", revision, "service/"],
+    present = subprocess.run(
+        ["git", "ls-tree", "--name-only", revision, *CODE],
         cwd=ROOT,
         check=True,
         capture_output=True,
         text=True,
     ).stdout.split()
-    code = [c for c in CODE if c == "src" or c in paths]
+    code = [c for c in CODE if c in present]
     archive = subprocess.run(
         ["git", "archive", revision, *code], cwd=ROOT, check=True, capture_output=True
     ).stdout
@@ -84,9 +84,11 @@ def main() -> None:
     runs: dict[str, list[dict[str, float]]] = {args.revision: [], "today": []}
     with tempfile.TemporaryDirectory(prefix="reader-compare-") as tmp:
         before = source_of(args.revision, Path(tmp) / "before")
-        rows = generate_rows(args.rows)
         path = write_inputs(
-            rows, Path(tmp), formats=(args.format,), shared_strings=args.shared_strings
+            generate_rows(args.rows),
+            Path(tmp),
+            formats=(args.format,),
+            shared_strings=args.shared_strings,
         )[args.format]
         today = [ROOT / c for c in CODE]
         for _ in range(args.rounds):

@@ -185,11 +185,18 @@ def test_the_schema_command_reports_both_histories(app: Flask) -> None:
     assert "job table handoff_0005 (head handoff_0005)" in result.output
 
 
+def _own_instance(folder: Path) -> dict[str, str]:
+    """The environment of a service process with its instance, and the instance's own
+    SQLite database, in ``folder``."""
+    env = {**os.environ, "PHONETOOL_INSTANCE": str(folder)}
+    env.pop("DATABASE_URL", None)
+    return env
+
+
 def test_the_developers_migration_commands_are_flask_migrates(tmp_path: Path) -> None:
     # A process of its own, as a developer runs it: Alembic prints to the stdout it saw
     # when first imported, which a test's CLI runner does not capture.
-    env = {**os.environ, "PHONETOOL_INSTANCE": str(tmp_path)}
-    env.pop("DATABASE_URL", None)
+    env = _own_instance(tmp_path)
     flask = Path(sys.executable).parent / "flask"
     done = subprocess.run(
         [str(flask), "--app", "phonetool", "db", "current"],
@@ -213,8 +220,7 @@ print(any(name in sys.modules for name in ("alembic", "flask_migrate")))
 def test_a_process_starting_on_a_current_database_loads_no_migration_tool(tmp_path: Path) -> None:
     """Alembic and Flask-Migrate were ~0.3 s of every web, worker and command process's
     start, all to learn that the database was already current."""
-    env = {**os.environ, "PHONETOOL_INSTANCE": str(tmp_path)}
-    env.pop("DATABASE_URL", None)  # the instance's own SQLite database
+    env = _own_instance(tmp_path)
 
     def start() -> str:
         done = subprocess.run(

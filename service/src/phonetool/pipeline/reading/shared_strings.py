@@ -9,7 +9,7 @@ openpyxl's own reader stays the reference in the tests."""
 
 from __future__ import annotations
 
-from typing import IO, Any
+from typing import IO
 from xml.etree.ElementTree import iterparse
 
 _MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
@@ -20,11 +20,10 @@ def read_shared_strings(xml: IO[bytes]) -> list[str]:
     """Every ``<si>`` of the table as text, in order (a cell refers to one by index)."""
     strings: list[str] = []
     append = strings.append
-    root: Any = None
-    for event, element in iterparse(xml, events=("start", "end")):
-        if root is None:
-            root = element
-        elif event == "end" and element.tag == _STRING:
+    events = iterparse(xml, events=("start", "end"))
+    _, root = next(events)  # the table's element, which each string read is taken from
+    for event, element in events:
+        if event == "end" and element.tag == _STRING:
             text = element.findtext(_TEXT) or ""
             for run in element.iterfind(_RUN):
                 text += run.findtext(_TEXT) or ""
