@@ -104,6 +104,28 @@ def test_without_smtp_mail_goes_to_the_outbox_folder(
     assert len(list(msg.iter_attachments())) == 2  # type: ignore[attr-defined]
 
 
+def test_a_mail_job_run_again_after_its_mail_went_out_sends_no_second_mail(
+    app: Flask, client: FlaskClient, member: MemberHandle
+) -> None:
+    """A worker that dies after the mail is sent and recorded, before the job's outcome is
+    written, gets the job back when its lease runs out: that run must not mail again (seen
+    once in the faults test: two mails for one upload)."""
+    from phonetool.jobs import ALREADY_SENT, deliver_result
+
+    job_id = upload(client, member, GOOD, receiver_email="boss@example.com").get_json()["job_id"]
+    wait_for_job(app, job_id)
+    wait_for_trail(client, member, "mail_sent")
+
+    with app.test_request_context():
+        again = deliver_result.submit(job_id, identity=member.id)
+    rerun = wait_for_job(app, again.id)
+
+    assert rerun.state == "succeeded"
+    assert rerun.result == ALREADY_SENT
+    assert len(list(Path(app.config["MAIL_OUTBOX"]).glob("*.eml"))) == 1
+    assert [e["operation_type"] for e in trail(client, member)].count("mail_sent") == 1
+
+
 def test_an_address_with_a_domain_in_chinese_is_sent_as_punycode(
     make_app: AppFactory, smtp: Any
 ) -> None:

@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("phonetool.jobs")
 
+#: What a mail job returns when its mail had gone out on an earlier run.
+ALREADY_SENT = "already sent"
+
 
 @handoff.task(max_attempts=3, timeout=3600)
 def process_upload(upload: Path, upload_id: str) -> dict[str, Any]:
@@ -141,6 +144,11 @@ def deliver_result(upload_id: str) -> str:
     up = db.session.get(Upload, upload_id)
     if up is None or up.result_dir is None or up.receiver_email is None:
         raise JobFailed(f"Upload {upload_id} has no result to send.")
+    if up.mail_state == "sent":
+        # A run again of a mail already sent and recorded: its worker died after the
+        # record's commit, before the job's outcome was written, and the job came back
+        # when its lease ran out. The receiver has the mail; a second would be a duplicate.
+        return ALREADY_SENT
     files = [Path(up.result_dir) / f"{up.result_stem}.{ext}" for ext in ("xlsx", "csv")]
     if not all(f.exists() for f in files):
         raise JobFailed(
