@@ -130,6 +130,17 @@ def slow_cooperative(steps: int) -> None:
 
 
 @handoff.task(max_attempts=1)
+def progresses_until_told(marker: str) -> int:
+    """Reports progress every 20 ms until ``marker``.go exists; returns the steps taken."""
+    step = 0
+    while not Path(marker + ".go").exists():
+        step += 1
+        current_job.progress(step, None)
+        time.sleep(0.02)
+    return step
+
+
+@handoff.task(max_attempts=1)
 def returns_when_told(marker: str) -> str:
     """Says its process id in ``marker``.started, returns once ``marker``.go exists."""
     Path(marker + ".started").write_text(str(os.getpid()))

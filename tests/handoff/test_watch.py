@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -75,20 +76,31 @@ def test_two_hundred_followers_cost_one_read_per_interval(make_app: Any) -> None
     assert 0 < len(reads) <= 2 * (elapsed / 0.05 + 4)  # 200 streams on their own: 4,000
 
 
-def test_a_follower_wakes_when_its_job_or_its_child_changes(app: Flask) -> None:
+def test_a_follower_wakes_when_its_job_or_its_child_changes(app: Flask, tmp_path: Path) -> None:
+    marker = str(tmp_path / "job")
     with app.test_request_context(headers=bearer("alice")):
-        job_id = str(sample.slow_cooperative.submit(40).id)
+        job_id = str(sample.progresses_until_told.submit(marker).id)
         state = current_state()
         with state.watch.follow(job_id) as following:
-            changes = 0
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:
-                if following.wait(0.5):
-                    changes += 1
-                job = state.store.get(job_id)
-                if job is not None and job.finished:
-                    break
-    assert changes >= 2  # progress moved, then the job ended
+            # Woken while the job runs (its progress moves) ...
+            running = _woken_until(following, lambda job: job.progress_done, state.store)
+            Path(marker + ".go").touch()
+            # ... and again when it ends.
+            ended = _woken_until(following, lambda job: job.finished, state.store)
+
+    assert running.state == "running"
+    assert ended.state == "succeeded"
+
+
+def _woken_until(following: Any, seen: Any, store: Any) -> Any:
+    """The job, once a wake-up of ``following`` finds ``seen(job)`` true (30 s at most)."""
+    deadline = time.monotonic() + 30
+    while True:
+        assert time.monotonic() < deadline, "the follower was not woken"
+        if following.wait(0.5):
+            job = store.get(following.job_id)
+            if seen(job):
+                return job
 
 
 def test_a_child_job_wakes_its_parents_followers(app: Flask) -> None:
