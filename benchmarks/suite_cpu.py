@@ -1,0 +1,238 @@
+"""Where the test suite's CPU goes: every process it starts, by kind and by test.
+
+The suite on two cores is bound by CPU, not by waiting, so its wall time is about half the
+CPU its processes use. pytest's own timings show where a test waited, not what it cost;
+most of the cost is in the processes tests start (servers, workers, publishers, fork
+servers, pipelines), which pytest never sees. So this runs ``scripts/test`` with the
+kernel's process accounting on (``accton``, Debian's ``acct`` package, as root): each
+process that ends leaves its CPU time, its parent and its name. A ``.pth`` file in the
+virtualenv (there only for the run) has each Python process write its command line and
+the test it was started in (pytest's ``PYTEST_CURRENT_TEST``, inherited from the pytest
+worker) beside it. Forked children (pipeline workers, Celery's pool, PostgreSQL's
+backends) count toward the command that forked them.
+
+Run by ``scripts/bench suite`` (about ten minutes); prints JSON; ``--markdown FILE``
+also writes the report. Arguments after ``--`` go to ``scripts/test`` (one file's cost:
+``-- tests/handoff/test_store.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import re
+import shutil
+import site
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+PTH_NAME = "zz_handoff_suite_cpu.pth"
+LOG_VARIABLE = "HANDOFF_SUITE_CPU_LOG"
+# Inert unless the variable is set: a file left behind by a run cut short costs nothing.
+PTH_LINE = (
+    "import os, sys; p = os.environ.get('" + LOG_VARIABLE + "'); p and open(p, 'a').write("
+    "repr((os.getpid(), sys.orig_argv, os.environ.get('PYTEST_CURRENT_TEST', ''))) + '\\n')\n"
+)
+TICKS = 100  # dump-acct prints times in clock ticks
+
+
+@dataclass
+class Process:
+    pid: int
+    ppid: int
+    name: str
+    cpu: float
+    forked: bool  # a fork that never called exec: its parent's command
+
+
+def read_accounting(text: str) -> list[Process]:
+    """``dump-acct``'s lines: name|version|user|system|elapsed|uid|gid|mem|io|pid|ppid|flags."""
+    processes = []
+    for line in text.splitlines():
+        fields = [f.strip() for f in line.split("|")]
+        if len(fields) < 12 or fields[1] != "v3":
+            continue
+        processes.append(
+            Process(
+                pid=int(fields[9]),
+                ppid=int(fields[10]),
+                name=fields[0],
+                cpu=(float(fields[2]) + float(fields[3])) / TICKS,
+                forked="F" in fields[11],
+            )
+        )
+    return processes
+
+
+def read_commands(text: str) -> dict[int, tuple[list[str], str]]:
+    """pid -> (command line, test it started in), as the ``.pth`` line wrote them."""
+    commands = {}
+    for line in text.splitlines():
+        pid, argv, test = ast.literal_eval(line)
+        commands[pid] = (list(argv), test)
+    return commands
+
+
+def kind_of(argv: list[str]) -> str:
+    """A short name for a Python command line, the same for every run of the same command."""
+    args = argv[1:]
+    while args and args[0].startswith("-") and args[0] not in ("-c", "-m"):
+        args = args[1:]  # interpreter options (-u, -X ...)
+    if args[:1] == ["-c"] and len(args) > 1:
+        code = args[1]
+        for marker, name in (
+            ("forkserver", "multiprocessing fork server (phone data preloaded)"),
+            ("resource_tracker", "multiprocessing resource tracker"),
+            ("publisher import main", "Flask-Handoff publisher process"),
+            ("sys.stdin.readline", "pytest-xdist worker (the tests themselves)"),
+        ):
+            if marker in code:
+                return name
+        return "python -c " + code[:40]
+    if args[:1] == ["-m"] and len(args) > 1:
+        args = args[1:]
+    words = [Path(a).name if "/" in a else a for a in args[:5]]
+    words = [re.sub(r"[0-9a-f]{8,}", "…", w) for w in words]
+    return " ".join(w for w in words if not w.startswith("--") or w == "--app")[:70]
+
+
+def _test_name(test: str) -> str:
+    return test.split(" (")[0] if test else ""
+
+
+def analyse(processes: list[Process], commands: dict[int, tuple[list[str], str]]) -> dict[str, Any]:
+    """CPU by kind of command and by test. Each process counts toward the nearest
+    process, itself or an ancestor, that called exec; that one's kind is its Python
+    command line, or its program's name."""
+    by_pid = {p.pid: p for p in processes}
+
+    def owner(p: Process) -> Process:
+        seen = 0
+        while p.forked and p.ppid in by_pid and seen < 1000:
+            p, seen = by_pid[p.ppid], seen + 1
+        return p
+
+    def test_of(p: Process) -> str:
+        seen = 0
+        while seen < 1000:
+            if p.pid in commands:
+                return _test_name(commands[p.pid][1])
+            if p.ppid not in by_pid:
+                return ""
+            p, seen = by_pid[p.ppid], seen + 1
+        return ""
+
+    kinds: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
+    tests: dict[str, float] = defaultdict(float)
+    total = 0.0
+    for p in processes:
+        total += p.cpu
+        top = owner(p)
+        kind = kind_of(commands[top.pid][0]) if top.pid in commands else top.name.rstrip("*")
+        kinds[kind][0] += p.cpu
+        if top is p:
+            kinds[kind][1] += 1
+        test = test_of(top)
+        if test:
+            tests[test] += p.cpu
+    return {
+        "total_cpu_s": round(total, 1),
+        "processes": len(processes),
+        "by_kind": [
+            {"kind": k, "cpu_s": round(v[0], 1), "started": int(v[1])}
+            for k, v in sorted(kinds.items(), key=lambda kv: -kv[1][0])
+        ],
+        "by_test": [
+            {"test": t, "cpu_s": round(c, 1)}
+            for t, c in sorted(tests.items(), key=lambda kv: -kv[1])
+        ],
+    }
+
+
+def run_suite(workdir: Path, pytest_args: list[str]) -> tuple[str, str, float, int]:
+    """``scripts/test`` with accounting on; the accounting dump, the command log, the
+    wall time and the exit status."""
+    if os.geteuid() != 0 or shutil.which("accton") is None:
+        sys.exit("process accounting needs root and Debian's acct package (scripts/bench suite)")
+    acct, log = workdir / "pacct", workdir / "commands.log"
+    acct.touch()
+    pth = Path(site.getsitepackages()[0]) / PTH_NAME
+    pth.write_text(PTH_LINE)
+    started = time.monotonic()
+    try:
+        subprocess.run(["accton", str(acct)], check=True, capture_output=True)
+        try:
+            done = subprocess.run(
+                ["bash", str(ROOT / "scripts" / "test"), *pytest_args],
+                env={**os.environ, LOG_VARIABLE: str(log)},
+                stdout=sys.stderr,
+            )
+        finally:
+            subprocess.run(["accton", "off"], capture_output=True)
+    finally:
+        pth.unlink(missing_ok=True)
+    wall = time.monotonic() - started
+    dump = subprocess.run(["dump-acct", str(acct)], capture_output=True, text=True, check=True)
+    return dump.stdout, log.read_text() if log.exists() else "", wall, done.returncode
+
+
+def markdown(report: dict[str, Any], kinds: int = 20, tests: int = 15) -> str:
+    total = report["total_cpu_s"]
+    lines = [
+        "## Where the test suite's CPU goes (`benchmarks/suite_cpu.py`)",
+        "",
+        f"`scripts/test` once, with the kernel's process accounting on: {report['processes']}"
+        f" processes used {total:.0f} s of CPU in {report['wall_s']:.0f} s"
+        f" ({total / report['wall_s']:.2f} cores busy on average; exit status"
+        f" {report['exit_status']}). Forked children count toward the command that forked"
+        " them; the version matrix's processes (its own virtualenv) toward `nox`.",
+        "",
+        "| kind of process | started | CPU (s) | share |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for row in report["by_kind"][:kinds]:
+        lines.append(
+            f"| {row['kind']} | {row['started']} | {row['cpu_s']:.1f}"
+            f" | {100 * row['cpu_s'] / total:.1f} % |"
+        )
+    lines += [
+        "",
+        f"The {tests} tests whose processes cost the most (a process counts toward the test"
+        " it was started in, so a server started by a module's fixture counts toward the"
+        " module's first test):",
+        "",
+        "| test | CPU (s) |",
+        "| --- | ---: |",
+    ]
+    for row in report["by_test"][:tests]:
+        lines.append(f"| `{row['test']}` | {row['cpu_s']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--markdown", type=Path)
+    parser.add_argument(
+        "pytest_args", nargs="*", help="for scripts/test (then without the version matrix)"
+    )
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="suite-cpu-") as workdir:
+        dump, commands, wall, status = run_suite(Path(workdir), args.pytest_args)
+    report = analyse(read_accounting(dump), read_commands(commands))
+    report.update(wall_s=round(wall, 1), exit_status=status)
+    print(json.dumps(report, indent=2))
+    if args.markdown:
+        args.markdown.write_text(markdown(report))
+
+
+if __name__ == "__main__":
+    main()
