@@ -97,7 +97,7 @@ def kind_of(argv: list[str]) -> str:
         ):
             if marker in code:
                 return name
-        return "python -c " + code[:40]
+        return "python -c " + " ".join(code.split())[:40]
     if args[:1] == ["-m"] and len(args) > 1:
         args = args[1:]
     words = [Path(a).name if "/" in a else a for a in args[:5]]
@@ -121,6 +121,26 @@ def analyse(processes: list[Process], commands: dict[int, tuple[list[str], str]]
             p, seen = by_pid[p.ppid], seen + 1
         return p
 
+    def recorded_ancestor(p: Process) -> Process | None:
+        """For a Python without the ``.pth`` (another virtualenv: the version matrix's)."""
+        seen = 0
+        while p.ppid in by_pid and seen < 1000:
+            p, seen = by_pid[p.ppid], seen + 1
+            if p.pid in commands:
+                return p
+        return None
+
+    def kind(top: Process) -> str:
+        if top.pid in commands:
+            return kind_of(commands[top.pid][0])
+        name = top.name.rstrip("*")
+        if name.startswith("python"):
+            ancestor = recorded_ancestor(top)
+            if ancestor is not None:
+                return kind_of(commands[ancestor.pid][0])
+            return f"{name} (command line not recorded)"
+        return name
+
     def test_of(p: Process) -> str:
         seen = 0
         while seen < 1000:
@@ -131,16 +151,16 @@ def analyse(processes: list[Process], commands: dict[int, tuple[list[str], str]]
             p, seen = by_pid[p.ppid], seen + 1
         return ""
 
-    kinds: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
+    kinds: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
     tests: dict[str, float] = defaultdict(float)
     total = 0.0
     for p in processes:
         total += p.cpu
         top = owner(p)
-        kind = kind_of(commands[top.pid][0]) if top.pid in commands else top.name.rstrip("*")
-        kinds[kind][0] += p.cpu
+        label = kind(top)
+        kinds[label][0] += p.cpu
         if top is p:
-            kinds[kind][1] += 1
+            kinds[label][1] += 1
         test = test_of(top)
         if test:
             tests[test] += p.cpu
