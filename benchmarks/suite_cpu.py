@@ -43,6 +43,7 @@ PTH_LINE = (
     "repr((os.getpid(), sys.orig_argv, os.environ.get('PYTEST_CURRENT_TEST', ''))) + '\\n')\n"
 )
 TICKS = 100  # dump-acct prints times in clock ticks
+XDIST = "pytest-xdist worker (the tests themselves)"
 
 
 @dataclass
@@ -93,7 +94,7 @@ def kind_of(argv: list[str]) -> str:
             ("forkserver", "multiprocessing fork server (phone data preloaded)"),
             ("resource_tracker", "multiprocessing resource tracker"),
             ("publisher import main", "Flask-Handoff publisher process"),
-            ("sys.stdin.readline", "pytest-xdist worker (the tests themselves)"),
+            ("exec(eval(sys.stdin.readline()))", XDIST),
         ):
             if marker in code:
                 return name
@@ -136,9 +137,12 @@ def analyse(processes: list[Process], commands: dict[int, tuple[list[str], str]]
         name = top.name.rstrip("*")
         if name.startswith("python"):
             ancestor = recorded_ancestor(top)
-            if ancestor is not None:
-                return kind_of(commands[ancestor.pid][0])
-            return f"{name} (command line not recorded)"
+            if ancestor is None:
+                return f"{name} (command line not recorded)"
+            above = kind_of(commands[ancestor.pid][0])
+            return (
+                f"{name} started by a test (command line not recorded)" if above == XDIST else above
+            )
         return name
 
     def test_of(p: Process) -> str:
@@ -242,11 +246,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--markdown", type=Path)
     parser.add_argument(
+        "--keep", type=Path, help="a folder to keep the accounting dump and the commands in"
+    )
+    parser.add_argument(
         "pytest_args", nargs="*", help="for scripts/test (then without the version matrix)"
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="suite-cpu-") as workdir:
         dump, commands, wall, status = run_suite(Path(workdir), args.pytest_args)
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        (args.keep / "accounting.txt").write_text(dump)
+        (args.keep / "commands.log").write_text(commands)
     report = analyse(read_accounting(dump), read_commands(commands))
     report.update(wall_s=round(wall, 1), exit_status=status)
     print(json.dumps(report, indent=2))
