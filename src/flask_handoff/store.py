@@ -514,7 +514,7 @@ class JobStore:
                 .order_by(c.parent_id, c.created_at, c.id)
             )
 
-            with self.engine.connect() as conn:
+            with self._reads.connect() as conn:
                 rows, child_rows = conn.execute(own).all(), conn.execute(children).all()
             for row in rows:
                 found[row[0]] = [tuple(row[1:])]
