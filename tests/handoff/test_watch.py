@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,11 @@ import pytest
 from flask import Flask
 from sqlalchemy import event
 
+from flask_handoff import Job
 from flask_handoff.current import current_state
+from flask_handoff.store import JobStore
 from flask_handoff.testing import wait_for_job
+from flask_handoff.watch import Following
 
 from . import sample
 from .conftest import bearer
@@ -92,14 +96,14 @@ def test_a_follower_wakes_when_its_job_or_its_child_changes(app: Flask, tmp_path
     assert ended.state == "succeeded"
 
 
-def _woken_until(following: Any, seen: Any, store: Any) -> Any:
+def _woken_until(following: Following, seen: Callable[[Job], object], store: JobStore) -> Job:
     """The job, once a wake-up of ``following`` finds ``seen(job)`` true (30 s at most)."""
     deadline = time.monotonic() + 30
     while True:
         assert time.monotonic() < deadline, "the follower was not woken"
         if following.wait(0.5):
             job = store.get(following.job_id)
-            if seen(job):
+            if job is not None and seen(job):
                 return job
 
 
