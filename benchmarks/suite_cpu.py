@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import itertools
 import json
 import os
 import re
@@ -30,6 +31,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -116,20 +118,20 @@ def analyse(processes: list[Process], commands: dict[int, tuple[list[str], str]]
     command line, or its program's name."""
     by_pid = {p.pid: p for p in processes}
 
+    def lineage(p: Process) -> Iterator[Process]:
+        """``p``, then its parent, and so on, as far as the accounting knows them."""
+        for _ in range(1000):  # a guard against a cycle of reused process ids
+            yield p
+            if p.ppid not in by_pid:
+                return
+            p = by_pid[p.ppid]
+
     def owner(p: Process) -> Process:
-        seen = 0
-        while p.forked and p.ppid in by_pid and seen < 1000:
-            p, seen = by_pid[p.ppid], seen + 1
-        return p
+        return next(q for q in lineage(p) if not q.forked or q.ppid not in by_pid)
 
     def recorded_ancestor(p: Process) -> Process | None:
         """For a Python without the ``.pth`` (another virtualenv: the version matrix's)."""
-        seen = 0
-        while p.ppid in by_pid and seen < 1000:
-            p, seen = by_pid[p.ppid], seen + 1
-            if p.pid in commands:
-                return p
-        return None
+        return next((q for q in itertools.islice(lineage(p), 1, None) if q.pid in commands), None)
 
     def kind(top: Process) -> str:
         if top.pid in commands:
@@ -146,14 +148,8 @@ def analyse(processes: list[Process], commands: dict[int, tuple[list[str], str]]
         return name
 
     def test_of(p: Process) -> str:
-        seen = 0
-        while seen < 1000:
-            if p.pid in commands:
-                return _test_name(commands[p.pid][1])
-            if p.ppid not in by_pid:
-                return ""
-            p, seen = by_pid[p.ppid], seen + 1
-        return ""
+        recorded = next((q for q in lineage(p) if q.pid in commands), None)
+        return _test_name(commands[recorded.pid][1]) if recorded else ""
 
     kinds: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
     tests: dict[str, float] = defaultdict(float)
