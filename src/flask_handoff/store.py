@@ -9,6 +9,7 @@ job was handed to someone else — finds its final update matching no row and ch
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import threading
 import time
@@ -189,12 +190,14 @@ def fair_key(queue: str, identity: str | None) -> str:
     return f"{queue}\t{identity or ''}"
 
 
+@functools.lru_cache(maxsize=64)
 def _due_statement(queues: tuple[str, ...] | None, exclude_queues: tuple[str, ...]) -> Any:
     """``JobStore.due``'s query for these queues, with the time and the limit as parameters.
 
-    Built once and kept: building a statement and its cache key took ~1 ms of CPU, which a
-    pool's ticker spent at every tick (20 a second in the tests, each app's) to find no
-    job due; a statement kept has both, and only runs."""
+    Built once per set of queues and kept, for every store (SQLAlchemy compiles it per
+    dialect in its own cache): building a statement and its cache key took ~1 ms of CPU,
+    which a pool's ticker spent at every tick (20 a second in the tests, each app's) to
+    find no job due; a statement kept has both, and only runs."""
     c = jobs_table.c
     stmt = select(c.id, c.identity, c.priority).where(
         c.state == QUEUED, c.run_after <= bindparam("p_now")
@@ -214,9 +217,6 @@ class JobStore:
         self._statements = JobStatements(jobs_table, engine)
         #: The turns of SQLite's writers; None on PostgreSQL.
         self._turns = write_turns(engine)
-        #: ``due``'s statements, built once per set of queues (a pool asks the same ones
-        #: at every tick).
-        self._due_statements: dict[tuple[tuple[str, ...] | None, tuple[str, ...]], Any] = {}
         #: Reads, on PostgreSQL outside a transaction: each of its statements sees what was
         #: committed when it began either way (READ COMMITTED), and the BEGIN and the
         #: ROLLBACK around a read were two of its three round trips.
@@ -505,22 +505,23 @@ class JobStore:
         c = jobs_table.c
         shown = (c.state, c.progress_done, c.progress_total, c.progress_message, c.attempts)
         found: dict[str, list[Any]] = {}
-        for start in range(0, len(job_ids), 500):  # within every database's bound on IN
-            chunk = list(job_ids[start : start + 500])
-            own = select(c.id, *shown).where(c.id.in_(chunk))
-            children = (
-                select(c.parent_id, c.id, *shown)
-                .where(c.parent_id.in_(chunk))
-                .order_by(c.parent_id, c.created_at, c.id)
-            )
 
-            with self._reads.connect() as conn:
-                rows, child_rows = conn.execute(own).all(), conn.execute(children).all()
-            for row in rows:
-                found[row[0]] = [tuple(row[1:])]
-            for row in child_rows:
-                if row[0] in found:
-                    found[row[0]].append(tuple(row[1:]))
+        def look(conn: Connection) -> None:
+            for start in range(0, len(job_ids), 500):  # within every database's bound on IN
+                chunk = list(job_ids[start : start + 500])
+                own = select(c.id, *shown).where(c.id.in_(chunk))
+                children = (
+                    select(c.parent_id, c.id, *shown)
+                    .where(c.parent_id.in_(chunk))
+                    .order_by(c.parent_id, c.created_at, c.id)
+                )
+                for row in conn.execute(own):
+                    found[row[0]] = [tuple(row[1:])]
+                for row in conn.execute(children):
+                    if row[0] in found:
+                        found[row[0]].append(tuple(row[1:]))
+
+        self._read(look)
         return {job_id: tuple(parts) for job_id, parts in found.items()}
 
     def secrets_of(self, job_id: str) -> str | None:
@@ -681,10 +682,7 @@ class JobStore:
         """Queued jobs whose time has come, the highest priority first, then the soonest:
         their ids, identities and priorities. ``queues``: only theirs;
         ``exclude_queues``: none of theirs."""
-        key = (None if queues is None else tuple(queues), tuple(exclude_queues))
-        stmt = self._due_statements.get(key)
-        if stmt is None:
-            stmt = self._due_statements[key] = _due_statement(*key)
+        stmt = _due_statement(None if queues is None else tuple(queues), tuple(exclude_queues))
         values = {"p_now": time.time(), "p_limit": limit}
         return self._read(
             lambda conn: [(row[0], row[1], row[2]) for row in conn.execute(stmt, values)]
