@@ -27,6 +27,7 @@ from .errors import (
     SecretsError,
     UnknownTaskError,
 )
+from .forced import ForcedTimeout
 from .job import CANCELLED, QUEUED, SUCCEEDED, Job, JobState
 from .redispatch import dispatch_again
 from .signals import job_cancelled, job_failed, job_retried, job_started, job_succeeded
@@ -38,12 +39,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("flask_handoff")
 T = TypeVar("T")
-
-
-#: Raised inside a task's thread when it ignores its timeout past the grace period. A
-#: ``BaseException`` so that a task's own ``except Exception`` cannot swallow it.
-class ForcedTimeout(BaseException):
-    pass
 
 
 #: Errors that would fail the same way on every attempt: retrying only delays the news.

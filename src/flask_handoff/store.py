@@ -33,6 +33,7 @@ from sqlalchemy.exc import DisconnectionError, IntegrityError
 
 from . import outage
 from .errors import ConfigurationError, JobIdTakenError
+from .forced import shielded
 from .job import CANCELLED, FAILED, FINAL_STATES, QUEUED, RUNNING, Job
 from .migrate import VERSION_TABLE, handoff_migrations
 from .prepared import JobStatements, Prepared, run
@@ -235,12 +236,12 @@ class JobStore:
         return self._turns.behind() if self._turns else contextlib.nullcontext()
 
     def _read(self, work: Callable[[Connection], T]) -> T:
-        with self._reads.connect() as conn:
+        with shielded(), self._reads.connect() as conn:
             return work(conn)
 
     def _write(self, work: Callable[[Connection], T]) -> T:
         """One transaction: committed if ``work`` returns, rolled back if it raises."""
-        with self._behind(), self.engine.begin() as conn:
+        with shielded(), self._behind(), self.engine.begin() as conn:
             return work(conn)
 
     def checkpoint(self) -> None:

@@ -157,6 +157,35 @@ def slow_stubborn() -> None:
             time.sleep(0.01)
 
 
+@handoff.task(timeout=0.3, max_attempts=1)
+def swallows_the_first_stop() -> None:
+    """Ignores its timeout and swallows the first forced stop, as a garbage collector's
+    callback does when the stop lands in one; the next one ends it."""
+    swallowed = False
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            while time.monotonic() < deadline:
+                time.sleep(0.01)
+        except BaseException:
+            if swallowed:
+                raise
+            swallowed = True
+
+
+@handoff.task(timeout=0.3, max_attempts=1)
+def stubborn_then_submits(marker: str, child_id: str) -> None:
+    """Ignores its timeout; once ``marker``.go exists it hands a child job off (a write to
+    the store), then sleeps out its time."""
+    Path(marker + ".started").touch()
+    deadline = time.monotonic() + 30
+    while not Path(marker + ".go").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    whoami.submit(job_id=child_id)
+    while time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 @handoff.task(max_attempts=1)
 def wait_for_cancel(marker: str) -> None:
     Path(marker).touch()

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 
+from flask_handoff.schema import jobs_table
+from flask_handoff.store import make_engine
 from flask_handoff.testing import wait_for_job
 
 from . import sample
@@ -67,6 +72,62 @@ def test_task_ignoring_its_timeout_is_stopped_after_the_grace_period(app: Flask)
     assert time.monotonic() - started < 5  # the task alone would run 30 s
     # the worker thread is free again
     assert wait_for_job(app, _submit(app, sample.process_order, 1)).state == "succeeded"
+
+
+@pytest.mark.parametrize("backend_name", ["thread"])
+def test_a_task_that_swallows_the_forced_stop_is_stopped_again(app: Flask) -> None:
+    started = time.monotonic()
+    job = wait_for_job(app, _submit(app, sample.swallows_the_first_stop), timeout=10)
+
+    assert job.state == "failed"
+    assert job.error_type == "JobTimeoutError"
+    assert time.monotonic() - started < 5  # the task alone would run 30 s
+
+
+@pytest.mark.parametrize("backend_name", ["thread"])
+def test_a_forced_stop_waits_for_the_store_write_under_way(
+    app: Flask, database_url: str, tmp_path: Path
+) -> None:
+    marker = str(tmp_path / "submits")
+    job_id = _submit(app, sample.stubborn_then_submits, marker, "child-of-a-stubborn-task")
+    _wait_for_file(Path(marker + ".started"))
+    with _job_table_locked(database_url):
+        Path(marker + ".go").touch()  # the task's hand-off now waits for the lock...
+        time.sleep(1.5)  # ...while its timeout (0.3 s) and grace (0.3 s) run out
+    job = wait_for_job(app, job_id, timeout=10)
+
+    assert job.state == "failed"
+    assert job.error_type == "JobTimeoutError"
+    # The stop came after the write, not in the middle of it: the child job is there.
+    assert wait_for_job(app, "child-of-a-stubborn-task").state == "succeeded"
+
+
+def _wait_for_file(path: Path, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path.name} never appeared"
+        time.sleep(0.01)
+
+
+@contextlib.contextmanager
+def _job_table_locked(database_url: str) -> Iterator[None]:
+    """Another client holds the write lock on the job table (reads go on)."""
+    if database_url.startswith("sqlite"):
+        conn = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            conn.execute("ROLLBACK")
+            conn.close()
+        return
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"LOCK TABLE {jobs_table.name} IN EXCLUSIVE MODE")
+            yield
+    finally:
+        engine.dispose()
 
 
 def test_cancelling_a_queued_job_cancels_it_at_once(app: Flask) -> None:

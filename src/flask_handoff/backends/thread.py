@@ -13,12 +13,14 @@ Timeouts in threads: Python cannot kill a thread. At the deadline the job is fla
 its next ``current_job.progress()`` or ``check()`` raises ``JobTimeoutError``. If the task
 is still running ``HANDOFF_TIMEOUT_GRACE`` seconds later, an exception is raised inside
 its thread (``PyThreadState_SetAsyncExc``); it is delivered at the next Python bytecode,
-so code blocked inside one C call (a socket read) stops only when that call returns.
+so code blocked inside one C call (a socket read) stops only when that call returns, and
+the extension's own database work finishes first (:mod:`..forced`). A stop that did not
+end the task (one swallowed by a garbage collector's callback) is raised again each grace
+period.
 """
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import threading
 import time
@@ -28,9 +30,10 @@ from typing import TYPE_CHECKING, Any
 
 from .. import outage
 from ..fair import FairQueue
+from ..forced import ForcedStop
 from ..job import DEFAULT_QUEUE
 from ..recovery import recover_expired
-from ..runner import ForcedTimeout, execute
+from ..runner import execute
 from . import CHORE_ROUND_SECONDS
 
 if TYPE_CHECKING:
@@ -46,13 +49,14 @@ EVERY_OTHER_QUEUE = "*"
 
 
 class _Running:
-    __slots__ = ("ctx", "forced", "line", "thread_id")
+    __slots__ = ("ctx", "forced_at", "line", "stop")
 
-    def __init__(self, thread_id: int, line: str) -> None:
-        self.thread_id = thread_id
+    def __init__(self, line: str) -> None:
         self.line = line
         self.ctx: JobContext | None = None
-        self.forced = False
+        self.stop = ForcedStop()
+        #: When the task was last stopped by force (monotonic); None: not yet.
+        self.forced_at: float | None = None
 
 
 class ThreadBackend:
@@ -200,7 +204,7 @@ class ThreadBackend:
     def _run_one(self, job_id: str, line: str) -> None:
         with self._lock:
             self._pending.pop(job_id, None)
-            self._running[job_id] = _Running(threading.get_ident(), line)
+            self._running[job_id] = _Running(line)
         try:
             job = self.state.store.claim(job_id, self.worker_id, self.state.lease_seconds)
             if job is not None:
@@ -212,15 +216,17 @@ class ThreadBackend:
                 self._running.pop(job_id, None)
 
     def _task_code_runs(self, job_id: str, ctx: JobContext | None) -> None:
-        """Track whether user code runs, so a forced timeout never lands in our own code."""
+        """Track whether user code runs (called in the job's thread), so a forced timeout
+        never lands in the runner's code around it."""
         with self._lock:
             entry = self._running.get(job_id)
             if entry is None:
                 return
             entry.ctx = ctx
-            if ctx is None and entry.forced:
-                # Withdraw a forced timeout that was raised but not yet delivered.
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(entry.thread_id), None)
+            if ctx is not None:
+                entry.stop.arm()
+            else:
+                entry.stop.disarm()
 
     # -- the ticker -----------------------------------------------------------------------
 
@@ -295,8 +301,6 @@ class ThreadBackend:
                 if ctx is None or ctx.deadline is None or now < ctx.deadline:
                     continue
                 ctx.mark_timed_out()
-                if not entry.forced and now >= ctx.deadline + self.state.timeout_grace:
-                    entry.forced = True
-                    ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                        ctypes.c_ulong(entry.thread_id), ctypes.py_object(ForcedTimeout)
-                    )
+                if now >= (entry.forced_at or ctx.deadline) + self.state.timeout_grace:
+                    entry.forced_at = now
+                    entry.stop.force()
