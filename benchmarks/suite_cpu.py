@@ -9,7 +9,9 @@ process that ends leaves its CPU time, its parent and its name. A ``.pth`` file 
 virtualenv (there only for the run) has each Python process write its command line and
 the test it was started in (pytest's ``PYTEST_CURRENT_TEST``, inherited from the pytest
 worker) beside it. Forked children (pipeline workers, Celery's pool, PostgreSQL's
-backends) count toward the command that forked them.
+backends) count toward the command that forked them. The pytest workers write the CPU
+they spent on each test themselves (tests/conftest.py), so a test's cost is both: what
+ran in its worker and what it started.
 
 Run by ``scripts/bench suite`` (about ten minutes); prints JSON; ``--markdown FILE``
 also writes the report. Arguments after ``--`` go to ``scripts/test`` (one file's cost:
@@ -178,9 +180,39 @@ def analyse(processes: list[Process], commands: dict[int, tuple[list[str], str]]
     }
 
 
-def run_suite(workdir: Path, pytest_args: list[str]) -> tuple[str, str, float, int]:
+def read_in_worker(text: str) -> dict[str, float]:
+    """test -> CPU spent in its pytest worker, as tests/conftest.py wrote it."""
+    spent: dict[str, float] = defaultdict(float)
+    for line in text.splitlines():
+        test, cpu = ast.literal_eval(line)
+        spent[test] += cpu
+    return spent
+
+
+def add_in_worker(report: dict[str, Any], in_worker: dict[str, float]) -> None:
+    """Each test's cost: its worker's CPU beside what the processes it started used."""
+    started = {row["test"]: row["cpu_s"] for row in report.pop("by_test")}
+    rows = [
+        {
+            "test": test,
+            "in_worker_s": round(in_worker.get(test, 0.0), 1),
+            "started_s": round(started.get(test, 0.0), 1),
+            "cpu_s": round(in_worker.get(test, 0.0) + started.get(test, 0.0), 1),
+        }
+        for test in set(started) | set(in_worker)
+    ]
+    report["by_test"] = sorted(rows, key=lambda row: -row["cpu_s"])
+    files: dict[str, float] = defaultdict(float)
+    for row in rows:
+        files[row["test"].split("::")[0]] += row["cpu_s"]
+    report["by_file"] = [
+        {"file": f, "cpu_s": round(c, 1)} for f, c in sorted(files.items(), key=lambda kv: -kv[1])
+    ]
+
+
+def run_suite(workdir: Path, pytest_args: list[str]) -> tuple[str, str, str, float, int]:
     """``scripts/test`` with accounting on; the accounting dump, the command log, the
-    wall time and the exit status."""
+    tests' CPU in their workers, the wall time and the exit status."""
     if os.geteuid() != 0 or shutil.which("accton") is None:
         sys.exit("process accounting needs root and Debian's acct package (scripts/bench suite)")
     acct, log = workdir / "pacct", workdir / "commands.log"
@@ -202,10 +234,17 @@ def run_suite(workdir: Path, pytest_args: list[str]) -> tuple[str, str, float, i
         pth.unlink(missing_ok=True)
     wall = time.monotonic() - started
     dump = subprocess.run(["dump-acct", str(acct)], capture_output=True, text=True, check=True)
-    return dump.stdout, log.read_text() if log.exists() else "", wall, done.returncode
+    tests = Path(f"{log}.tests")
+    return (
+        dump.stdout,
+        log.read_text() if log.exists() else "",
+        tests.read_text() if tests.exists() else "",
+        wall,
+        done.returncode,
+    )
 
 
-def markdown(report: dict[str, Any], kinds: int = 20, tests: int = 15) -> str:
+def markdown(report: dict[str, Any], kinds: int = 20, tests: int = 20, files: int = 15) -> str:
     total = report["total_cpu_s"]
     lines = [
         "## Where the test suite's CPU goes (`benchmarks/suite_cpu.py`)",
@@ -226,15 +265,23 @@ def markdown(report: dict[str, Any], kinds: int = 20, tests: int = 15) -> str:
         )
     lines += [
         "",
-        f"The {tests} tests whose processes cost the most (a process counts toward the test"
-        " it was started in, so a server started by a module's fixture counts toward the"
+        f"The {files} test files that cost the most, and the {tests} tests: the CPU of the"
+        " pytest worker while the test ran (its threads included), and of the processes"
+        " started meanwhile (a server started by a module's fixture counts toward the"
         " module's first test):",
         "",
-        "| test | CPU (s) |",
+        "| file | CPU (s) |",
         "| --- | ---: |",
     ]
+    for row in report["by_file"][:files]:
+        lines.append(f"| `{row['file']}` | {row['cpu_s']:.1f} |")
+    lines += ["", "| test | in its worker (s) | processes it started (s) | CPU (s) |"]
+    lines.append("| --- | ---: | ---: | ---: |")
     for row in report["by_test"][:tests]:
-        lines.append(f"| `{row['test']}` | {row['cpu_s']:.1f} |")
+        lines.append(
+            f"| `{row['test']}` | {row['in_worker_s']:.1f} | {row['started_s']:.1f}"
+            f" | {row['cpu_s']:.1f} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -249,12 +296,14 @@ def main() -> None:
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="suite-cpu-") as workdir:
-        dump, commands, wall, status = run_suite(Path(workdir), args.pytest_args)
+        dump, commands, tests, wall, status = run_suite(Path(workdir), args.pytest_args)
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
         (args.keep / "accounting.txt").write_text(dump)
         (args.keep / "commands.log").write_text(commands)
+        (args.keep / "tests.log").write_text(tests)
     report = analyse(read_accounting(dump), read_commands(commands))
+    add_in_worker(report, read_in_worker(tests))
     report.update(wall_s=round(wall, 1), exit_status=status)
     print(json.dumps(report, indent=2))
     if args.markdown:

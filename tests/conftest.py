@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import socket
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -114,6 +116,24 @@ def _pair_variants(metafunc: pytest.Metafunc) -> None:
 # beside the rest on two cores, and 120 s cut the 200-uploads and scaled-out tests short
 # on a slower machine.
 SLOW_TEST_TIMEOUT = 300
+
+
+#: Set by ``scripts/bench suite`` (benchmarks/suite_cpu.py): each test's CPU in its own
+#: pytest worker is written to this file with ``.tests`` added.
+SUITE_CPU_LOG = os.environ.get("HANDOFF_SUITE_CPU_LOG")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
+    """The CPU the worker process itself spent on a test, setup and teardown included
+    (its threads too): the processes a test starts are counted by the accounting."""
+    if SUITE_CPU_LOG is None:
+        yield
+        return
+    started = time.process_time()
+    yield
+    with open(SUITE_CPU_LOG + ".tests", "a") as log:
+        log.write(repr((item.nodeid, time.process_time() - started)) + "\n")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
