@@ -236,6 +236,9 @@ class CeleryBackend:
             name=task.name,
             bind=True,
             shared=False,
+            # Not the app's FlaskTask: the runner enters the app context itself, and a
+            # task class without its own __call__ takes Celery's shorter path.
+            base=Task,
             acks_late=True,
             reject_on_worker_lost=True,
             **limits,
