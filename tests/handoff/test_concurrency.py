@@ -18,6 +18,11 @@ from flask_handoff.testing import wait_for_job
 from . import sample
 from .conftest import bearer
 
+# On both databases, with the thread pool in this process. On Celery the same load, 1,000
+# submissions at once over HTTP, runs on real worker processes in test_celery_backend.py;
+# here it went to Celery's embedded worker and cost ~17 s of CPU to show it again.
+pytestmark = pytest.mark.runs_on(backend="thread")
+
 
 @pytest.fixture
 def server(make_app: Any) -> Iterator[tuple[Flask, int]]:
