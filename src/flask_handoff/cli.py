@@ -186,10 +186,6 @@ def _celery_worker(state: Any, loglevel: str, options: dict[str, Any], queues: l
     # Handoff's queue names, as the Celery queues the publisher sends them to.
     options["queues"] = ",".join(state.backend.celery_queue(q) for q in queues)
 
-    # A worker sends little (recoveries, periodic runs, retries): from a thread of its
-    # own, not a publisher process, which cost each worker ~1.3 s of CPU to start and
-    # its memory for as long as it ran.
-    state.backend.publish_from_thread = True
     # The outbox sweep runs here too, once the worker's processes are forked.
     worker_ready.connect(lambda **_: state.backend.start(), weak=False)
     argv = ["worker", f"--loglevel={loglevel}"]

@@ -102,21 +102,6 @@ def test_a_job_submitted_in_a_request_runs_on_a_celery_worker_as_its_submitter(
     assert seen.result["context"]["tenant"] == "acme"
 
 
-def test_a_worker_sends_from_a_thread_with_no_publisher_process(
-    web: Flask, worker: subprocess.Popen[bytes]
-) -> None:
-    """A worker sends little (recoveries, periodic runs, retries): a publisher process
-    beside each would cost its start and its memory for nothing."""
-    with web.app_context():
-        job = wait_for_job(web, sample.process_order.submit(1, identity="alice").id, timeout=30)
-    assert job.state == "succeeded"  # the worker is up, its backend started
-    time.sleep(1)
-
-    commands = [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in descendants(worker.pid)]
-    assert commands  # its pool's processes
-    assert not [c for c in commands if b"publisher" in c]
-
-
 def test_a_process_publishing_from_a_thread_starts_no_child_and_its_jobs_run(
     jobs_db: str, broker: str, worker: Any, tmp_path: Path
 ) -> None:
