@@ -187,9 +187,11 @@ def _celery_worker(state: Any, loglevel: str, options: dict[str, Any], queues: l
     options["queues"] = ",".join(state.backend.celery_queue(q) for q in queues)
 
     # The outbox sweep runs here too, once the worker's processes are forked. Its sends
-    # (recoveries, periodic runs) go through a publisher process, not a thread of this
-    # one: sent from a thread beside the worker's event loop, a recovered job's message
-    # was lost in about one run in five of test_celery_backend's killed-worker tests.
+    # (recoveries, periodic runs) go through a publisher process, whatever
+    # HANDOFF_CELERY_PUBLISHER says: sent from a thread beside the worker's event loop, a
+    # recovered job's message was lost in about one run in five of test_celery_backend's
+    # killed-worker tests.
+    state.backend.publish_from_thread = False
     worker_ready.connect(lambda **_: state.backend.start(), weak=False)
     argv = ["worker", f"--loglevel={loglevel}"]
     argv += [f"--{key}={value}" for key, value in options.items() if value]
