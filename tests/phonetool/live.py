@@ -223,14 +223,18 @@ def multipart(fields: dict[str, Any]) -> tuple[bytes, str]:
 @contextmanager
 def _environment(env: dict[str, str]) -> Iterator[None]:
     """``env`` over this process's environment for a moment (the service's settings are
-    read from it when its app is built)."""
-    saved = dict(os.environ)
+    read from it when its app is built); only the keys it sets are put back, so another
+    thread never sees the environment empty."""
+    saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
     try:
         yield
     finally:
-        os.environ.clear()
-        os.environ.update(saved)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 @contextmanager
