@@ -180,11 +180,10 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
     assert not [pid for pid in topology.started if alive(pid)]
 
 
-def _batch(service: LiveService, member: Member, tag: str, *, running: bool = True) -> list[str]:
-    """One large upload (running when the fault comes) and three small ones behind it;
-    ``running=False``, for a fault that comes while no job runs: four small ones."""
+def _batch(service: LiveService, member: Member, tag: str) -> list[str]:
+    """One large upload (running when the fault comes) and three small ones behind it."""
     ids = []
-    for i, data in enumerate((BIG if running else GOOD, GOOD, GOOD, GOOD)):
+    for i, data in enumerate((BIG, GOOD, GOOD, GOOD)):
         status, _, body = service.upload(
             member, f"{tag}-{i}.csv", data, receiver_email=f"{tag}@example.com"
         )
@@ -295,7 +294,7 @@ def test_redis_restarted_without_persistence(topology: Topology) -> None:
     service = topology.service
     member = service.add_member("redis-restarted@example.com")
     topology.kill("worker", signal.SIGTERM)  # nobody takes the messages: they wait in Redis
-    ids = _batch(service, member, "redis-restarted", running=False)
+    ids = _batch(service, member, "redis-restarted")
 
     topology.kill("redis")  # and are lost with it
     topology.start("redis")
@@ -333,6 +332,6 @@ def test_the_publisher_killed(topology: Topology) -> None:
     for pid in publishers:
         os.kill(pid, signal.SIGKILL)
     since = time.monotonic()
-    ids = _batch(service, member, "publisher-killed", running=False)
+    ids = _batch(service, member, "publisher-killed")
 
     _settled(topology, member, ids, "publisher-killed", "publisher killed", since)
